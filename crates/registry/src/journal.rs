@@ -1,0 +1,118 @@
+//! Journal records and their SHA-256 chain. Pure functions: the store decides where records live.
+//!
+//! A record's body is the postcard encoding of `Record`; its hash is
+//! `SHA-256(prev_hash || seq as 8 big-endian bytes || body)`, with 32 zero bytes before record 1.
+//! Changing, removing or reordering any record changes every later hash.
+
+use crate::command::Envelope;
+use crate::event::Event;
+use ets_core::Timestamp;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Version of the record body encoding; bump when `Record` or `Event` change shape.
+pub const JOURNAL_FORMAT: u32 = 1;
+
+pub const GENESIS_HASH: [u8; 32] = [0; 32];
+
+/// One accepted command: who asked, under which id, when the shell accepted it, and what happened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub seq: u64,
+    pub at: Timestamp,
+    pub command_id: String,
+    pub actor: String,
+    /// Fingerprint of the command's content, so a repeated id can be told apart from a reused one.
+    pub fingerprint: u64,
+    pub events: Vec<Event>,
+}
+
+/// A record as stored: body bytes plus its place in the chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealedRecord {
+    pub seq: u64,
+    pub at: Timestamp,
+    pub command_id: String,
+    pub body: Vec<u8>,
+    pub prev_hash: [u8; 32],
+    pub hash: [u8; 32],
+}
+
+impl Record {
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).expect("record encodes")
+    }
+
+    pub fn decode(body: &[u8]) -> Result<Record, String> {
+        postcard::from_bytes(body).map_err(|e| format!("record body does not decode: {e}"))
+    }
+
+    pub fn seal(&self, prev_hash: [u8; 32]) -> SealedRecord {
+        let body = self.encode();
+        let hash = chain_hash(&prev_hash, self.seq, &body);
+        SealedRecord { seq: self.seq, at: self.at, command_id: self.command_id.clone(), body, prev_hash, hash }
+    }
+}
+
+pub fn chain_hash(prev_hash: &[u8; 32], seq: u64, body: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(prev_hash);
+    h.update(seq.to_be_bytes());
+    h.update(body);
+    h.finalize().into()
+}
+
+/// Walks records in order and reports the first one that breaks the chain.
+#[derive(Debug)]
+pub struct ChainVerifier {
+    expected_seq: u64,
+    prev_hash: [u8; 32],
+}
+
+impl Default for ChainVerifier {
+    fn default() -> Self {
+        ChainVerifier { expected_seq: 1, prev_hash: GENESIS_HASH }
+    }
+}
+
+impl ChainVerifier {
+    /// Checks one stored record (seq, body, stored prev_hash, stored hash) against the chain so far.
+    pub fn check(&mut self, seq: u64, body: &[u8], prev_hash: &[u8; 32], hash: &[u8; 32]) -> Result<(), String> {
+        if seq != self.expected_seq {
+            return Err(if seq > self.expected_seq {
+                format!("record {} is missing (next stored record is {seq})", self.expected_seq)
+            } else {
+                format!("record {seq} appears out of order (expected {})", self.expected_seq)
+            });
+        }
+        if prev_hash != &self.prev_hash {
+            return Err(format!("record {seq}: its link to record {} does not match that record's hash (a record was altered, removed or inserted)", seq - 1));
+        }
+        if &chain_hash(prev_hash, seq, body) != hash {
+            return Err(format!("record {seq} was altered: its content does not match its hash"));
+        }
+        self.expected_seq += 1;
+        self.prev_hash = *hash;
+        Ok(())
+    }
+
+    pub fn head(&self) -> (u64, [u8; 32]) {
+        (self.expected_seq - 1, self.prev_hash)
+    }
+}
+
+/// FNV-1a (64-bit) of the canonical encoding of actor and command: stable across versions
+/// of the program as long as the command encoding is (see `JOURNAL_FORMAT`).
+pub fn fingerprint(envelope: &Envelope) -> u64 {
+    let bytes = postcard::to_allocvec(&(&envelope.actor, &envelope.command)).expect("command encodes");
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

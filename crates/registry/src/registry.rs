@@ -1,0 +1,1180 @@
+//! The registry state machine. `execute` decides (validates a command against the state and
+//! produces events) and then applies those events; `apply_record` applies recorded events during
+//! replay. Both paths share `apply`, so live state and replayed state cannot differ.
+
+use crate::command::{Command, Envelope, RejectKind, Rejection, UnitRef};
+use crate::event::Event;
+use crate::holding::Holding;
+use crate::journal::fingerprint;
+use crate::model::*;
+use ahash::AHashMap;
+use ets_core::{check_identifier, Tonnes};
+use serde::{Deserialize, Serialize};
+
+type Result<T> = std::result::Result<T, Rejection>;
+
+/// Largest number of representatives an account may have; a limit on everything.
+pub const REPRESENTATIVES_MAX: usize = 16;
+/// Largest number of markets in one registry (the national market, the pilots, and room to grow).
+pub const MARKETS_MAX: usize = 256;
+/// Longest account holder name, in bytes.
+pub const HOLDER_NAME_LENGTH_MAX: usize = 200;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarketState {
+    pub spec: MarketSpec,
+    pub issuance: AccountIdx,
+    pub reserve: AccountIdx,
+    pub surrender: AccountIdx,
+    pub cancellation: AccountIdx,
+    /// Next serial number this market will issue (serials are unique per issuing market).
+    pub next_serial: u64,
+    /// Caps per allowance vintage, where set.
+    pub caps: Vec<(u16, u64)>,
+    /// Allowances issued per vintage (net of reversed issuances).
+    pub allowances_issued: Vec<(u16, u64)>,
+    /// Other markets whose units this market accepts.
+    pub recognised: Vec<MarketIdx>,
+    /// Holder accounts opened so far, for account numbering.
+    pub accounts_opened: u32,
+}
+
+impl MarketState {
+    pub fn cap(&self, vintage: u16) -> Option<u64> {
+        self.caps.iter().find(|(v, _)| *v == vintage).map(|(_, c)| *c)
+    }
+
+    pub fn issued(&self, vintage: u16) -> u64 {
+        self.allowances_issued.iter().find(|(v, _)| *v == vintage).map_or(0, |(_, n)| *n)
+    }
+
+    pub fn accepts_units_of(&self, own: MarketIdx, issuer: MarketIdx) -> bool {
+        issuer == own || self.recognised.contains(&issuer)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub number: String,
+    pub market: MarketIdx,
+    pub kind: AccountKind,
+    pub holder: String,
+    pub holder_type: HolderType,
+    pub status: AccountStatus,
+    pub representatives: Vec<String>,
+    /// All units held, free or encumbered, of every unit type (for closing and quick checks).
+    pub units_held: u64,
+}
+
+/// Where a unit type's units are, in total. Conservation: issued = circulating + surrendered + cancelled.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitTypeState {
+    pub spec: UnitSpec,
+    pub issued: u64,
+    pub circulating: u64,
+    pub surrendered: u64,
+    pub cancelled: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    pub purpose: PendingPurpose,
+    pub from: AccountIdx,
+    pub to: AccountIdx,
+    pub unit: UnitTypeIdx,
+    pub blocks: Vec<Block>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Freeze {
+    pub account: AccountIdx,
+    pub unit: UnitTypeIdx,
+    pub blocks: Vec<Block>,
+    pub order: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxRecord {
+    pub kind: TxKind,
+    /// None for an issuance.
+    pub from: Option<AccountIdx>,
+    pub to: AccountIdx,
+    pub unit: UnitTypeIdx,
+    pub blocks: Box<[Block]>,
+    pub reversed_by: Option<TxId>,
+}
+
+/// What an accepted command produced, returned again for a repeated id.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// Journal sequence number of the record that holds this command's events.
+    pub seq: u64,
+    pub tx: Option<TxId>,
+    pub account: Option<AccountIdx>,
+    pub market: Option<MarketIdx>,
+}
+
+impl Receipt {
+    fn from_events(seq: u64, events: &[Event]) -> Receipt {
+        let mut receipt = Receipt { seq, ..Receipt::default() };
+        for event in events {
+            match event {
+                Event::Issued { tx, .. } | Event::Moved { tx, .. } | Event::Retired { tx, .. } | Event::PendingPosted { tx, .. } => {
+                    receipt.tx = receipt.tx.or(Some(*tx))
+                }
+                Event::AccountOpened { account, .. } => receipt.account = receipt.account.or(Some(*account)),
+                Event::MarketAdded { market, .. } => receipt.market = Some(*market),
+                _ => {}
+            }
+        }
+        receipt
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Applied {
+    fingerprint: u64,
+    receipt: Receipt,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The command was new and valid; its events are applied and must be journaled under `seq`.
+    Accepted { seq: u64, fingerprint: u64, events: Vec<Event>, receipt: Receipt },
+    /// The id was seen before with the same content: nothing changed.
+    Duplicate(Receipt),
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Registry {
+    admins: Vec<String>,
+    markets: Vec<MarketState>,
+    accounts: Vec<Account>,
+    units: Vec<UnitTypeState>,
+    holdings: AHashMap<(AccountIdx, UnitTypeIdx), Holding>,
+    pendings: AHashMap<Box<str>, Pending>,
+    freezes: AHashMap<Box<str>, Freeze>,
+    txs: Vec<TxRecord>,
+    surrendered: AHashMap<(AccountIdx, u16), u64>,
+    commands: AHashMap<Box<str>, Applied>,
+    seq: u64,
+    // Indexes, derivable from the fields above.
+    market_by_code: AHashMap<String, MarketIdx>,
+    unit_code_owner: AHashMap<String, (MarketIdx, bool)>,
+    account_by_number: AHashMap<Box<str>, AccountIdx>,
+    unit_by_spec: AHashMap<UnitSpec, UnitTypeIdx>,
+}
+
+fn reject<T>(kind: RejectKind, message: impl Into<String>) -> Result<T> {
+    Err(Rejection::new(kind, message))
+}
+
+fn invalid(e: String) -> Rejection {
+    Rejection::new(RejectKind::Invalid, e)
+}
+
+fn check_quantity(quantity: Tonnes) -> Result<u64> {
+    if quantity.0 == 0 {
+        return reject(RejectKind::Invalid, "quantity is zero; give at least 1 tonne");
+    }
+    if quantity > Tonnes::MAX_PARSED {
+        return reject(RejectKind::Invalid, format!("quantity {} is larger than the limit {}", quantity, Tonnes::MAX_PARSED));
+    }
+    Ok(quantity.0)
+}
+
+impl Registry {
+    pub fn new() -> Registry {
+        Registry::default()
+    }
+
+    /// Number of journal records applied; the next record is `seq() + 1`.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    pub fn markets(&self) -> &[MarketState] {
+        &self.markets
+    }
+
+    pub fn accounts(&self) -> &[Account] {
+        &self.accounts
+    }
+
+    pub fn units(&self) -> &[UnitTypeState] {
+        &self.units
+    }
+
+    pub fn transactions(&self) -> &[TxRecord] {
+        &self.txs
+    }
+
+    pub fn account(&self, idx: AccountIdx) -> &Account {
+        &self.accounts[idx.0 as usize]
+    }
+
+    pub fn market(&self, idx: MarketIdx) -> &MarketState {
+        &self.markets[idx.0 as usize]
+    }
+
+    pub fn unit(&self, idx: UnitTypeIdx) -> &UnitTypeState {
+        &self.units[idx.0 as usize]
+    }
+
+    pub fn find_account(&self, number: &str) -> Option<AccountIdx> {
+        self.account_by_number.get(number).copied()
+    }
+
+    pub fn find_market(&self, code: &str) -> Option<MarketIdx> {
+        self.market_by_code.get(code).copied()
+    }
+
+    pub fn holding(&self, account: AccountIdx, unit: UnitTypeIdx) -> Option<&Holding> {
+        self.holdings.get(&(account, unit))
+    }
+
+    /// Every holding of an account, ordered by unit type.
+    pub fn holdings_of(&self, account: AccountIdx) -> Vec<(UnitTypeIdx, &Holding)> {
+        let mut out: Vec<_> = self
+            .holdings
+            .iter()
+            .filter(|((a, _), h)| *a == account && !h.is_empty())
+            .map(|((_, u), h)| (*u, h))
+            .collect();
+        out.sort_by_key(|(u, _)| *u);
+        out
+    }
+
+    pub fn surrendered(&self, account: AccountIdx, compliance_year: u16) -> u64 {
+        self.surrendered.get(&(account, compliance_year)).copied().unwrap_or(0)
+    }
+
+    pub fn pending(&self, id: &str) -> Option<&Pending> {
+        self.pendings.get(id)
+    }
+
+    pub fn freeze(&self, id: &str) -> Option<&Freeze> {
+        self.freezes.get(id)
+    }
+
+    pub fn free_block_count(&self) -> usize {
+        self.holdings.values().map(Holding::free_block_count).sum()
+    }
+
+    /// How people write a unit type: `CEA:2024`, `CCER:P001:2024`.
+    pub fn unit_name(&self, idx: UnitTypeIdx) -> String {
+        let spec = &self.unit(idx).spec;
+        let market = &self.market(spec.issuer).spec;
+        match &spec.class {
+            UnitClass::Allowance => format!("{}:{}", market.allowance_code, spec.vintage),
+            UnitClass::Offset { standard, project } => format!("{standard}:{project}:{}", spec.vintage),
+        }
+    }
+
+    pub fn command_receipt(&self, id: &str) -> Option<Receipt> {
+        self.commands.get(id).map(|a| a.receipt)
+    }
+
+    // ---------------------------------------------------------------- execute
+
+    pub fn execute(&mut self, envelope: &Envelope) -> Result<Outcome> {
+        check_identifier("command id", &envelope.id).map_err(invalid)?;
+        check_identifier("actor", &envelope.actor).map_err(invalid)?;
+        let fingerprint = fingerprint(envelope);
+        if let Some(applied) = self.commands.get(envelope.id.as_str()) {
+            if applied.fingerprint == fingerprint {
+                return Ok(Outcome::Duplicate(applied.receipt));
+            }
+            return reject(
+                RejectKind::Conflict,
+                format!(
+                    "command id '{}' was already used (journal record {}) for a different command; choose a new id",
+                    envelope.id, applied.receipt.seq
+                ),
+            );
+        }
+        let events = self.decide(&envelope.actor, &envelope.command)?;
+        let seq = self.seq + 1;
+        for event in &events {
+            self.apply(event);
+        }
+        let receipt = Receipt::from_events(seq, &events);
+        self.commands.insert(envelope.id.as_str().into(), Applied { fingerprint, receipt });
+        self.seq = seq;
+        Ok(Outcome::Accepted { seq, fingerprint, events, receipt })
+    }
+
+    /// Replays one journal record. Fails (changing nothing) when the record does not follow on.
+    pub fn apply_record(&mut self, seq: u64, command_id: &str, fingerprint: u64, events: &[Event]) -> std::result::Result<(), String> {
+        if seq != self.seq + 1 {
+            return Err(format!("journal record {seq} does not follow record {}", self.seq));
+        }
+        if self.commands.contains_key(command_id) {
+            return Err(format!("journal record {seq} repeats command id '{command_id}'"));
+        }
+        for event in events {
+            self.apply(event);
+        }
+        let receipt = Receipt::from_events(seq, events);
+        self.commands.insert(command_id.into(), Applied { fingerprint, receipt });
+        self.seq = seq;
+        Ok(())
+    }
+
+    fn decide(&self, actor: &str, command: &Command) -> Result<Vec<Event>> {
+        if self.admins.is_empty() && !matches!(command, Command::InitRegistry { .. }) {
+            return reject(RejectKind::Refused, "the registry is not initialised; run init first");
+        }
+        match command {
+            Command::InitRegistry { admins } => self.decide_init(admins),
+            Command::AddMarket(spec) => self.decide_add_market(actor, spec),
+            Command::SetCap { market, vintage, cap } => {
+                let m = self.market_named(market)?;
+                self.require_authority(actor, m, "set a cap")?;
+                let issued = self.market(m).issued(*vintage);
+                if cap.0 < issued {
+                    return reject(RejectKind::Refused, format!("cap {} for {market} vintage {vintage} is below the {issued} t already issued", cap));
+                }
+                Ok(vec![Event::CapSet { market: m, vintage: *vintage, cap: cap.0 }])
+            }
+            Command::RecogniseUnits { market, issuer } => {
+                let m = self.market_named(market)?;
+                let i = self.market_named(issuer)?;
+                self.require_authority(actor, m, "recognise another market's units")?;
+                if m == i || self.market(m).recognised.contains(&i) {
+                    return reject(RejectKind::Refused, format!("market {market} already accepts units issued by {issuer}"));
+                }
+                Ok(vec![Event::UnitsRecognised { market: m, issuer: i }])
+            }
+            Command::OpenAccount { market, kind, holder, holder_type, representatives } => {
+                self.decide_open_account(actor, market, *kind, holder, *holder_type, representatives)
+            }
+            Command::SetAccountStatus { account, status } => self.decide_set_status(actor, account, *status),
+            Command::AddRepresentative { account, person } => {
+                let a = self.account_named(account)?;
+                self.require_account_admin(actor, a)?;
+                check_identifier("representative", person).map_err(invalid)?;
+                let acc = self.account(a);
+                if acc.representatives.iter().any(|p| p == person) {
+                    return reject(RejectKind::Refused, format!("{person} already represents account {account}"));
+                }
+                if acc.representatives.len() >= REPRESENTATIVES_MAX {
+                    return reject(RejectKind::Refused, format!("account {account} already has the most representatives allowed ({REPRESENTATIVES_MAX})"));
+                }
+                Ok(vec![Event::RepresentativeAdded { account: a, person: person.clone() }])
+            }
+            Command::RemoveRepresentative { account, person } => {
+                let a = self.account_named(account)?;
+                self.require_account_admin(actor, a)?;
+                let acc = self.account(a);
+                if !acc.representatives.iter().any(|p| p == person) {
+                    return reject(RejectKind::NotFound, format!("{person} does not represent account {account}"));
+                }
+                if acc.representatives.len() == 1 {
+                    return reject(RejectKind::Refused, format!("{person} is the last representative of account {account}; add another first"));
+                }
+                Ok(vec![Event::RepresentativeRemoved { account: a, person: person.clone() }])
+            }
+            Command::Issue { unit, quantity, to } => self.decide_issue(actor, unit, *quantity, to.as_deref()),
+            Command::Allocate { from, to, unit, quantity } => self.decide_allocate(actor, from, to, unit, *quantity),
+            Command::Transfer { from, to, unit, quantity } => {
+                let (f, t, u, q) = self.check_move(actor, from, to, unit, *quantity)?;
+                let blocks = self.take(f, u, q)?;
+                Ok(vec![Event::Moved { tx: self.next_tx(), kind: TxKind::Transfer, from: f, to: t, unit: u, blocks }])
+            }
+            Command::Surrender { account, unit, quantity, compliance_year } => {
+                self.decide_surrender(actor, account, unit, *quantity, *compliance_year)
+            }
+            Command::Cancel { account, unit, quantity } => {
+                let a = self.account_named(account)?;
+                let q = check_quantity(*quantity)?;
+                self.require_representative(actor, a)?;
+                self.require_can_send(a)?;
+                let acc = self.account(a);
+                if !matches!(acc.kind, AccountKind::Operator | AccountKind::Trading) {
+                    return reject(RejectKind::Refused, format!("account {account} is a {} account; only operator and trading accounts cancel units", acc.kind.name()));
+                }
+                let u = self.unit_named(unit)?;
+                let blocks = self.take(a, u, q)?;
+                let to = self.market(acc.market).cancellation;
+                Ok(vec![Event::Moved { tx: self.next_tx(), kind: TxKind::Cancellation, from: a, to, unit: u, blocks }])
+            }
+            Command::CreatePending { pending, from, to, unit, quantity, purpose } => {
+                check_identifier("pending transfer id", pending).map_err(invalid)?;
+                if self.pendings.contains_key(pending.as_str()) {
+                    return reject(RejectKind::Refused, format!("pending transfer '{pending}' already exists"));
+                }
+                let (f, t, u, q) = self.check_move(actor, from, to, unit, *quantity)?;
+                let blocks = self.take(f, u, q)?;
+                Ok(vec![Event::PendingCreated { pending: pending.clone(), purpose: *purpose, from: f, to: t, unit: u, blocks }])
+            }
+            Command::PostPending { pending } => {
+                let p = self.pending_named(pending)?;
+                if !self.is_representative(actor, p.from) && !self.is_authority(actor, self.account(p.from).market) {
+                    return reject(RejectKind::Forbidden, format!("{actor} may not post pending transfer '{pending}': only a representative of {} or the market authority may", self.account(p.from).number));
+                }
+                self.require_can_receive(p.to)?;
+                Ok(vec![Event::PendingPosted { pending: pending.clone(), tx: self.next_tx() }])
+            }
+            Command::VoidPending { pending } => {
+                let p = self.pending_named(pending)?;
+                let allowed = self.is_representative(actor, p.from)
+                    || self.is_representative(actor, p.to)
+                    || self.is_authority(actor, self.account(p.from).market);
+                if !allowed {
+                    return reject(RejectKind::Forbidden, format!("{actor} may not void pending transfer '{pending}'"));
+                }
+                Ok(vec![Event::PendingVoided { pending: pending.clone() }])
+            }
+            Command::Freeze { freeze, account, unit, quantity, order } => {
+                check_identifier("freeze id", freeze).map_err(invalid)?;
+                check_identifier("order reference", order).map_err(invalid)?;
+                if self.freezes.contains_key(freeze.as_str()) {
+                    return reject(RejectKind::Refused, format!("freeze '{freeze}' already exists"));
+                }
+                let a = self.account_named(account)?;
+                let q = check_quantity(*quantity)?;
+                self.require_authority(actor, self.account(a).market, "freeze units")?;
+                let u = self.unit_named(unit)?;
+                let blocks = self.take(a, u, q)?;
+                Ok(vec![Event::Frozen { freeze: freeze.clone(), account: a, unit: u, blocks, order: order.clone() }])
+            }
+            Command::Unfreeze { freeze } => {
+                let f = self.freezes.get(freeze.as_str()).ok_or_else(|| Rejection::new(RejectKind::NotFound, format!("no freeze '{freeze}'")))?;
+                self.require_authority(actor, self.account(f.account).market, "unfreeze units")?;
+                Ok(vec![Event::Unfrozen { freeze: freeze.clone() }])
+            }
+            Command::Reverse { tx, reason } => self.decide_reverse(actor, *tx, reason),
+        }
+    }
+
+    fn decide_init(&self, admins: &[String]) -> Result<Vec<Event>> {
+        if !self.admins.is_empty() {
+            return reject(RejectKind::Refused, "the registry is already initialised");
+        }
+        if admins.is_empty() {
+            return reject(RejectKind::Invalid, "name at least one registry administrator");
+        }
+        for admin in admins {
+            check_identifier("administrator", admin).map_err(invalid)?;
+        }
+        Ok(vec![Event::RegistryInitialised { admins: admins.to_vec() }])
+    }
+
+    fn decide_add_market(&self, actor: &str, spec: &MarketSpec) -> Result<Vec<Event>> {
+        if !self.is_admin(actor) {
+            return reject(RejectKind::Forbidden, format!("{actor} is not a registry administrator; only administrators add markets"));
+        }
+        let code_ok = (2..=8).contains(&spec.code.len()) && spec.code.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+        if !code_ok {
+            return reject(RejectKind::Invalid, format!("market code '{}' must be 2 to 8 upper-case letters or digits, e.g. CN or BJ", spec.code));
+        }
+        if self.market_by_code.contains_key(&spec.code) {
+            return reject(RejectKind::Refused, format!("market {} already exists", spec.code));
+        }
+        if self.markets.len() >= MARKETS_MAX {
+            return reject(RejectKind::Refused, format!("the registry already has the most markets allowed ({MARKETS_MAX})"));
+        }
+        if spec.name.trim().is_empty() {
+            return reject(RejectKind::Invalid, "market name is empty");
+        }
+        if spec.authorities.is_empty() {
+            return reject(RejectKind::Invalid, format!("market {} needs at least one authority", spec.code));
+        }
+        for person in &spec.authorities {
+            check_identifier("authority", person).map_err(invalid)?;
+        }
+        let mut codes = vec![&spec.allowance_code];
+        codes.extend(spec.offset_standards.iter());
+        for (i, code) in codes.iter().enumerate() {
+            let ok = (2..=12).contains(&code.len()) && code.chars().all(|c| c.is_ascii_alphanumeric());
+            if !ok {
+                return reject(RejectKind::Invalid, format!("product code '{code}' must be 2 to 12 letters or digits"));
+            }
+            if self.unit_code_owner.contains_key(code.as_str()) || codes[..i].contains(code) {
+                return reject(RejectKind::Refused, format!("product code {code} is already used; product codes are unique across markets"));
+            }
+        }
+        let market = MarketIdx(self.markets.len() as u16);
+        let mut events = vec![Event::MarketAdded { market, spec: spec.clone() }];
+        let base = self.accounts.len() as u32;
+        for (i, (kind, suffix)) in [
+            (AccountKind::Issuance, "ISSUANCE"),
+            (AccountKind::Reserve, "RESERVE"),
+            (AccountKind::Surrender, "SURRENDER"),
+            (AccountKind::Cancellation, "CANCELLATION"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            events.push(Event::AccountOpened {
+                account: AccountIdx(base + i as u32),
+                number: format!("{}-{suffix}", spec.code),
+                market,
+                kind,
+                holder: spec.name.clone(),
+                holder_type: HolderType::Authority,
+                representatives: spec.authorities.clone(),
+            });
+        }
+        Ok(events)
+    }
+
+    fn decide_open_account(
+        &self,
+        actor: &str,
+        market: &str,
+        kind: AccountKind,
+        holder: &str,
+        holder_type: HolderType,
+        representatives: &[String],
+    ) -> Result<Vec<Event>> {
+        let m = self.market_named(market)?;
+        if !self.is_admin(actor) && !self.is_authority(actor, m) {
+            return reject(RejectKind::Forbidden, format!("{actor} may not open accounts in {market}: only administrators and the market authority may"));
+        }
+        match (kind, holder_type) {
+            (AccountKind::Operator, HolderType::Entity) => {}
+            (AccountKind::Operator, other) => {
+                return reject(RejectKind::Invalid, format!("an operator holding account belongs to a covered entity, not to an {}", other.name()))
+            }
+            (AccountKind::Trading, HolderType::Entity | HolderType::Institution) => {}
+            (AccountKind::Trading, HolderType::Individual) => {
+                if !self.market(m).spec.individuals_may_trade {
+                    return reject(RejectKind::Refused, format!("market {market} does not admit individuals to trading"));
+                }
+            }
+            (AccountKind::Trading, HolderType::Authority) => {
+                return reject(RejectKind::Invalid, "trading accounts belong to entities, institutions or individuals")
+            }
+            (other, _) => {
+                return reject(RejectKind::Invalid, format!("{} accounts are opened with their market; open operator or trading accounts", other.name()))
+            }
+        }
+        if holder.trim().is_empty() || holder.len() > HOLDER_NAME_LENGTH_MAX {
+            return reject(RejectKind::Invalid, format!("holder name must be 1 to {HOLDER_NAME_LENGTH_MAX} bytes"));
+        }
+        self.check_representatives(representatives)?;
+        let state = self.market(m);
+        Ok(vec![Event::AccountOpened {
+            account: AccountIdx(self.accounts.len() as u32),
+            number: format!("{}-{}", state.spec.code, 100_001 + state.accounts_opened),
+            market: m,
+            kind,
+            holder: holder.to_string(),
+            holder_type,
+            representatives: representatives.to_vec(),
+        }])
+    }
+
+    fn check_representatives(&self, representatives: &[String]) -> Result<()> {
+        if representatives.is_empty() {
+            return reject(RejectKind::Invalid, "an account needs at least one representative");
+        }
+        if representatives.len() > REPRESENTATIVES_MAX {
+            return reject(RejectKind::Invalid, format!("at most {REPRESENTATIVES_MAX} representatives per account"));
+        }
+        for (i, person) in representatives.iter().enumerate() {
+            check_identifier("representative", person).map_err(invalid)?;
+            if representatives[..i].contains(person) {
+                return reject(RejectKind::Invalid, format!("representative {person} is named twice"));
+            }
+        }
+        Ok(())
+    }
+
+    fn decide_set_status(&self, actor: &str, account: &str, status: AccountStatus) -> Result<Vec<Event>> {
+        let a = self.account_named(account)?;
+        self.require_account_admin(actor, a)?;
+        let acc = self.account(a);
+        if !matches!(acc.kind, AccountKind::Operator | AccountKind::Trading) {
+            return reject(RejectKind::Refused, format!("{account} is the market's {} account; its status cannot change", acc.kind.name()));
+        }
+        if acc.status == status {
+            return reject(RejectKind::Refused, format!("account {account} is already {}", status.name()));
+        }
+        if acc.status == AccountStatus::Closed {
+            return reject(RejectKind::Refused, format!("account {account} is closed; closed accounts are never reopened"));
+        }
+        if status == AccountStatus::Closed && acc.units_held > 0 {
+            return reject(RejectKind::Refused, format!("account {account} still holds {} units; move them out before closing it", Tonnes(acc.units_held)));
+        }
+        Ok(vec![Event::AccountStatusSet { account: a, status }])
+    }
+
+    fn decide_issue(&self, actor: &str, unit: &UnitRef, quantity: Tonnes, to: Option<&str>) -> Result<Vec<Event>> {
+        let q = check_quantity(quantity)?;
+        let (m, is_allowance) = self.code_owner(unit)?;
+        self.require_authority(actor, m, "issue units")?;
+        let market = self.market(m);
+        let account = match to {
+            None => market.issuance,
+            Some(number) => {
+                let a = self.account_named(number)?;
+                if a != market.issuance && a != market.reserve {
+                    return reject(RejectKind::Refused, format!("units are issued into {}-ISSUANCE or {}-RESERVE, not {number}", market.spec.code, market.spec.code));
+                }
+                a
+            }
+        };
+        if is_allowance {
+            if let Some(cap) = market.cap(unit.vintage) {
+                let issued = market.issued(unit.vintage);
+                if issued + q > cap {
+                    return reject(
+                        RejectKind::Refused,
+                        format!("issuing {} {unit} would exceed the {} cap of {} t for vintage {} ({} t already issued)", Tonnes(q), market.spec.code, Tonnes(cap), unit.vintage, Tonnes(issued)),
+                    );
+                }
+            }
+        } else {
+            let project = unit.project.as_deref().unwrap_or_default();
+            check_identifier("project", project).map_err(invalid)?;
+        }
+        let start = market.next_serial;
+        let end = start.checked_add(q).ok_or_else(|| Rejection::new(RejectKind::Refused, "serial numbers exhausted"))?;
+        let spec = UnitSpec { issuer: m, class: self.unit_class(unit, is_allowance), vintage: unit.vintage };
+        let mut events = Vec::with_capacity(2);
+        let u = match self.unit_by_spec.get(&spec) {
+            Some(u) => *u,
+            None => {
+                let u = UnitTypeIdx(self.units.len() as u32);
+                events.push(Event::UnitTypeRegistered { unit: u, spec });
+                u
+            }
+        };
+        events.push(Event::Issued { tx: self.next_tx(), unit: u, account, block: Block { start, end } });
+        Ok(events)
+    }
+
+    fn decide_allocate(&self, actor: &str, from: &str, to: &str, unit: &UnitRef, quantity: Tonnes) -> Result<Vec<Event>> {
+        let f = self.account_named(from)?;
+        let t = self.account_named(to)?;
+        let q = check_quantity(quantity)?;
+        let source = self.account(f);
+        self.require_authority(actor, source.market, "allocate")?;
+        if !matches!(source.kind, AccountKind::Issuance | AccountKind::Reserve) {
+            return reject(RejectKind::Refused, format!("allocation comes from the market's issuance or reserve account, not from {from}; use transfer"));
+        }
+        let dest = self.account(t);
+        if !matches!(dest.kind, AccountKind::Operator | AccountKind::Trading | AccountKind::Reserve) || t == f {
+            return reject(RejectKind::Refused, format!("cannot allocate to {to}, a {} account", dest.kind.name()));
+        }
+        self.require_can_receive(t)?;
+        let u = self.unit_named(unit)?;
+        self.require_accepts(t, u)?;
+        let blocks = self.take(f, u, q)?;
+        Ok(vec![Event::Moved { tx: self.next_tx(), kind: TxKind::Allocation, from: f, to: t, unit: u, blocks }])
+    }
+
+    fn decide_surrender(&self, actor: &str, account: &str, unit: &UnitRef, quantity: Tonnes, year: u16) -> Result<Vec<Event>> {
+        let a = self.account_named(account)?;
+        let q = check_quantity(quantity)?;
+        self.require_representative(actor, a)?;
+        self.require_can_send(a)?;
+        let acc = self.account(a);
+        if acc.kind != AccountKind::Operator {
+            return reject(RejectKind::Refused, format!("account {account} is a {} account; only operator holding accounts surrender", acc.kind.name()));
+        }
+        if !(1990..=2200).contains(&year) {
+            return reject(RejectKind::Invalid, format!("compliance year {year} is not a plausible year"));
+        }
+        let u = self.unit_named(unit)?;
+        let issuer = self.unit(u).spec.issuer;
+        if !self.market(acc.market).accepts_units_of(acc.market, issuer) {
+            return reject(
+                RejectKind::Refused,
+                format!("{unit} was issued by market {}; market {} does not accept it for surrender", self.market(issuer).spec.code, self.market(acc.market).spec.code),
+            );
+        }
+        let blocks = self.take(a, u, q)?;
+        let to = self.market(acc.market).surrender;
+        Ok(vec![Event::Moved { tx: self.next_tx(), kind: TxKind::Surrender { compliance_year: year }, from: a, to, unit: u, blocks }])
+    }
+
+    fn decide_reverse(&self, actor: &str, tx: TxId, reason: &str) -> Result<Vec<Event>> {
+        if reason.trim().is_empty() {
+            return reject(RejectKind::Invalid, "a correction needs a reason");
+        }
+        let record = tx
+            .0
+            .checked_sub(1)
+            .and_then(|i| self.txs.get(i as usize))
+            .ok_or_else(|| Rejection::new(RejectKind::NotFound, format!("no transaction {tx}")))?;
+        self.require_authority(actor, self.account(record.to).market, "correct transactions")?;
+        if let Some(by) = record.reversed_by {
+            return reject(RejectKind::Refused, format!("transaction {tx} was already reversed by {by}"));
+        }
+        let holds = self.holdings.get(&(record.to, record.unit)).is_some_and(|h| h.holds_free(&record.blocks));
+        if !holds {
+            return reject(
+                RejectKind::Refused,
+                format!("transaction {tx} cannot be reversed: account {} no longer holds all of its units freely", self.account(record.to).number),
+            );
+        }
+        let next = self.next_tx();
+        match (record.kind, record.from) {
+            (TxKind::Reversal { .. } | TxKind::IssuanceReversal { .. }, _) => {
+                reject(RejectKind::Refused, format!("transaction {tx} is itself a correction; record a new transaction instead"))
+            }
+            (TxKind::Issuance, _) => Ok(vec![Event::Retired { tx: next, of: tx, unit: record.unit, account: record.to, blocks: record.blocks.to_vec() }]),
+            (_, Some(from)) => {
+                self.require_can_receive(from)?;
+                Ok(vec![Event::Moved { tx: next, kind: TxKind::Reversal { of: tx }, from: record.to, to: from, unit: record.unit, blocks: record.blocks.to_vec() }])
+            }
+            (_, None) => unreachable!("only issuances have no source account"),
+        }
+    }
+
+    /// Checks shared by transfers and pending transfers between holder accounts.
+    fn check_move(&self, actor: &str, from: &str, to: &str, unit: &UnitRef, quantity: Tonnes) -> Result<(AccountIdx, AccountIdx, UnitTypeIdx, u64)> {
+        let f = self.account_named(from)?;
+        let t = self.account_named(to)?;
+        let q = check_quantity(quantity)?;
+        self.require_representative(actor, f)?;
+        self.require_can_send(f)?;
+        if f == t {
+            return reject(RejectKind::Invalid, format!("source and destination are both {from}"));
+        }
+        let source = self.account(f);
+        if !matches!(source.kind, AccountKind::Operator | AccountKind::Trading) {
+            return reject(RejectKind::Refused, format!("{from} is a {} account; it moves units by allocation or correction, not transfer", source.kind.name()));
+        }
+        let dest = self.account(t);
+        if !matches!(dest.kind, AccountKind::Operator | AccountKind::Trading) {
+            return reject(RejectKind::Refused, format!("{to} is a {} account; units reach it by {}", dest.kind.name(), match dest.kind {
+                AccountKind::Surrender => "surrender",
+                AccountKind::Cancellation => "cancellation",
+                _ => "issuance or correction",
+            }));
+        }
+        self.require_can_receive(t)?;
+        let u = self.unit_named(unit)?;
+        self.require_accepts(t, u)?;
+        Ok((f, t, u, q))
+    }
+
+    fn take(&self, account: AccountIdx, unit: UnitTypeIdx, quantity: u64) -> Result<Vec<Block>> {
+        let holding = self.holdings.get(&(account, unit));
+        let free = holding.map_or(0, Holding::free_total);
+        if free < quantity {
+            let encumbered = holding.map_or(0, |h| h.encumbered_total);
+            let aside = if encumbered > 0 { format!(" ({} more pending or frozen)", Tonnes(encumbered)) } else { String::new() };
+            return reject(
+                RejectKind::Refused,
+                format!(
+                    "insufficient holdings: account {} holds {} t of {} free{aside}; {} t requested",
+                    self.account(account).number,
+                    Tonnes(free),
+                    self.unit_name(unit),
+                    Tonnes(quantity)
+                ),
+            );
+        }
+        Ok(holding.expect("free >= quantity > 0").plan_take(quantity))
+    }
+
+    fn next_tx(&self) -> TxId {
+        TxId(self.txs.len() as u64 + 1)
+    }
+
+    // ---------------------------------------------------------------- lookups and permissions
+
+    fn market_named(&self, code: &str) -> Result<MarketIdx> {
+        self.find_market(code).ok_or_else(|| {
+            let known: Vec<&str> = self.markets.iter().map(|m| m.spec.code.as_str()).collect();
+            Rejection::new(RejectKind::NotFound, format!("unknown market '{code}' (markets: {})", if known.is_empty() { "none yet".into() } else { known.join(", ") }))
+        })
+    }
+
+    fn account_named(&self, number: &str) -> Result<AccountIdx> {
+        self.find_account(number).ok_or_else(|| Rejection::new(RejectKind::NotFound, format!("unknown account '{number}'")))
+    }
+
+    fn pending_named(&self, id: &str) -> Result<&Pending> {
+        self.pendings.get(id).ok_or_else(|| Rejection::new(RejectKind::NotFound, format!("no pending transfer '{id}'")))
+    }
+
+    /// The issuing market of a unit reference, and whether it names an allowance.
+    fn code_owner(&self, unit: &UnitRef) -> Result<(MarketIdx, bool)> {
+        let Some(&(market, is_allowance)) = self.unit_code_owner.get(&unit.code) else {
+            return reject(RejectKind::NotFound, format!("unknown product code '{}' in unit {unit}", unit.code));
+        };
+        match (is_allowance, unit.project.is_some()) {
+            (true, true) => reject(RejectKind::Invalid, format!("{} is an allowance code; write {}:{}", unit.code, unit.code, unit.vintage)),
+            (false, false) => reject(RejectKind::Invalid, format!("{} is an offset standard; write {}:PROJECT:{}", unit.code, unit.code, unit.vintage)),
+            _ => Ok((market, is_allowance)),
+        }
+    }
+
+    fn unit_class(&self, unit: &UnitRef, is_allowance: bool) -> UnitClass {
+        if is_allowance {
+            UnitClass::Allowance
+        } else {
+            UnitClass::Offset { standard: unit.code.clone(), project: unit.project.clone().unwrap_or_default() }
+        }
+    }
+
+    /// Resolves a unit reference to an existing unit type.
+    pub fn unit_named(&self, unit: &UnitRef) -> Result<UnitTypeIdx> {
+        let (issuer, is_allowance) = self.code_owner(unit)?;
+        let spec = UnitSpec { issuer, class: self.unit_class(unit, is_allowance), vintage: unit.vintage };
+        self.unit_by_spec.get(&spec).copied().ok_or_else(|| Rejection::new(RejectKind::NotFound, format!("no {unit} units have been issued")))
+    }
+
+    fn is_admin(&self, actor: &str) -> bool {
+        self.admins.iter().any(|a| a == actor)
+    }
+
+    fn is_authority(&self, actor: &str, market: MarketIdx) -> bool {
+        self.market(market).spec.authorities.iter().any(|a| a == actor)
+    }
+
+    fn is_representative(&self, actor: &str, account: AccountIdx) -> bool {
+        self.account(account).representatives.iter().any(|p| p == actor)
+    }
+
+    fn require_authority(&self, actor: &str, market: MarketIdx, what: &str) -> Result<()> {
+        if self.is_authority(actor, market) {
+            return Ok(());
+        }
+        reject(RejectKind::Forbidden, format!("{actor} is not an authority of market {}; only it may {what}", self.market(market).spec.code))
+    }
+
+    fn require_account_admin(&self, actor: &str, account: AccountIdx) -> Result<()> {
+        if self.is_admin(actor) || self.is_authority(actor, self.account(account).market) {
+            return Ok(());
+        }
+        reject(RejectKind::Forbidden, format!("{actor} may not manage account {}: only administrators and the market authority may", self.account(account).number))
+    }
+
+    fn require_representative(&self, actor: &str, account: AccountIdx) -> Result<()> {
+        if self.is_representative(actor, account) {
+            return Ok(());
+        }
+        reject(RejectKind::Forbidden, format!("{actor} is not a representative of account {}", self.account(account).number))
+    }
+
+    fn require_can_send(&self, account: AccountIdx) -> Result<()> {
+        let acc = self.account(account);
+        match acc.status {
+            AccountStatus::Open => Ok(()),
+            AccountStatus::Blocked => reject(RejectKind::Refused, format!("account {} is blocked: it may not send units", acc.number)),
+            AccountStatus::Closed => reject(RejectKind::Refused, format!("account {} is closed", acc.number)),
+        }
+    }
+
+    fn require_can_receive(&self, account: AccountIdx) -> Result<()> {
+        let acc = self.account(account);
+        if acc.status == AccountStatus::Closed {
+            return reject(RejectKind::Refused, format!("account {} is closed: it may not receive units", acc.number));
+        }
+        Ok(())
+    }
+
+    fn require_accepts(&self, account: AccountIdx, unit: UnitTypeIdx) -> Result<()> {
+        let market = self.account(account).market;
+        let issuer = self.unit(unit).spec.issuer;
+        if self.market(market).accepts_units_of(market, issuer) {
+            return Ok(());
+        }
+        reject(
+            RejectKind::Refused,
+            format!(
+                "wrong market: {} was issued by {} and account {} is in market {}, which does not accept {} units",
+                self.unit_name(unit),
+                self.market(issuer).spec.code,
+                self.account(account).number,
+                self.market(market).spec.code,
+                self.market(issuer).spec.code
+            ),
+        )
+    }
+
+    // ---------------------------------------------------------------- apply
+
+    fn apply(&mut self, event: &Event) {
+        match event {
+            Event::RegistryInitialised { admins } => self.admins = admins.clone(),
+            Event::MarketAdded { market, spec } => {
+                assert_eq!(market.0 as usize, self.markets.len(), "market index out of order");
+                self.market_by_code.insert(spec.code.clone(), *market);
+                self.unit_code_owner.insert(spec.allowance_code.clone(), (*market, true));
+                for standard in &spec.offset_standards {
+                    self.unit_code_owner.insert(standard.clone(), (*market, false));
+                }
+                let base = AccountIdx(self.accounts.len() as u32);
+                self.markets.push(MarketState {
+                    spec: spec.clone(),
+                    issuance: base,
+                    reserve: AccountIdx(base.0 + 1),
+                    surrender: AccountIdx(base.0 + 2),
+                    cancellation: AccountIdx(base.0 + 3),
+                    next_serial: 1,
+                    caps: Vec::new(),
+                    allowances_issued: Vec::new(),
+                    recognised: Vec::new(),
+                    accounts_opened: 0,
+                });
+            }
+            Event::CapSet { market, vintage, cap } => {
+                let caps = &mut self.markets[market.0 as usize].caps;
+                caps.retain(|(v, _)| v != vintage);
+                caps.push((*vintage, *cap));
+                caps.sort_unstable();
+            }
+            Event::UnitsRecognised { market, issuer } => {
+                let recognised = &mut self.markets[market.0 as usize].recognised;
+                recognised.push(*issuer);
+                recognised.sort_unstable();
+            }
+            Event::AccountOpened { account, number, market, kind, holder, holder_type, representatives } => {
+                assert_eq!(account.0 as usize, self.accounts.len(), "account index out of order");
+                if matches!(kind, AccountKind::Operator | AccountKind::Trading) {
+                    self.markets[market.0 as usize].accounts_opened += 1;
+                }
+                self.account_by_number.insert(number.as_str().into(), *account);
+                self.accounts.push(Account {
+                    number: number.clone(),
+                    market: *market,
+                    kind: *kind,
+                    holder: holder.clone(),
+                    holder_type: *holder_type,
+                    status: AccountStatus::Open,
+                    representatives: representatives.clone(),
+                    units_held: 0,
+                });
+            }
+            Event::AccountStatusSet { account, status } => self.accounts[account.0 as usize].status = *status,
+            Event::RepresentativeAdded { account, person } => self.accounts[account.0 as usize].representatives.push(person.clone()),
+            Event::RepresentativeRemoved { account, person } => self.accounts[account.0 as usize].representatives.retain(|p| p != person),
+            Event::UnitTypeRegistered { unit, spec } => {
+                assert_eq!(unit.0 as usize, self.units.len(), "unit type index out of order");
+                self.unit_by_spec.insert(spec.clone(), *unit);
+                self.units.push(UnitTypeState { spec: spec.clone(), issued: 0, circulating: 0, surrendered: 0, cancelled: 0 });
+            }
+            Event::Issued { tx, unit, account, block } => {
+                let n = block.len();
+                let spec = self.units[unit.0 as usize].spec.clone();
+                let market = &mut self.markets[spec.issuer.0 as usize];
+                assert_eq!(block.start, market.next_serial, "issuance must continue the market's serials");
+                market.next_serial = block.end;
+                if spec.class == UnitClass::Allowance {
+                    add_vintage(&mut market.allowances_issued, spec.vintage, n as i64);
+                }
+                self.units[unit.0 as usize].issued += n;
+                self.credit(*account, *unit, &[*block]);
+                self.push_tx(*tx, TxRecord { kind: TxKind::Issuance, from: None, to: *account, unit: *unit, blocks: Box::new([*block]), reversed_by: None });
+                self.assert_conserved(*unit);
+            }
+            Event::Moved { tx, kind, from, to, unit, blocks } => {
+                self.debit(*from, *unit, blocks);
+                self.credit(*to, *unit, blocks);
+                match kind {
+                    TxKind::Surrender { compliance_year } => {
+                        *self.surrendered.entry((*from, *compliance_year)).or_insert(0) += blocks_total(blocks);
+                    }
+                    TxKind::Reversal { of } => {
+                        let original = &mut self.txs[(of.0 - 1) as usize];
+                        assert!(original.reversed_by.is_none(), "transaction reversed twice");
+                        original.reversed_by = Some(*tx);
+                        if let TxKind::Surrender { compliance_year } = original.kind {
+                            let surrendered = self.surrendered.get_mut(&(*to, compliance_year)).expect("reversed surrender was counted");
+                            *surrendered -= blocks_total(blocks);
+                        }
+                    }
+                    _ => {}
+                }
+                self.push_tx(*tx, TxRecord { kind: *kind, from: Some(*from), to: *to, unit: *unit, blocks: blocks.clone().into_boxed_slice(), reversed_by: None });
+                self.assert_conserved(*unit);
+            }
+            Event::Retired { tx, of, unit, account, blocks } => {
+                self.debit(*account, *unit, blocks);
+                let n = blocks_total(blocks);
+                let state = &mut self.units[unit.0 as usize];
+                state.issued -= n;
+                if state.spec.class == UnitClass::Allowance {
+                    let (issuer, vintage) = (state.spec.issuer, state.spec.vintage);
+                    add_vintage(&mut self.markets[issuer.0 as usize].allowances_issued, vintage, -(n as i64));
+                }
+                let original = &mut self.txs[(of.0 - 1) as usize];
+                assert!(original.reversed_by.is_none(), "issuance reversed twice");
+                original.reversed_by = Some(*tx);
+                self.push_tx(*tx, TxRecord { kind: TxKind::IssuanceReversal { of: *of }, from: Some(*account), to: *account, unit: *unit, blocks: blocks.clone().into_boxed_slice(), reversed_by: None });
+                self.assert_conserved(*unit);
+            }
+            Event::PendingCreated { pending, purpose, from, to, unit, blocks } => {
+                self.encumber(*from, *unit, blocks);
+                self.pendings.insert(pending.as_str().into(), Pending { purpose: *purpose, from: *from, to: *to, unit: *unit, blocks: blocks.clone() });
+            }
+            Event::PendingPosted { pending, tx } => {
+                let p = self.pendings.remove(pending.as_str()).expect("posted pending exists");
+                self.release(p.from, p.unit, &p.blocks);
+                self.debit(p.from, p.unit, &p.blocks);
+                self.credit(p.to, p.unit, &p.blocks);
+                self.push_tx(*tx, TxRecord { kind: TxKind::PendingPost, from: Some(p.from), to: p.to, unit: p.unit, blocks: p.blocks.into_boxed_slice(), reversed_by: None });
+                self.assert_conserved(p.unit);
+            }
+            Event::PendingVoided { pending } => {
+                let p = self.pendings.remove(pending.as_str()).expect("voided pending exists");
+                self.release(p.from, p.unit, &p.blocks);
+            }
+            Event::Frozen { freeze, account, unit, blocks, order } => {
+                self.encumber(*account, *unit, blocks);
+                self.freezes.insert(freeze.as_str().into(), Freeze { account: *account, unit: *unit, blocks: blocks.clone(), order: order.clone() });
+            }
+            Event::Unfrozen { freeze } => {
+                let f = self.freezes.remove(freeze.as_str()).expect("unfrozen freeze exists");
+                self.release(f.account, f.unit, &f.blocks);
+            }
+        }
+    }
+
+    fn push_tx(&mut self, tx: TxId, record: TxRecord) {
+        assert_eq!(tx.0, self.txs.len() as u64 + 1, "transaction ids are consecutive");
+        self.txs.push(record);
+    }
+
+    /// Which conservation bucket an account's units count in, per unit type.
+    fn bucket(&mut self, account: AccountIdx, unit: UnitTypeIdx) -> &mut u64 {
+        let state = &mut self.units[unit.0 as usize];
+        match self.accounts[account.0 as usize].kind {
+            AccountKind::Surrender => &mut state.surrendered,
+            AccountKind::Cancellation => &mut state.cancelled,
+            _ => &mut state.circulating,
+        }
+    }
+
+    fn credit(&mut self, account: AccountIdx, unit: UnitTypeIdx, blocks: &[Block]) {
+        let n = blocks_total(blocks);
+        self.holdings.entry((account, unit)).or_default().receive(blocks);
+        self.accounts[account.0 as usize].units_held += n;
+        *self.bucket(account, unit) += n;
+    }
+
+    /// Removes free blocks; a holding can never go negative because only serials it holds leave it.
+    fn debit(&mut self, account: AccountIdx, unit: UnitTypeIdx, blocks: &[Block]) {
+        let n = blocks_total(blocks);
+        let holding = self.holdings.get_mut(&(account, unit)).expect("debited holding exists");
+        assert!(holding.remove(blocks), "debit of serials not freely held");
+        let acc = &mut self.accounts[account.0 as usize];
+        acc.units_held = acc.units_held.checked_sub(n).expect("account total below zero");
+        let bucket = self.bucket(account, unit);
+        *bucket = bucket.checked_sub(n).expect("conservation bucket below zero");
+    }
+
+    /// Moves free blocks aside (pending or frozen): still held, no longer movable.
+    fn encumber(&mut self, account: AccountIdx, unit: UnitTypeIdx, blocks: &[Block]) {
+        let holding = self.holdings.get_mut(&(account, unit)).expect("encumbered holding exists");
+        assert!(holding.remove(blocks), "encumbering serials not freely held");
+        holding.encumbered_total += blocks_total(blocks);
+    }
+
+    fn release(&mut self, account: AccountIdx, unit: UnitTypeIdx, blocks: &[Block]) {
+        let holding = self.holdings.get_mut(&(account, unit)).expect("released holding exists");
+        holding.encumbered_total = holding.encumbered_total.checked_sub(blocks_total(blocks)).expect("release beyond encumbered");
+        holding.receive(blocks);
+    }
+
+    fn assert_conserved(&self, unit: UnitTypeIdx) {
+        let s = &self.units[unit.0 as usize];
+        assert_eq!(s.issued, s.circulating + s.surrendered + s.cancelled, "units not conserved for unit type {}", unit.0);
+    }
+
+    // ---------------------------------------------------------------- snapshot, state hash, full check
+
+    pub fn snapshot(&self) -> crate::snapshot::Snapshot {
+        crate::snapshot::Snapshot::of(self)
+    }
+
+    pub(crate) fn parts(&self) -> RegistryParts<'_> {
+        RegistryParts {
+            admins: &self.admins,
+            markets: &self.markets,
+            accounts: &self.accounts,
+            units: &self.units,
+            holdings: &self.holdings,
+            pendings: &self.pendings,
+            freezes: &self.freezes,
+            txs: &self.txs,
+            surrendered: &self.surrendered,
+            commands: self.commands.iter().map(|(k, v)| (k.as_ref(), v.fingerprint, v.receipt)).collect(),
+            seq: self.seq,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn from_parts(
+        admins: Vec<String>,
+        markets: Vec<MarketState>,
+        accounts: Vec<Account>,
+        units: Vec<UnitTypeState>,
+        holdings: Vec<((AccountIdx, UnitTypeIdx), Holding)>,
+        pendings: Vec<(String, Pending)>,
+        freezes: Vec<(String, Freeze)>,
+        txs: Vec<TxRecord>,
+        surrendered: Vec<((AccountIdx, u16), u64)>,
+        commands: Vec<(String, u64, Receipt)>,
+        seq: u64,
+    ) -> Registry {
+        let mut r = Registry {
+            admins,
+            holdings: holdings.into_iter().collect(),
+            pendings: pendings.into_iter().map(|(k, v)| (k.into_boxed_str(), v)).collect(),
+            freezes: freezes.into_iter().map(|(k, v)| (k.into_boxed_str(), v)).collect(),
+            txs,
+            surrendered: surrendered.into_iter().collect(),
+            commands: commands.into_iter().map(|(k, fingerprint, receipt)| (k.into_boxed_str(), Applied { fingerprint, receipt })).collect(),
+            seq,
+            ..Registry::default()
+        };
+        for (i, m) in markets.iter().enumerate() {
+            let idx = MarketIdx(i as u16);
+            r.market_by_code.insert(m.spec.code.clone(), idx);
+            r.unit_code_owner.insert(m.spec.allowance_code.clone(), (idx, true));
+            for s in &m.spec.offset_standards {
+                r.unit_code_owner.insert(s.clone(), (idx, false));
+            }
+        }
+        for (i, a) in accounts.iter().enumerate() {
+            r.account_by_number.insert(a.number.as_str().into(), AccountIdx(i as u32));
+        }
+        for (i, u) in units.iter().enumerate() {
+            r.unit_by_spec.insert(u.spec.clone(), UnitTypeIdx(i as u32));
+        }
+        r.markets = markets;
+        r.accounts = accounts;
+        r.units = units;
+        r
+    }
+
+    /// Recomputes every invariant from scratch. O(state); the ledger runs it after recovery and
+    /// tests run it after every step. Returns the first violation found.
+    pub fn check_invariants(&self) -> std::result::Result<(), String> {
+        crate::invariants::check(self.parts())
+    }
+}
+
+pub(crate) struct RegistryParts<'a> {
+    pub admins: &'a [String],
+    pub markets: &'a [MarketState],
+    pub accounts: &'a [Account],
+    pub units: &'a [UnitTypeState],
+    pub holdings: &'a AHashMap<(AccountIdx, UnitTypeIdx), Holding>,
+    pub pendings: &'a AHashMap<Box<str>, Pending>,
+    pub freezes: &'a AHashMap<Box<str>, Freeze>,
+    pub txs: &'a [TxRecord],
+    pub surrendered: &'a AHashMap<(AccountIdx, u16), u64>,
+    pub commands: Vec<(&'a str, u64, Receipt)>,
+    pub seq: u64,
+}
+
+fn add_vintage(list: &mut Vec<(u16, u64)>, vintage: u16, delta: i64) {
+    match list.iter_mut().find(|(v, _)| *v == vintage) {
+        Some((_, n)) => *n = n.checked_add_signed(delta).expect("vintage total below zero"),
+        None => {
+            list.push((vintage, u64::try_from(delta).expect("vintage total below zero")));
+            list.sort_unstable();
+        }
+    }
+}
