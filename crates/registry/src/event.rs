@@ -39,8 +39,9 @@ pub enum Event {
         unit: UnitTypeIdx,
         blocks: Vec<Block>,
     },
-    PendingPosted { pending: String, tx: TxId },
-    PendingVoided { pending: String },
+    /// Names the accounts and unit again so that each record explains itself.
+    PendingPosted { pending: String, tx: TxId, from: AccountIdx, to: AccountIdx, unit: UnitTypeIdx },
+    PendingVoided { pending: String, from: AccountIdx, unit: UnitTypeIdx },
     Frozen { freeze: String, account: AccountIdx, unit: UnitTypeIdx, blocks: Vec<Block>, order: String },
-    Unfrozen { freeze: String },
+    Unfrozen { freeze: String, account: AccountIdx, unit: UnitTypeIdx },
 }

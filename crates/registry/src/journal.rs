@@ -76,6 +76,11 @@ impl Default for ChainVerifier {
 }
 
 impl ChainVerifier {
+    /// Continues a chain whose record `next_seq - 1` has hash `prev_hash` (after a snapshot).
+    pub fn starting_at(next_seq: u64, prev_hash: [u8; 32]) -> ChainVerifier {
+        ChainVerifier { expected_seq: next_seq, prev_hash }
+    }
+
     /// Checks one stored record (seq, body, stored prev_hash, stored hash) against the chain so far.
     pub fn check(&mut self, seq: u64, body: &[u8], prev_hash: &[u8; 32], hash: &[u8; 32]) -> Result<(), String> {
         if seq != self.expected_seq {

@@ -414,7 +414,7 @@ impl Registry {
                     return reject(RejectKind::Forbidden, format!("{actor} may not post pending transfer '{pending}': only a representative of {} or the market authority may", self.account(p.from).number));
                 }
                 self.require_can_receive(p.to)?;
-                Ok(vec![Event::PendingPosted { pending: pending.clone(), tx: self.next_tx() }])
+                Ok(vec![Event::PendingPosted { pending: pending.clone(), tx: self.next_tx(), from: p.from, to: p.to, unit: p.unit }])
             }
             Command::VoidPending { pending } => {
                 let p = self.pending_named(pending)?;
@@ -424,7 +424,7 @@ impl Registry {
                 if !allowed {
                     return reject(RejectKind::Forbidden, format!("{actor} may not void pending transfer '{pending}'"));
                 }
-                Ok(vec![Event::PendingVoided { pending: pending.clone() }])
+                Ok(vec![Event::PendingVoided { pending: pending.clone(), from: p.from, unit: p.unit }])
             }
             Command::Freeze { freeze, account, unit, quantity, order } => {
                 check_identifier("freeze id", freeze).map_err(invalid)?;
@@ -442,7 +442,7 @@ impl Registry {
             Command::Unfreeze { freeze } => {
                 let f = self.freezes.get(freeze.as_str()).ok_or_else(|| Rejection::new(RejectKind::NotFound, format!("no freeze '{freeze}'")))?;
                 self.require_authority(actor, self.account(f.account).market, "unfreeze units")?;
-                Ok(vec![Event::Unfrozen { freeze: freeze.clone() }])
+                Ok(vec![Event::Unfrozen { freeze: freeze.clone(), account: f.account, unit: f.unit }])
             }
             Command::Reverse { tx, reason } => self.decide_reverse(actor, *tx, reason),
         }
@@ -1007,24 +1007,27 @@ impl Registry {
                 self.encumber(*from, *unit, blocks);
                 self.pendings.insert(pending.as_str().into(), Pending { purpose: *purpose, from: *from, to: *to, unit: *unit, blocks: blocks.clone() });
             }
-            Event::PendingPosted { pending, tx } => {
+            Event::PendingPosted { pending, tx, from, to, unit } => {
                 let p = self.pendings.remove(pending.as_str()).expect("posted pending exists");
+                assert_eq!((p.from, p.to, p.unit), (*from, *to, *unit), "posted pending differs from its record");
                 self.release(p.from, p.unit, &p.blocks);
                 self.debit(p.from, p.unit, &p.blocks);
                 self.credit(p.to, p.unit, &p.blocks);
                 self.push_tx(*tx, TxRecord { kind: TxKind::PendingPost, from: Some(p.from), to: p.to, unit: p.unit, blocks: p.blocks.into_boxed_slice(), reversed_by: None });
                 self.assert_conserved(p.unit);
             }
-            Event::PendingVoided { pending } => {
+            Event::PendingVoided { pending, from, unit } => {
                 let p = self.pendings.remove(pending.as_str()).expect("voided pending exists");
+                assert_eq!((p.from, p.unit), (*from, *unit), "voided pending differs from its record");
                 self.release(p.from, p.unit, &p.blocks);
             }
             Event::Frozen { freeze, account, unit, blocks, order } => {
                 self.encumber(*account, *unit, blocks);
                 self.freezes.insert(freeze.as_str().into(), Freeze { account: *account, unit: *unit, blocks: blocks.clone(), order: order.clone() });
             }
-            Event::Unfrozen { freeze } => {
+            Event::Unfrozen { freeze, account, unit } => {
                 let f = self.freezes.remove(freeze.as_str()).expect("unfrozen freeze exists");
+                assert_eq!((f.account, f.unit), (*account, *unit), "lifted freeze differs from its record");
                 self.release(f.account, f.unit, &f.blocks);
             }
         }

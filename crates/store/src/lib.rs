@@ -1,1 +1,61 @@
+//! Durable storage for the ets registry, and the single-writer ledger that puts the pure
+//! registry state machine behind it.
+//!
+//! Invariants: a command is acknowledged only after the transaction that holds its journal
+//! record has committed (SQLite: WAL with `synchronous=FULL`; PostgreSQL: default synchronous
+//! commit). The journal is the truth; the query tables (accounts, holdings, transactions) are
+//! projections written in the same transaction, and snapshots are a cache that replay can
+//! always rebuild.
 
+mod backend;
+mod ledger;
+mod migrations;
+mod postgres_backend;
+mod projection;
+mod sqlite_backend;
+mod writer;
+
+pub use backend::{AccountRow, Backend, HoldingRow, JournalRow, StoreError, TxRow};
+pub use ledger::{audit, AuditReport, Ledger, LedgerOptions, SubmitError, Submitted};
+pub use postgres_backend::PostgresBackend;
+pub use projection::Projection;
+pub use sqlite_backend::SqliteBackend;
+pub use writer::{LedgerService, Submission};
+
+/// Where the registry lives: a SQLite file path or a `postgres://` URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Location {
+    Sqlite(std::path::PathBuf),
+    Postgres { url: String, schema: Option<String> },
+}
+
+impl Location {
+    /// `postgres://` and `postgresql://` URLs are PostgreSQL; anything else is a SQLite path.
+    /// `schema` (PostgreSQL only) keeps several registries apart in one database.
+    pub fn parse(text: &str, schema: Option<String>) -> Location {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            Location::Postgres { url: text.to_string(), schema }
+        } else {
+            Location::Sqlite(text.into())
+        }
+    }
+
+    pub fn open(&self) -> Result<Box<dyn Backend>, StoreError> {
+        match self {
+            Location::Sqlite(path) => Ok(Box::new(SqliteBackend::open(path)?)),
+            Location::Postgres { url, schema } => Ok(Box::new(PostgresBackend::open(url, schema.as_deref())?)),
+        }
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Sqlite(p) => write!(f, "{}", p.display()),
+            Location::Postgres { url, schema } => match schema {
+                Some(s) => write!(f, "{url} (schema {s})"),
+                None => write!(f, "{url}"),
+            },
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! The storage contract shared by SQLite and PostgreSQL.
+
+use crate::projection::Projection;
+use ets_core::Timestamp;
+use ets_registry::SealedRecord;
+use std::fmt;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreError {
+    /// Another writer appended first; reload and retry.
+    Conflict(String),
+    /// The stored data contradicts itself (broken chain, undecodable record, bad snapshot).
+    Corrupt(String),
+    /// The database could not be reached, read or written.
+    Io(String),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Conflict(m) => write!(f, "concurrent write: {m}"),
+            StoreError::Corrupt(m) => write!(f, "integrity failure: {m}"),
+            StoreError::Io(m) => write!(f, "storage error: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// A stored journal record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JournalRow {
+    pub seq: u64,
+    pub at: Timestamp,
+    pub command_id: String,
+    pub body: Vec<u8>,
+    pub prev_hash: [u8; 32],
+    pub hash: [u8; 32],
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountRow {
+    pub number: String,
+    pub market: String,
+    pub kind: String,
+    pub holder: String,
+    pub holder_type: String,
+    pub status: String,
+    /// Comma-separated representative ids.
+    pub representatives: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HoldingRow {
+    pub account: String,
+    pub unit: String,
+    pub free: u64,
+    pub encumbered: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxRow {
+    pub tx: u64,
+    pub seq: u64,
+    pub at: Timestamp,
+    pub kind: String,
+    pub from_account: Option<String>,
+    pub to_account: Option<String>,
+    pub unit: String,
+    pub quantity: u64,
+    pub compliance_year: Option<u16>,
+    pub reverses: Option<u64>,
+}
+
+/// One registry's storage. Every method is a complete unit of work: `append` writes journal
+/// records and projections in one transaction and returns only once that transaction is durable.
+pub trait Backend: Send {
+    fn kind(&self) -> &'static str;
+
+    /// Appends sealed records (in order, continuing from `expected_last_seq`) and the query-table
+    /// changes they cause. Fails with `Conflict`, writing nothing, if the journal has moved on.
+    fn append(&mut self, expected_last_seq: u64, records: &[SealedRecord], projection: &Projection) -> Result<(), StoreError>;
+
+    fn last_seq(&mut self) -> Result<u64, StoreError>;
+
+    /// Streams journal records with `seq > after_seq` in order.
+    fn scan_journal(&mut self, after_seq: u64, visit: &mut dyn FnMut(JournalRow) -> Result<(), StoreError>) -> Result<(), StoreError>;
+
+    fn record_hash(&mut self, seq: u64) -> Result<Option<[u8; 32]>, StoreError>;
+
+    /// Stored snapshots as (seq, state hash), oldest first.
+    fn snapshot_list(&mut self) -> Result<Vec<(u64, [u8; 32])>, StoreError>;
+
+    fn load_snapshot(&mut self, seq: u64) -> Result<Vec<u8>, StoreError>;
+
+    fn save_snapshot(&mut self, seq: u64, state_hash: [u8; 32], body: &[u8]) -> Result<(), StoreError>;
+
+    fn accounts(&mut self, market: Option<&str>) -> Result<Vec<AccountRow>, StoreError>;
+
+    fn holdings(&mut self, account: Option<&str>) -> Result<Vec<HoldingRow>, StoreError>;
+
+    /// Transactions touching `account`, in order, accepted before `before` when given.
+    fn transactions(&mut self, account: &str, before: Option<Timestamp>) -> Result<Vec<TxRow>, StoreError>;
+
+    fn schema_version(&mut self) -> Result<u32, StoreError>;
+}
+
+pub(crate) fn hash32(bytes: &[u8], what: &str) -> Result<[u8; 32], StoreError> {
+    bytes.try_into().map_err(|_| StoreError::Corrupt(format!("{what} is {} bytes, not 32", bytes.len())))
+}

@@ -1,0 +1,285 @@
+//! The ledger: the registry state machine in memory, its journal in storage, kept in step.
+//! Commands are executed in batches; a batch is written in one transaction and nothing in it
+//! is acknowledged before that transaction commits.
+
+use crate::backend::{Backend, HoldingRow, StoreError};
+use crate::projection::{holding_row, Projection};
+use crate::Location;
+use ets_core::Timestamp;
+use ets_registry::journal::{hex, GENESIS_HASH};
+use ets_registry::{ChainVerifier, Envelope, Outcome, Receipt, Record, Registry, Rejection, SealedRecord, Snapshot};
+use std::fmt;
+
+#[derive(Clone, Debug)]
+pub struct LedgerOptions {
+    /// Write a snapshot after this many journal records since the last one (0: never
+    /// automatically). Snapshots only shorten start-up; the journal alone is the truth.
+    pub snapshot_every: u64,
+}
+
+impl Default for LedgerOptions {
+    fn default() -> Self {
+        LedgerOptions { snapshot_every: 500_000 }
+    }
+}
+
+/// An acknowledged command: durable, with the receipt of its first (or only) acceptance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Submitted {
+    pub receipt: Receipt,
+    /// True when the id had been accepted before with the same content and nothing changed.
+    pub duplicate: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SubmitError {
+    Rejected(Rejection),
+    Store(StoreError),
+}
+
+impl fmt::Display for SubmitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SubmitError::Rejected(r) => write!(f, "{r}"),
+            SubmitError::Store(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for SubmitError {}
+
+pub struct Ledger {
+    backend: Box<dyn Backend>,
+    registry: Registry,
+    head_hash: [u8; 32],
+    snapshot_seq: u64,
+    options: LedgerOptions,
+    /// Set when storage failed and the in-memory state could not be rebuilt from it.
+    poisoned: Option<String>,
+}
+
+/// What `audit` proved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditReport {
+    pub records: u64,
+    pub head_hash: [u8; 32],
+    pub state_hash: [u8; 32],
+    pub snapshots_checked: usize,
+    pub holdings_checked: usize,
+    pub accounts_checked: usize,
+}
+
+impl Ledger {
+    pub fn open(location: &Location, options: LedgerOptions) -> Result<Ledger, StoreError> {
+        Ledger::with_backend(location.open()?, options)
+    }
+
+    /// Loads the newest sound snapshot, replays the journal after it (checking the chain), and
+    /// checks every invariant before accepting commands.
+    pub fn with_backend(mut backend: Box<dyn Backend>, options: LedgerOptions) -> Result<Ledger, StoreError> {
+        let (registry, head_hash, snapshot_seq) = load(backend.as_mut())?;
+        registry.check_invariants().map_err(|e| StoreError::Corrupt(format!("state rebuilt from the journal breaks an invariant: {e}")))?;
+        Ok(Ledger { backend, registry, head_hash, snapshot_seq, options, poisoned: None })
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub fn backend(&mut self) -> &mut dyn Backend {
+        self.backend.as_mut()
+    }
+
+    pub fn head_hash(&self) -> [u8; 32] {
+        self.head_hash
+    }
+
+    pub fn submit(&mut self, at: Timestamp, envelope: &Envelope) -> Result<Submitted, SubmitError> {
+        let mut results = self.submit_batch(at, std::slice::from_ref(envelope)).map_err(SubmitError::Store)?;
+        results.pop().expect("one result per command").map_err(SubmitError::Rejected)
+    }
+
+    /// Executes commands in order and writes the accepted ones in one durable transaction.
+    /// Returns one result per command once (and only if) that transaction has committed.
+    pub fn submit_batch(&mut self, at: Timestamp, envelopes: &[Envelope]) -> Result<Vec<Result<Submitted, Rejection>>, StoreError> {
+        if let Some(why) = &self.poisoned {
+            return Err(StoreError::Io(format!("ledger stopped after a storage failure: {why}")));
+        }
+        let start_seq = self.registry.seq();
+        let mut results = Vec::with_capacity(envelopes.len());
+        let mut records = Vec::new();
+        for envelope in envelopes {
+            match self.registry.execute(envelope) {
+                Ok(Outcome::Accepted { seq, fingerprint, events, receipt }) => {
+                    records.push(Record { seq, at, command_id: envelope.id.clone(), actor: envelope.actor.clone(), fingerprint, events });
+                    results.push(Ok(Submitted { receipt, duplicate: false }));
+                }
+                Ok(Outcome::Duplicate(receipt)) => results.push(Ok(Submitted { receipt, duplicate: true })),
+                Err(rejection) => results.push(Err(rejection)),
+            }
+        }
+        if records.is_empty() {
+            return Ok(results);
+        }
+        let mut prev = self.head_hash;
+        let sealed: Vec<SealedRecord> = records
+            .iter()
+            .map(|r| {
+                let s = r.seal(prev);
+                prev = s.hash;
+                s
+            })
+            .collect();
+        let projection = Projection::build(&self.registry, records.iter().map(|r| (r.seq, r.at, r.events.as_slice())));
+        if let Err(e) = self.backend.append(start_seq, &sealed, &projection) {
+            // Memory is ahead of the durable journal: rebuild it from storage before going on.
+            match load(self.backend.as_mut()) {
+                Ok((registry, head, snapshot_seq)) => {
+                    self.registry = registry;
+                    self.head_hash = head;
+                    self.snapshot_seq = snapshot_seq;
+                }
+                Err(reload) => self.poisoned = Some(format!("{e}; reloading also failed: {reload}")),
+            }
+            return Err(e);
+        }
+        self.head_hash = prev;
+        if self.options.snapshot_every > 0 && self.registry.seq() - self.snapshot_seq >= self.options.snapshot_every {
+            self.snapshot()?;
+        }
+        Ok(results)
+    }
+
+    /// Stores a snapshot of the current state (a start-up cache; never needed for correctness).
+    pub fn snapshot(&mut self) -> Result<(), StoreError> {
+        let snapshot = self.registry.snapshot();
+        self.backend.save_snapshot(snapshot.seq, snapshot.hash(), &snapshot.encode())?;
+        self.snapshot_seq = snapshot.seq;
+        Ok(())
+    }
+
+    /// Snapshots if more than `records` have been journaled since the last snapshot.
+    pub fn snapshot_if_behind(&mut self, records: u64) -> Result<(), StoreError> {
+        if self.registry.seq() - self.snapshot_seq > records {
+            self.snapshot()?;
+        }
+        Ok(())
+    }
+
+    /// Full audit of the storage, then a check that the replayed state equals this ledger's.
+    pub fn audit(&mut self) -> Result<AuditReport, StoreError> {
+        let report = audit(self.backend.as_mut())?;
+        let live = self.registry.state_hash();
+        if report.state_hash != live || report.records != self.registry.seq() {
+            return Err(StoreError::Corrupt(format!(
+                "replaying {} records gives state {} but the running ledger (record {}) has {}",
+                report.records,
+                hex(&report.state_hash),
+                self.registry.seq(),
+                hex(&live)
+            )));
+        }
+        Ok(report)
+    }
+}
+
+fn load(backend: &mut dyn Backend) -> Result<(Registry, [u8; 32], u64), StoreError> {
+    let mut registry = Registry::new();
+    let mut from = 0;
+    for (seq, hash) in backend.snapshot_list()?.into_iter().rev() {
+        // A damaged snapshot is skipped: the journal can always rebuild what it held.
+        let Ok(body) = backend.load_snapshot(seq) else { continue };
+        let Ok(snapshot) = Snapshot::decode(&body) else { continue };
+        if snapshot.seq == seq && snapshot.hash() == hash {
+            registry = snapshot.into_registry();
+            from = seq;
+            break;
+        }
+    }
+    let head = match from {
+        0 => GENESIS_HASH,
+        seq => backend
+            .record_hash(seq)?
+            .ok_or_else(|| StoreError::Corrupt(format!("a snapshot stands at record {seq} but the journal has no record {seq}")))?,
+    };
+    let mut verifier = ChainVerifier::starting_at(from + 1, head);
+    backend.scan_journal(from, &mut |row| {
+        verifier.check(row.seq, &row.body, &row.prev_hash, &row.hash).map_err(StoreError::Corrupt)?;
+        replay_row(&mut registry, row.seq, &row.command_id, &row.body)
+    })?;
+    Ok((registry, verifier.head().1, from))
+}
+
+fn replay_row(registry: &mut Registry, seq: u64, command_id: &str, body: &[u8]) -> Result<(), StoreError> {
+    let record = Record::decode(body).map_err(|e| StoreError::Corrupt(format!("record {seq}: {e}")))?;
+    if record.seq != seq || record.command_id != command_id {
+        return Err(StoreError::Corrupt(format!("record {seq}: its body names record {} / command '{}'", record.seq, record.command_id)));
+    }
+    registry
+        .apply_record(record.seq, &record.command_id, record.fingerprint, &record.events)
+        .map_err(StoreError::Corrupt)
+}
+
+/// Checks a stored registry from scratch: the whole hash chain, a replay of every record, every
+/// invariant of the replayed state, every stored snapshot against the replay at its position,
+/// and the query tables against the replayed state. Reports the first thing found wrong.
+pub fn audit(backend: &mut dyn Backend) -> Result<AuditReport, StoreError> {
+    let snapshots = backend.snapshot_list()?;
+    let mut verifier = ChainVerifier::default();
+    let mut registry = Registry::new();
+    let mut next_snapshot = snapshots.iter().peekable();
+    let mut snapshots_checked = 0;
+    backend.scan_journal(0, &mut |row| {
+        verifier.check(row.seq, &row.body, &row.prev_hash, &row.hash).map_err(StoreError::Corrupt)?;
+        replay_row(&mut registry, row.seq, &row.command_id, &row.body)?;
+        while let Some((seq, hash)) = next_snapshot.next_if(|(seq, _)| *seq <= row.seq) {
+            if *seq == row.seq && registry.state_hash() != *hash {
+                return Err(StoreError::Corrupt(format!("the snapshot at record {seq} does not match the state the journal gives there")));
+            }
+            snapshots_checked += 1;
+        }
+        Ok(())
+    })?;
+    if let Some((seq, _)) = next_snapshot.next() {
+        return Err(StoreError::Corrupt(format!("a snapshot stands at record {seq}, beyond the journal's last record {}", registry.seq())));
+    }
+    registry.check_invariants().map_err(|e| StoreError::Corrupt(format!("the replayed state breaks an invariant: {e}")))?;
+
+    let mut expected: Vec<HoldingRow> = Vec::new();
+    for (i, _) in registry.accounts().iter().enumerate() {
+        let account = ets_registry::AccountIdx(i as u32);
+        for (unit, _) in registry.holdings_of(account) {
+            expected.push(holding_row(&registry, account, unit));
+        }
+    }
+    expected.sort();
+    let mut stored = backend.holdings(None)?;
+    stored.sort();
+    if let Some(i) = (0..expected.len().max(stored.len())).find(|&i| expected.get(i) != stored.get(i)) {
+        let show = |r: Option<&HoldingRow>| r.map_or("nothing".to_string(), |r| format!("{} {} free {} encumbered {}", r.account, r.unit, r.free, r.encumbered));
+        return Err(StoreError::Corrupt(format!(
+            "the holdings table differs from the journal: the journal gives {}, the table has {}",
+            show(expected.get(i)),
+            show(stored.get(i))
+        )));
+    }
+    let accounts = backend.accounts(None)?;
+    for row in &accounts {
+        let matches = registry.find_account(&row.number).is_some_and(|a| crate::projection::account_row(&registry, a) == *row);
+        if !matches {
+            return Err(StoreError::Corrupt(format!("the accounts table row for {} differs from the journal", row.number)));
+        }
+    }
+    if accounts.len() != registry.accounts().len() {
+        return Err(StoreError::Corrupt(format!("the accounts table has {} rows, the journal opens {} accounts", accounts.len(), registry.accounts().len())));
+    }
+    let (records, head_hash) = verifier.head();
+    Ok(AuditReport {
+        records,
+        head_hash,
+        state_hash: registry.state_hash(),
+        snapshots_checked,
+        holdings_checked: expected.len(),
+        accounts_checked: accounts.len(),
+    })
+}

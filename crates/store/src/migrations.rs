@@ -1,0 +1,17 @@
+//! Versioned schema migrations. A migration is never edited once released: add a new one.
+
+pub struct Migration {
+    pub version: u32,
+    pub name: &'static str,
+    pub sqlite: &'static str,
+    pub postgres: &'static str,
+}
+
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "journal, snapshots and query tables",
+    sqlite: include_str!("../migrations/sqlite/0001_init.sql"),
+    postgres: include_str!("../migrations/postgres/0001_init.sql"),
+}];
+
+pub const SCHEMA_VERSION: u32 = 1;

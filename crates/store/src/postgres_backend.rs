@@ -1,0 +1,278 @@
+//! PostgreSQL for larger deployments. Batches go in with binary COPY; an advisory lock per
+//! schema keeps writers in single file, and the journal's primary key keeps them honest.
+
+use crate::backend::{hash32, AccountRow, Backend, HoldingRow, JournalRow, StoreError, TxRow};
+use crate::migrations::{MIGRATIONS, SCHEMA_VERSION};
+use crate::projection::Projection;
+use ets_core::Timestamp;
+use ets_registry::SealedRecord;
+use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::types::Type;
+use postgres::{Client, NoTls};
+
+pub struct PostgresBackend {
+    client: Client,
+}
+
+fn io(e: postgres::Error) -> StoreError {
+    StoreError::Io(format!("postgres: {e}"))
+}
+
+fn i64_of(v: u64) -> i64 {
+    i64::try_from(v).expect("value fits BIGINT")
+}
+
+const APPEND_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('ets-journal:' || current_schema()))";
+
+impl PostgresBackend {
+    /// Connects to `url`; with `schema`, creates it if needed and keeps every table there.
+    pub fn open(url: &str, schema: Option<&str>) -> Result<PostgresBackend, StoreError> {
+        let mut client = Client::connect(url, NoTls).map_err(|e| StoreError::Io(format!("cannot connect to {url}: {e}")))?;
+        if let Some(schema) = schema {
+            if !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || schema.is_empty() {
+                return Err(StoreError::Io(format!("schema name '{schema}' must be letters, digits and underscores")));
+            }
+            client
+                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"; SET search_path TO \"{schema}\""))
+                .map_err(io)?;
+        }
+        let mut backend = PostgresBackend { client };
+        backend.migrate()?;
+        Ok(backend)
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let mut tx = self.client.transaction().map_err(io)?;
+        tx.batch_execute("SELECT pg_advisory_xact_lock(hashtext('ets-migrate:' || current_schema()))").map_err(io)?;
+        tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+            .map_err(io)?;
+        let current: i32 = tx.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[]).map_err(io)?.get(0);
+        if current as u32 > SCHEMA_VERSION {
+            return Err(StoreError::Corrupt(format!(
+                "database schema version {current} is newer than this program's {SCHEMA_VERSION}; upgrade ets"
+            )));
+        }
+        for m in MIGRATIONS.iter().filter(|m| m.version > current as u32) {
+            tx.batch_execute(m.postgres).map_err(io)?;
+            tx.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", &[&(m.version as i32), &m.name])
+                .map_err(io)?;
+        }
+        tx.commit().map_err(io)
+    }
+
+    /// The raw client, for tests that tamper with the database on purpose.
+    pub fn client(&mut self) -> &mut Client {
+        &mut self.client
+    }
+}
+
+impl Backend for PostgresBackend {
+    fn kind(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn append(&mut self, expected_last_seq: u64, records: &[SealedRecord], projection: &Projection) -> Result<(), StoreError> {
+        let mut tx = self.client.transaction().map_err(io)?;
+        tx.batch_execute(APPEND_LOCK).map_err(io)?;
+        let last: i64 = tx.query_one("SELECT COALESCE(MAX(seq), 0) FROM journal", &[]).map_err(io)?.get(0);
+        if last as u64 != expected_last_seq {
+            return Err(StoreError::Conflict(format!("journal ends at record {last}, this writer expected {expected_last_seq}")));
+        }
+        {
+            let sink = tx
+                .copy_in("COPY journal (seq, at_ms, command_id, body, prev_hash, hash) FROM STDIN (FORMAT binary)")
+                .map_err(io)?;
+            let mut writer = BinaryCopyInWriter::new(sink, &[Type::INT8, Type::INT8, Type::TEXT, Type::BYTEA, Type::BYTEA, Type::BYTEA]);
+            for r in records {
+                writer
+                    .write(&[&i64_of(r.seq), &r.at.0, &r.command_id, &r.body, &&r.prev_hash[..], &&r.hash[..]])
+                    .map_err(io)?;
+            }
+            writer.finish().map_err(io)?;
+        }
+        for a in &projection.accounts {
+            tx.execute(
+                "INSERT INTO accounts (number, market, kind, holder, holder_type, status, representatives) VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (number) DO UPDATE SET status = excluded.status, representatives = excluded.representatives",
+                &[&a.number, &a.market, &a.kind, &a.holder, &a.holder_type, &a.status, &a.representatives],
+            )
+            .map_err(io)?;
+        }
+        if !projection.holdings.is_empty() {
+            let accounts: Vec<&str> = projection.holdings.iter().map(|h| h.account.as_str()).collect();
+            let units: Vec<&str> = projection.holdings.iter().map(|h| h.unit.as_str()).collect();
+            let free: Vec<i64> = projection.holdings.iter().map(|h| i64_of(h.free)).collect();
+            let encumbered: Vec<i64> = projection.holdings.iter().map(|h| i64_of(h.encumbered)).collect();
+            tx.execute(
+                "INSERT INTO holdings (account, unit, free, encumbered)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[])
+                 ON CONFLICT (account, unit) DO UPDATE SET free = excluded.free, encumbered = excluded.encumbered",
+                &[&accounts, &units, &free, &encumbered],
+            )
+            .map_err(io)?;
+        }
+        if !projection.transactions.is_empty() {
+            let sink = tx
+                .copy_in(
+                    "COPY transactions (tx, seq, at_ms, kind, from_account, to_account, unit, quantity, compliance_year, reverses)
+                     FROM STDIN (FORMAT binary)",
+                )
+                .map_err(io)?;
+            let types = [Type::INT8, Type::INT8, Type::INT8, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::INT8, Type::INT4, Type::INT8];
+            let mut writer = BinaryCopyInWriter::new(sink, &types);
+            for t in &projection.transactions {
+                let year = t.compliance_year.map(i32::from);
+                let reverses = t.reverses.map(i64_of);
+                writer
+                    .write(&[
+                        &i64_of(t.tx),
+                        &i64_of(t.seq),
+                        &t.at.0,
+                        &t.kind,
+                        &t.from_account,
+                        &t.to_account,
+                        &t.unit,
+                        &i64_of(t.quantity),
+                        &year,
+                        &reverses,
+                    ])
+                    .map_err(io)?;
+            }
+            writer.finish().map_err(io)?;
+        }
+        tx.commit().map_err(io)
+    }
+
+    fn last_seq(&mut self) -> Result<u64, StoreError> {
+        let last: i64 = self.client.query_one("SELECT COALESCE(MAX(seq), 0) FROM journal", &[]).map_err(io)?.get(0);
+        Ok(last as u64)
+    }
+
+    fn scan_journal(&mut self, after_seq: u64, visit: &mut dyn FnMut(JournalRow) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        let after = i64_of(after_seq);
+        let params: [&(dyn postgres::types::ToSql + Sync); 1] = [&after];
+        let mut rows = self
+            .client
+            .query_raw("SELECT seq, at_ms, command_id, body, prev_hash, hash FROM journal WHERE seq > $1 ORDER BY seq", params)
+            .map_err(io)?;
+        while let Some(row) = rows.next().map_err(io)? {
+            let seq = row.get::<_, i64>(0) as u64;
+            visit(JournalRow {
+                seq,
+                at: Timestamp(row.get(1)),
+                command_id: row.get(2),
+                body: row.get(3),
+                prev_hash: hash32(row.get::<_, &[u8]>(4), &format!("record {seq} prev_hash"))?,
+                hash: hash32(row.get::<_, &[u8]>(5), &format!("record {seq} hash"))?,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn record_hash(&mut self, seq: u64) -> Result<Option<[u8; 32]>, StoreError> {
+        let row = self.client.query_opt("SELECT hash FROM journal WHERE seq = $1", &[&i64_of(seq)]).map_err(io)?;
+        row.map(|r| hash32(r.get::<_, &[u8]>(0), &format!("record {seq} hash"))).transpose()
+    }
+
+    fn snapshot_list(&mut self) -> Result<Vec<(u64, [u8; 32])>, StoreError> {
+        let rows = self.client.query("SELECT seq, state_hash FROM snapshots ORDER BY seq", &[]).map_err(io)?;
+        rows.iter()
+            .map(|r| {
+                let seq = r.get::<_, i64>(0) as u64;
+                Ok((seq, hash32(r.get::<_, &[u8]>(1), &format!("snapshot {seq} hash"))?))
+            })
+            .collect()
+    }
+
+    fn load_snapshot(&mut self, seq: u64) -> Result<Vec<u8>, StoreError> {
+        Ok(self.client.query_one("SELECT body FROM snapshots WHERE seq = $1", &[&i64_of(seq)]).map_err(io)?.get(0))
+    }
+
+    fn save_snapshot(&mut self, seq: u64, state_hash: [u8; 32], body: &[u8]) -> Result<(), StoreError> {
+        let mut tx = self.client.transaction().map_err(io)?;
+        tx.execute(
+            "INSERT INTO snapshots (seq, state_hash, body) VALUES ($1, $2, $3) ON CONFLICT (seq) DO NOTHING",
+            &[&i64_of(seq), &&state_hash[..], &body],
+        )
+        .map_err(io)?;
+        tx.execute("DELETE FROM snapshots WHERE seq NOT IN (SELECT seq FROM snapshots ORDER BY seq DESC LIMIT 2)", &[])
+            .map_err(io)?;
+        tx.commit().map_err(io)
+    }
+
+    fn accounts(&mut self, market: Option<&str>) -> Result<Vec<AccountRow>, StoreError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT number, market, kind, holder, holder_type, status, representatives FROM accounts
+                 WHERE $1::text IS NULL OR market = $1 ORDER BY market, number",
+                &[&market],
+            )
+            .map_err(io)?;
+        Ok(rows
+            .iter()
+            .map(|r| AccountRow {
+                number: r.get(0),
+                market: r.get(1),
+                kind: r.get(2),
+                holder: r.get(3),
+                holder_type: r.get(4),
+                status: r.get(5),
+                representatives: r.get(6),
+            })
+            .collect())
+    }
+
+    fn holdings(&mut self, account: Option<&str>) -> Result<Vec<HoldingRow>, StoreError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT account, unit, free, encumbered FROM holdings
+                 WHERE ($1::text IS NULL OR account = $1) AND (free > 0 OR encumbered > 0) ORDER BY account COLLATE \"C\", unit COLLATE \"C\"",
+                &[&account],
+            )
+            .map_err(io)?;
+        Ok(rows
+            .iter()
+            .map(|r| HoldingRow {
+                account: r.get(0),
+                unit: r.get(1),
+                free: r.get::<_, i64>(2) as u64,
+                encumbered: r.get::<_, i64>(3) as u64,
+            })
+            .collect())
+    }
+
+    fn transactions(&mut self, account: &str, before: Option<Timestamp>) -> Result<Vec<TxRow>, StoreError> {
+        let before = before.map(|t| t.0);
+        let rows = self
+            .client
+            .query(
+                "SELECT tx, seq, at_ms, kind, from_account, to_account, unit, quantity, compliance_year, reverses FROM transactions
+                 WHERE (from_account = $1 OR to_account = $1) AND ($2::int8 IS NULL OR at_ms < $2) ORDER BY tx",
+                &[&account, &before],
+            )
+            .map_err(io)?;
+        Ok(rows
+            .iter()
+            .map(|r| TxRow {
+                tx: r.get::<_, i64>(0) as u64,
+                seq: r.get::<_, i64>(1) as u64,
+                at: Timestamp(r.get(2)),
+                kind: r.get(3),
+                from_account: r.get(4),
+                to_account: r.get(5),
+                unit: r.get(6),
+                quantity: r.get::<_, i64>(7) as u64,
+                compliance_year: r.get::<_, Option<i32>>(8).map(|y| y as u16),
+                reverses: r.get::<_, Option<i64>>(9).map(|v| v as u64),
+            })
+            .collect())
+    }
+
+    fn schema_version(&mut self) -> Result<u32, StoreError> {
+        let v: i32 = self.client.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[]).map_err(io)?.get(0);
+        Ok(v as u32)
+    }
+}

@@ -1,0 +1,114 @@
+//! The query tables' view of a batch: which account, holding and transaction rows it changes.
+
+use crate::backend::{AccountRow, HoldingRow, TxRow};
+use ets_core::Timestamp;
+use ets_registry::{AccountIdx, Event, Registry, TxId, TxKind, UnitTypeIdx};
+use std::collections::BTreeSet;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Projection {
+    pub accounts: Vec<AccountRow>,
+    pub holdings: Vec<HoldingRow>,
+    pub transactions: Vec<TxRow>,
+}
+
+impl Projection {
+    /// Builds the rows for records `(seq, at, events)` already applied to `registry`.
+    pub fn build<'a>(registry: &Registry, records: impl IntoIterator<Item = (u64, Timestamp, &'a [Event])>) -> Projection {
+        let mut accounts = BTreeSet::new();
+        let mut holdings: BTreeSet<(AccountIdx, UnitTypeIdx)> = BTreeSet::new();
+        let mut transactions = Vec::new();
+        for (seq, at, events) in records {
+            for event in events {
+                match event {
+                    Event::AccountOpened { account, .. }
+                    | Event::AccountStatusSet { account, .. }
+                    | Event::RepresentativeAdded { account, .. }
+                    | Event::RepresentativeRemoved { account, .. } => {
+                        accounts.insert(*account);
+                    }
+                    Event::Issued { tx, unit, account, .. } | Event::Retired { tx, unit, account, .. } => {
+                        holdings.insert((*account, *unit));
+                        transactions.push(tx_row(registry, *tx, seq, at));
+                    }
+                    Event::Moved { tx, from, to, unit, .. } => {
+                        holdings.insert((*from, *unit));
+                        holdings.insert((*to, *unit));
+                        transactions.push(tx_row(registry, *tx, seq, at));
+                    }
+                    Event::PendingPosted { tx, from, to, unit, .. } => {
+                        holdings.insert((*from, *unit));
+                        holdings.insert((*to, *unit));
+                        transactions.push(tx_row(registry, *tx, seq, at));
+                    }
+                    Event::PendingCreated { from, unit, .. } | Event::PendingVoided { from, unit, .. } => {
+                        holdings.insert((*from, *unit));
+                    }
+                    Event::Frozen { account, unit, .. } | Event::Unfrozen { account, unit, .. } => {
+                        holdings.insert((*account, *unit));
+                    }
+                    Event::RegistryInitialised { .. }
+                    | Event::MarketAdded { .. }
+                    | Event::CapSet { .. }
+                    | Event::UnitsRecognised { .. }
+                    | Event::UnitTypeRegistered { .. } => {}
+                }
+            }
+        }
+        Projection {
+            accounts: accounts.into_iter().map(|a| account_row(registry, a)).collect(),
+            holdings: holdings.into_iter().map(|(a, u)| holding_row(registry, a, u)).collect(),
+            transactions,
+        }
+    }
+}
+
+pub fn account_row(registry: &Registry, idx: AccountIdx) -> AccountRow {
+    let a = registry.account(idx);
+    AccountRow {
+        number: a.number.clone(),
+        market: registry.market(a.market).spec.code.clone(),
+        kind: a.kind.name().to_string(),
+        holder: a.holder.clone(),
+        holder_type: a.holder_type.name().to_string(),
+        status: a.status.name().to_string(),
+        representatives: a.representatives.join(","),
+    }
+}
+
+pub fn holding_row(registry: &Registry, account: AccountIdx, unit: UnitTypeIdx) -> HoldingRow {
+    let h = registry.holding(account, unit);
+    HoldingRow {
+        account: registry.account(account).number.clone(),
+        unit: registry.unit_name(unit),
+        free: h.map_or(0, |h| h.free_total()),
+        encumbered: h.map_or(0, |h| h.encumbered_total),
+    }
+}
+
+fn tx_row(registry: &Registry, tx: TxId, seq: u64, at: Timestamp) -> TxRow {
+    let record = &registry.transactions()[(tx.0 - 1) as usize];
+    let number = |a: AccountIdx| registry.account(a).number.clone();
+    let (from, to) = match record.kind {
+        TxKind::IssuanceReversal { .. } => (Some(number(record.to)), None),
+        _ => (record.from.map(number), Some(number(record.to))),
+    };
+    TxRow {
+        tx: tx.0,
+        seq,
+        at,
+        kind: record.kind.name().to_string(),
+        from_account: from,
+        to_account: to,
+        unit: registry.unit_name(record.unit),
+        quantity: record.blocks.iter().map(|b| b.len()).sum(),
+        compliance_year: match record.kind {
+            TxKind::Surrender { compliance_year } => Some(compliance_year),
+            _ => None,
+        },
+        reverses: match record.kind {
+            TxKind::Reversal { of } | TxKind::IssuanceReversal { of } => Some(of.0),
+            _ => None,
+        },
+    }
+}

@@ -1,0 +1,267 @@
+//! The embedded default: one SQLite file in WAL mode with `synchronous=FULL`, so a committed
+//! batch survives a process kill and a power cut.
+
+use crate::backend::{hash32, AccountRow, Backend, HoldingRow, JournalRow, StoreError, TxRow};
+use crate::migrations::{MIGRATIONS, SCHEMA_VERSION};
+use crate::projection::Projection;
+use ets_core::Timestamp;
+use ets_registry::SealedRecord;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::path::Path;
+
+pub struct SqliteBackend {
+    conn: Connection,
+}
+
+fn io(e: rusqlite::Error) -> StoreError {
+    StoreError::Io(format!("sqlite: {e}"))
+}
+
+impl SqliteBackend {
+    pub fn open(path: &Path) -> Result<SqliteBackend, StoreError> {
+        let conn = Connection::open(path).map_err(|e| StoreError::Io(format!("cannot open {}: {e}", path.display())))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(io)?;
+        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).map_err(io)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Io(format!("{} cannot use WAL journal mode (got {mode})", path.display())));
+        }
+        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;").map_err(io)?;
+        let mut backend = SqliteBackend { conn };
+        backend.migrate()?;
+        Ok(backend)
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(io)?;
+        tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+            .map_err(io)?;
+        let current: u32 = tx.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0)).map_err(io)?;
+        if current > SCHEMA_VERSION {
+            return Err(StoreError::Corrupt(format!(
+                "database schema version {current} is newer than this program's {SCHEMA_VERSION}; upgrade ets"
+            )));
+        }
+        for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+            tx.execute_batch(m.sqlite).map_err(io)?;
+            tx.execute("INSERT INTO schema_migrations (version, name) VALUES (?1, ?2)", params![m.version, m.name]).map_err(io)?;
+        }
+        tx.commit().map_err(io)
+    }
+
+    /// The raw connection, for tests that tamper with the file on purpose.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+fn i64_of(v: u64) -> i64 {
+    i64::try_from(v).expect("value fits the database's signed 64-bit integers")
+}
+
+impl Backend for SqliteBackend {
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn append(&mut self, expected_last_seq: u64, records: &[SealedRecord], projection: &Projection) -> Result<(), StoreError> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(io)?;
+        let last: u64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM journal", [], |r| r.get::<_, i64>(0)).map_err(io)? as u64;
+        if last != expected_last_seq {
+            return Err(StoreError::Conflict(format!("journal ends at record {last}, this writer expected {expected_last_seq}")));
+        }
+        {
+            let mut insert = tx
+                .prepare_cached("INSERT INTO journal (seq, at_ms, command_id, body, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+                .map_err(io)?;
+            for r in records {
+                insert
+                    .execute(params![i64_of(r.seq), r.at.0, r.command_id, r.body, &r.prev_hash[..], &r.hash[..]])
+                    .map_err(io)?;
+            }
+            let mut account = tx
+                .prepare_cached(
+                    "INSERT INTO accounts (number, market, kind, holder, holder_type, status, representatives) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (number) DO UPDATE SET status = excluded.status, representatives = excluded.representatives",
+                )
+                .map_err(io)?;
+            for a in &projection.accounts {
+                account
+                    .execute(params![a.number, a.market, a.kind, a.holder, a.holder_type, a.status, a.representatives])
+                    .map_err(io)?;
+            }
+            let mut holding = tx
+                .prepare_cached(
+                    "INSERT INTO holdings (account, unit, free, encumbered) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (account, unit) DO UPDATE SET free = excluded.free, encumbered = excluded.encumbered",
+                )
+                .map_err(io)?;
+            for h in &projection.holdings {
+                holding.execute(params![h.account, h.unit, i64_of(h.free), i64_of(h.encumbered)]).map_err(io)?;
+            }
+            let mut transaction = tx
+                .prepare_cached(
+                    "INSERT INTO transactions (tx, seq, at_ms, kind, from_account, to_account, unit, quantity, compliance_year, reverses)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                )
+                .map_err(io)?;
+            for t in &projection.transactions {
+                transaction
+                    .execute(params![
+                        i64_of(t.tx),
+                        i64_of(t.seq),
+                        t.at.0,
+                        t.kind,
+                        t.from_account,
+                        t.to_account,
+                        t.unit,
+                        i64_of(t.quantity),
+                        t.compliance_year,
+                        t.reverses.map(i64_of)
+                    ])
+                    .map_err(io)?;
+            }
+        }
+        tx.commit().map_err(io)
+    }
+
+    fn last_seq(&mut self) -> Result<u64, StoreError> {
+        let last: i64 = self.conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM journal", [], |r| r.get(0)).map_err(io)?;
+        Ok(last as u64)
+    }
+
+    fn scan_journal(&mut self, after_seq: u64, visit: &mut dyn FnMut(JournalRow) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, at_ms, command_id, body, prev_hash, hash FROM journal WHERE seq > ?1 ORDER BY seq")
+            .map_err(io)?;
+        let mut rows = stmt.query(params![i64_of(after_seq)]).map_err(io)?;
+        while let Some(row) = rows.next().map_err(io)? {
+            let prev: Vec<u8> = row.get(4).map_err(io)?;
+            let hash: Vec<u8> = row.get(5).map_err(io)?;
+            let seq = row.get::<_, i64>(0).map_err(io)? as u64;
+            visit(JournalRow {
+                seq,
+                at: Timestamp(row.get(1).map_err(io)?),
+                command_id: row.get(2).map_err(io)?,
+                body: row.get(3).map_err(io)?,
+                prev_hash: hash32(&prev, &format!("record {seq} prev_hash"))?,
+                hash: hash32(&hash, &format!("record {seq} hash"))?,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn record_hash(&mut self, seq: u64) -> Result<Option<[u8; 32]>, StoreError> {
+        let hash: Option<Vec<u8>> = self
+            .conn
+            .query_row("SELECT hash FROM journal WHERE seq = ?1", params![i64_of(seq)], |r| r.get(0))
+            .optional()
+            .map_err(io)?;
+        hash.map(|h| hash32(&h, &format!("record {seq} hash"))).transpose()
+    }
+
+    fn snapshot_list(&mut self) -> Result<Vec<(u64, [u8; 32])>, StoreError> {
+        let mut stmt = self.conn.prepare("SELECT seq, state_hash FROM snapshots ORDER BY seq").map_err(io)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Vec<u8>>(1)?)))
+            .map_err(io)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(io)?;
+        rows.into_iter().map(|(seq, h)| Ok((seq, hash32(&h, &format!("snapshot {seq} hash"))?))).collect()
+    }
+
+    fn load_snapshot(&mut self, seq: u64) -> Result<Vec<u8>, StoreError> {
+        self.conn
+            .query_row("SELECT body FROM snapshots WHERE seq = ?1", params![i64_of(seq)], |r| r.get(0))
+            .map_err(io)
+    }
+
+    fn save_snapshot(&mut self, seq: u64, state_hash: [u8; 32], body: &[u8]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(io)?;
+        tx.execute(
+            "INSERT INTO snapshots (seq, state_hash, body) VALUES (?1, ?2, ?3) ON CONFLICT (seq) DO NOTHING",
+            params![i64_of(seq), &state_hash[..], body],
+        )
+        .map_err(io)?;
+        // Keep the two newest: one to fall back on if the newest is found damaged.
+        tx.execute("DELETE FROM snapshots WHERE seq NOT IN (SELECT seq FROM snapshots ORDER BY seq DESC LIMIT 2)", [])
+            .map_err(io)?;
+        tx.commit().map_err(io)
+    }
+
+    fn accounts(&mut self, market: Option<&str>) -> Result<Vec<AccountRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT number, market, kind, holder, holder_type, status, representatives FROM accounts
+                 WHERE ?1 IS NULL OR market = ?1 ORDER BY market, number",
+            )
+            .map_err(io)?;
+        let rows = stmt
+            .query_map(params![market], |r| {
+                Ok(AccountRow {
+                    number: r.get(0)?,
+                    market: r.get(1)?,
+                    kind: r.get(2)?,
+                    holder: r.get(3)?,
+                    holder_type: r.get(4)?,
+                    status: r.get(5)?,
+                    representatives: r.get(6)?,
+                })
+            })
+            .map_err(io)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(io)
+    }
+
+    fn holdings(&mut self, account: Option<&str>) -> Result<Vec<HoldingRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT account, unit, free, encumbered FROM holdings
+                 WHERE (?1 IS NULL OR account = ?1) AND (free > 0 OR encumbered > 0) ORDER BY account, unit",
+            )
+            .map_err(io)?;
+        let rows = stmt
+            .query_map(params![account], |r| {
+                Ok(HoldingRow {
+                    account: r.get(0)?,
+                    unit: r.get(1)?,
+                    free: r.get::<_, i64>(2)? as u64,
+                    encumbered: r.get::<_, i64>(3)? as u64,
+                })
+            })
+            .map_err(io)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(io)
+    }
+
+    fn transactions(&mut self, account: &str, before: Option<Timestamp>) -> Result<Vec<TxRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT tx, seq, at_ms, kind, from_account, to_account, unit, quantity, compliance_year, reverses FROM transactions
+                 WHERE (from_account = ?1 OR to_account = ?1) AND (?2 IS NULL OR at_ms < ?2) ORDER BY tx",
+            )
+            .map_err(io)?;
+        let rows = stmt
+            .query_map(params![account, before.map(|t| t.0)], |r| {
+                Ok(TxRow {
+                    tx: r.get::<_, i64>(0)? as u64,
+                    seq: r.get::<_, i64>(1)? as u64,
+                    at: Timestamp(r.get(2)?),
+                    kind: r.get(3)?,
+                    from_account: r.get(4)?,
+                    to_account: r.get(5)?,
+                    unit: r.get(6)?,
+                    quantity: r.get::<_, i64>(7)? as u64,
+                    compliance_year: r.get(8)?,
+                    reverses: r.get::<_, Option<i64>>(9)?.map(|v| v as u64),
+                })
+            })
+            .map_err(io)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(io)
+    }
+
+    fn schema_version(&mut self) -> Result<u32, StoreError> {
+        self.conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0)).map_err(io)
+    }
+}
