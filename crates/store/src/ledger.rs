@@ -227,20 +227,27 @@ pub fn audit(backend: &mut dyn Backend) -> Result<AuditReport, StoreError> {
     let snapshots = backend.snapshot_list()?;
     let mut verifier = ChainVerifier::default();
     let mut registry = Registry::new();
-    let mut next_snapshot = snapshots.iter().peekable();
+    // A snapshot is sound when its body decodes, hashes to its stored hash, and equals the
+    // replayed state at its position.
+    let mut sound = Vec::with_capacity(snapshots.len());
+    for (seq, hash) in &snapshots {
+        let decoded = backend.load_snapshot(*seq).ok().and_then(|body| Snapshot::decode(&body).ok());
+        sound.push(decoded.is_some_and(|s| s.seq == *seq && s.hash() == *hash));
+    }
+    let mut next_snapshot = snapshots.iter().zip(sound).peekable();
     let mut snapshots_checked = 0;
     backend.scan_journal(0, &mut |row| {
         verifier.check(row.seq, &row.body, &row.prev_hash, &row.hash).map_err(StoreError::Corrupt)?;
         replay_row(&mut registry, row.seq, &row.command_id, &row.body)?;
-        while let Some((seq, hash)) = next_snapshot.next_if(|(seq, _)| *seq <= row.seq) {
-            if *seq == row.seq && registry.state_hash() != *hash {
+        while let Some(((seq, hash), sound)) = next_snapshot.next_if(|((seq, _), _)| *seq <= row.seq) {
+            if !sound || registry.state_hash() != *hash {
                 return Err(StoreError::Corrupt(format!("the snapshot at record {seq} does not match the state the journal gives there")));
             }
             snapshots_checked += 1;
         }
         Ok(())
     })?;
-    if let Some((seq, _)) = next_snapshot.next() {
+    if let Some(((seq, _), _)) = next_snapshot.next() {
         return Err(StoreError::Corrupt(format!("a snapshot stands at record {seq}, beyond the journal's last record {}", registry.seq())));
     }
     registry.check_invariants().map_err(|e| StoreError::Corrupt(format!("the replayed state breaks an invariant: {e}")))?;

@@ -1,0 +1,340 @@
+//! One storage test suite, run against SQLite and PostgreSQL alike.
+//!
+//! PostgreSQL tests connect to ETS_TEST_POSTGRES_URL (default
+//! postgres://postgres@127.0.0.1:5432/test) and each works in a schema of its own, dropped at
+//! the end. They fail when the server cannot be reached: set ETS_SKIP_POSTGRES=1 to skip them
+//! on a machine without one (CI never sets it).
+
+use ets_core::{Date, Timestamp, Tonnes};
+use ets_registry::{AccountKind, Command, Envelope, HolderType, MarketLevel, MarketSpec, PendingPurpose, RejectKind, TxId, UnitRef};
+use ets_store::{Backend, Ledger, LedgerOptions, Location, PostgresBackend, SqliteBackend, StoreError, SubmitError};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+struct Db {
+    location: Location,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        if let Location::Postgres { url, schema: Some(schema) } = &self.location {
+            if let Ok(mut client) = postgres::Client::connect(url, postgres::NoTls) {
+                let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"));
+            }
+        }
+    }
+}
+
+fn sqlite() -> Option<Db> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    Some(Db { location: Location::Sqlite(dir.path().join("registry.db")), _dir: Some(dir) })
+}
+
+fn postgres() -> Option<Db> {
+    if std::env::var("ETS_SKIP_POSTGRES").is_ok_and(|v| v == "1") {
+        eprintln!("ETS_SKIP_POSTGRES=1: PostgreSQL half skipped");
+        return None;
+    }
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let url = std::env::var("ETS_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let schema = format!("ets_test_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
+    Some(Db { location: Location::Postgres { url, schema: Some(schema) }, _dir: None })
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[test]
+                fn sqlite() {
+                    if let Some(db) = super::sqlite() { super::$name(&db) }
+                }
+                #[test]
+                fn postgres() {
+                    if let Some(db) = super::postgres() { super::$name(&db) }
+                }
+            }
+        )*
+    };
+}
+
+on_both_backends!(
+    reload_replays_to_the_same_state,
+    repeated_id_is_idempotent_across_restarts,
+    rejected_command_writes_nothing,
+    second_writer_gets_conflict_and_recovers,
+    snapshot_plus_tail_equals_full_replay,
+    damaged_snapshot_is_skipped,
+    audit_names_an_altered_record,
+    audit_names_a_missing_record,
+    audit_detects_a_tampered_query_table,
+    history_is_point_in_time,
+    migrations_are_versioned_and_run_once,
+);
+
+fn at(day: &str) -> Timestamp {
+    Date::parse(day).unwrap().start()
+}
+
+fn open(db: &Db) -> Ledger {
+    Ledger::open(&db.location, LedgerOptions { snapshot_every: 0 }).expect("open ledger")
+}
+
+fn env(id: &str, actor: &str, command: Command) -> Envelope {
+    Envelope { id: id.into(), actor: actor.into(), command }
+}
+
+fn cea() -> UnitRef {
+    UnitRef::allowance("CEA", 2024)
+}
+
+/// A small registry touching every kind of operation; returns the ledger.
+fn scenario(db: &Db) -> Ledger {
+    let mut ledger = open(db);
+    let spec = MarketSpec {
+        code: "CN".into(),
+        name: "National".into(),
+        level: MarketLevel::National,
+        allowance_code: "CEA".into(),
+        offset_standards: vec!["CCER".into()],
+        individuals_may_trade: false,
+        authorities: vec!["mee".into()],
+    };
+    let mut commands = vec![
+        env("init", "admin", Command::InitRegistry { admins: vec!["admin".into()] }),
+        env("cn", "admin", Command::AddMarket(spec)),
+        env("cap", "mee", Command::SetCap { market: "CN".into(), vintage: 2024, cap: Tonnes(1_000_000) }),
+    ];
+    for i in 0..4 {
+        commands.push(env(
+            &format!("open-{i}"),
+            "admin",
+            Command::OpenAccount {
+                market: "CN".into(),
+                kind: if i < 3 { AccountKind::Operator } else { AccountKind::Trading },
+                holder: format!("Entity {i}"),
+                holder_type: if i < 3 { HolderType::Entity } else { HolderType::Institution },
+                representatives: vec![format!("rep{i}")],
+            },
+        ));
+    }
+    commands.push(env("issue", "mee", Command::Issue { unit: cea(), quantity: Tonnes(900_000), to: None }));
+    for i in 0..3 {
+        commands.push(env(
+            &format!("alloc-{i}"),
+            "mee",
+            Command::Allocate { from: "CN-ISSUANCE".into(), to: format!("CN-10000{}", i + 1), unit: cea(), quantity: Tonnes(100_000) },
+        ));
+    }
+    let results = ledger.submit_batch(at("2025-09-30"), &commands).unwrap();
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    let day2 = vec![
+        env("t1", "rep0", Command::Transfer { from: "CN-100001".into(), to: "CN-100002".into(), unit: cea(), quantity: Tonnes(12_345) }),
+        env("t2", "rep1", Command::Transfer { from: "CN-100002".into(), to: "CN-100004".into(), unit: cea(), quantity: Tonnes(5_000) }),
+        env("p1", "rep2", Command::CreatePending { pending: "settle-1".into(), from: "CN-100003".into(), to: "CN-100001".into(), unit: cea(), quantity: Tonnes(7_000), purpose: PendingPurpose::Settlement }),
+        env("p2", "rep2", Command::CreatePending { pending: "pledge-1".into(), from: "CN-100003".into(), to: "CN-100004".into(), unit: cea(), quantity: Tonnes(3_000), purpose: PendingPurpose::Pledge }),
+        env("f1", "mee", Command::Freeze { freeze: "fz".into(), account: "CN-100002".into(), unit: cea(), quantity: Tonnes(1_000), order: "court-1".into() }),
+    ];
+    assert!(ledger.submit_batch(at("2025-10-15"), &day2).unwrap().iter().all(|r| r.is_ok()));
+    let day3 = vec![
+        env("p1-post", "mee", Command::PostPending { pending: "settle-1".into() }),
+        env("p2-void", "rep3", Command::VoidPending { pending: "pledge-1".into() }),
+        env("s1", "rep0", Command::Surrender { account: "CN-100001".into(), unit: cea(), quantity: Tonnes(50_000), compliance_year: 2024 }),
+        env("c1", "rep3", Command::Cancel { account: "CN-100004".into(), unit: cea(), quantity: Tonnes(1_000) }),
+        env("rev", "mee", Command::Reverse { tx: TxId(5), reason: "wrong account".into() }),
+        env("uf", "mee", Command::Unfreeze { freeze: "fz".into() }),
+    ];
+    let results = ledger.submit_batch(at("2025-12-20"), &day3).unwrap();
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    ledger
+}
+
+fn reload_replays_to_the_same_state(db: &Db) {
+    let ledger = scenario(db);
+    let (hash, seq, head) = (ledger.registry().state_hash(), ledger.registry().seq(), ledger.head_hash());
+    drop(ledger);
+    let mut reopened = open(db);
+    assert_eq!(reopened.registry().seq(), seq);
+    assert_eq!(reopened.registry().state_hash(), hash);
+    assert_eq!(reopened.head_hash(), head);
+    let report = reopened.audit().expect("audit passes");
+    assert_eq!(report.records, seq);
+    assert!(report.holdings_checked >= 4);
+    // The query tables agree with the registry.
+    let holdings = reopened.backend().holdings(Some("CN-100001")).unwrap();
+    assert_eq!(holdings.len(), 1);
+    // Allocation, less transfer t1 (reversed later), plus the posted settlement, less the surrender.
+    assert_eq!(holdings[0].free, 100_000 - 12_345 + 7_000 - 50_000 + 12_345);
+}
+
+fn repeated_id_is_idempotent_across_restarts(db: &Db) {
+    let ledger = scenario(db);
+    let seq = ledger.registry().seq();
+    drop(ledger);
+    let mut ledger = open(db);
+    let again = env("t1", "rep0", Command::Transfer { from: "CN-100001".into(), to: "CN-100002".into(), unit: cea(), quantity: Tonnes(12_345) });
+    let submitted = ledger.submit(at("2026-01-05"), &again).unwrap();
+    assert!(submitted.duplicate);
+    assert_eq!(submitted.receipt.tx, Some(TxId(5)));
+    assert_eq!(ledger.backend().last_seq().unwrap(), seq);
+    let other = env("t1", "rep0", Command::Transfer { from: "CN-100001".into(), to: "CN-100002".into(), unit: cea(), quantity: Tonnes(1) });
+    match ledger.submit(at("2026-01-05"), &other) {
+        Err(SubmitError::Rejected(r)) => assert_eq!(r.kind, RejectKind::Conflict),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(ledger.backend().last_seq().unwrap(), seq);
+}
+
+fn rejected_command_writes_nothing(db: &Db) {
+    let mut ledger = scenario(db);
+    let before = (ledger.backend().last_seq().unwrap(), ledger.backend().holdings(None).unwrap(), ledger.registry().state_hash());
+    let batch = vec![
+        env("bad-1", "rep0", Command::Transfer { from: "CN-100001".into(), to: "CN-100002".into(), unit: cea(), quantity: Tonnes(10_000_000) }),
+        env("bad-2", "rep0", Command::Transfer { from: "CN-100001".into(), to: "CN-999999".into(), unit: cea(), quantity: Tonnes(1) }),
+    ];
+    let results = ledger.submit_batch(at("2026-01-05"), &batch).unwrap();
+    assert_eq!(results[0].as_ref().unwrap_err().kind, RejectKind::Refused);
+    assert_eq!(results[1].as_ref().unwrap_err().kind, RejectKind::NotFound);
+    let after = (ledger.backend().last_seq().unwrap(), ledger.backend().holdings(None).unwrap(), ledger.registry().state_hash());
+    assert_eq!(before, after);
+}
+
+fn second_writer_gets_conflict_and_recovers(db: &Db) {
+    let ledger = scenario(db);
+    drop(ledger);
+    let mut first = open(db);
+    let mut second = open(db);
+    let t = |id: &str| env(id, "rep0", Command::Transfer { from: "CN-100001".into(), to: "CN-100002".into(), unit: cea(), quantity: Tonnes(10) });
+    first.submit(at("2026-01-05"), &t("w1")).unwrap();
+    match second.submit(at("2026-01-05"), &t("w2")) {
+        Err(SubmitError::Store(StoreError::Conflict(_))) => {}
+        other => panic!("expected a write conflict, got {other:?}"),
+    }
+    // The loser reloaded from storage: it now sees the winner's record and can go on.
+    assert_eq!(second.registry().seq(), first.registry().seq());
+    second.submit(at("2026-01-05"), &t("w2")).unwrap();
+    drop((first, second));
+    let mut reopened = open(db);
+    reopened.audit().expect("audit after concurrent writers");
+}
+
+fn snapshot_plus_tail_equals_full_replay(db: &Db) {
+    let mut ledger = scenario(db);
+    ledger.snapshot().unwrap();
+    let more = env("after", "rep0", Command::Transfer { from: "CN-100001".into(), to: "CN-100003".into(), unit: cea(), quantity: Tonnes(99) });
+    ledger.submit(at("2026-01-06"), &more).unwrap();
+    let hash = ledger.registry().state_hash();
+    drop(ledger);
+    let mut reopened = open(db);
+    assert_eq!(reopened.registry().state_hash(), hash);
+    let report = reopened.audit().unwrap();
+    assert_eq!(report.snapshots_checked, 1);
+    assert_eq!(report.state_hash, hash);
+}
+
+fn damaged_snapshot_is_skipped(db: &Db) {
+    let mut ledger = scenario(db);
+    let hash = ledger.registry().state_hash();
+    let seq = ledger.registry().seq();
+    // A snapshot whose stored hash does not match its body must never be loaded.
+    let mut body = ledger.registry().snapshot().encode();
+    let last = body.len() - 1;
+    body[last] ^= 0xff;
+    ledger.backend().save_snapshot(seq, hash, &body).unwrap();
+    drop(ledger);
+    let mut reopened = open(db);
+    assert_eq!(reopened.registry().state_hash(), hash, "loaded from the journal instead");
+    let err = reopened.audit().unwrap_err();
+    assert!(err.to_string().contains(&format!("snapshot at record {seq}")), "{err}");
+}
+
+/// Runs raw SQL against the test database, bypassing ets: what an attacker with file access does.
+fn tamper(db: &Db, sql: &str) {
+    match &db.location {
+        Location::Sqlite(path) => {
+            let backend = SqliteBackend::open(path).unwrap();
+            backend.connection().execute_batch(sql).unwrap();
+        }
+        Location::Postgres { url, schema } => {
+            let mut backend = PostgresBackend::open(url, schema.as_deref()).unwrap();
+            backend.client().batch_execute(sql).unwrap();
+        }
+    }
+}
+
+fn audit_of(db: &Db) -> Result<ets_store::AuditReport, StoreError> {
+    let mut backend: Box<dyn Backend> = db.location.open().unwrap();
+    ets_store::audit(backend.as_mut())
+}
+
+fn audit_names_an_altered_record(db: &Db) {
+    drop(scenario(db));
+    assert!(audit_of(db).is_ok());
+    // Flip one bit of record 9's body, as an edit of the database file would.
+    match &db.location {
+        Location::Sqlite(path) => {
+            let backend = SqliteBackend::open(path).unwrap();
+            let conn = backend.connection();
+            let mut body: Vec<u8> = conn.query_row("SELECT body FROM journal WHERE seq = 9", [], |r| r.get(0)).unwrap();
+            body[10] ^= 1;
+            conn.execute("UPDATE journal SET body = ?1 WHERE seq = 9", [body]).unwrap();
+        }
+        Location::Postgres { .. } => tamper(db, "UPDATE journal SET body = set_byte(body, 10, get_byte(body, 10) # 1) WHERE seq = 9"),
+    }
+    let err = audit_of(db).unwrap_err();
+    assert_eq!(err, StoreError::Corrupt("record 9 was altered: its content does not match its hash".into()));
+    // The ledger refuses to start on an altered journal.
+    assert!(matches!(Ledger::open(&db.location, LedgerOptions::default()), Err(StoreError::Corrupt(_))));
+}
+
+fn audit_names_a_missing_record(db: &Db) {
+    drop(scenario(db));
+    tamper(db, "DELETE FROM journal WHERE seq = 4");
+    let err = audit_of(db).unwrap_err();
+    assert_eq!(err, StoreError::Corrupt("record 4 is missing (next stored record is 5)".into()));
+}
+
+fn audit_detects_a_tampered_query_table(db: &Db) {
+    drop(scenario(db));
+    tamper(db, "UPDATE holdings SET free = free + 1000 WHERE account = 'CN-100002'");
+    let err = audit_of(db).unwrap_err().to_string();
+    assert!(err.contains("holdings table differs") && err.contains("CN-100002"), "{err}");
+}
+
+fn history_is_point_in_time(db: &Db) {
+    let mut ledger = scenario(db);
+    let all = ledger.backend().transactions("CN-100001", None).unwrap();
+    let before_trading = ledger.backend().transactions("CN-100001", Some(Date::parse("2025-10-14").unwrap().end_exclusive())).unwrap();
+    assert_eq!(before_trading.len(), 1, "only the allocation");
+    assert_eq!(before_trading[0].kind, "allocation");
+    assert!(all.len() > before_trading.len());
+    let balance: i64 = all
+        .iter()
+        .map(|t| match (t.from_account.as_deref(), t.to_account.as_deref()) {
+            (Some("CN-100001"), _) => -(t.quantity as i64),
+            (_, Some("CN-100001")) => t.quantity as i64,
+            _ => 0,
+        })
+        .sum();
+    let account = ledger.registry().find_account("CN-100001").unwrap();
+    let held: u64 = ledger.registry().holdings_of(account).iter().map(|(_, h)| h.total()).sum();
+    assert_eq!(balance as u64, held);
+    let surrender = all.iter().find(|t| t.kind == "surrender").unwrap();
+    assert_eq!(surrender.compliance_year, Some(2024));
+    assert_eq!(surrender.to_account.as_deref(), Some("CN-SURRENDER"));
+}
+
+fn migrations_are_versioned_and_run_once(db: &Db) {
+    drop(scenario(db));
+    let mut backend = db.location.open().unwrap();
+    assert_eq!(backend.schema_version().unwrap(), 1);
+    drop(backend);
+    let mut again = db.location.open().unwrap();
+    assert_eq!(again.schema_version().unwrap(), 1);
+    assert!(again.last_seq().unwrap() > 0, "reopening kept the data");
+    tamper(db, "INSERT INTO schema_migrations (version, name) VALUES (99, 'from the future')");
+    match db.location.open() {
+        Err(StoreError::Corrupt(m)) => assert!(m.contains("newer than this program"), "{m}"),
+        other => panic!("expected a refusal of a newer schema, got {:?}", other.map(|_| ())),
+    }
+}
