@@ -53,7 +53,7 @@ enum Cmd {
         /// Unit type: CODE:VINTAGE (CEA:2024) or STANDARD:PROJECT:VINTAGE (CCER:P001:2024)
         #[arg(long)]
         unit: String,
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         quantity: String,
         /// The market's issuance (default) or reserve account
         #[arg(long)]
@@ -69,7 +69,7 @@ enum Cmd {
         to: String,
         #[arg(long)]
         unit: String,
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         quantity: String,
         #[command(flatten)]
         write: WriteArgs,
@@ -82,7 +82,7 @@ enum Cmd {
         to: String,
         #[arg(long)]
         unit: String,
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         quantity: String,
         #[command(flatten)]
         write: WriteArgs,
@@ -93,7 +93,7 @@ enum Cmd {
         account: String,
         #[arg(long)]
         unit: String,
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         quantity: String,
         /// The emission year the units are surrendered for
         #[arg(long)]
@@ -107,7 +107,7 @@ enum Cmd {
         account: String,
         #[arg(long)]
         unit: String,
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         quantity: String,
         #[command(flatten)]
         write: WriteArgs,
@@ -123,7 +123,7 @@ enum Cmd {
         account: String,
         #[arg(long)]
         unit: String,
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         quantity: String,
         /// Reference of the order
         #[arg(long)]
@@ -201,7 +201,7 @@ enum MarketCmd {
         market: String,
         #[arg(long)]
         vintage: u16,
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         tonnes: String,
         #[command(flatten)]
         write: WriteArgs,
@@ -275,7 +275,7 @@ enum PendingCmd {
         to: String,
         #[arg(long)]
         unit: String,
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         quantity: String,
         /// settlement, pledge, approval or escrow
         #[arg(long, default_value = "escrow")]

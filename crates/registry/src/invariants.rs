@@ -79,6 +79,15 @@ fn check_serials(r: &RegistryParts<'_>, mut serials: Vec<Vec<(Block, UnitTypeIdx
         blocks.sort_unstable();
         let ranges = &mut issued[m];
         ranges.sort_unstable();
+        // Consecutive issuances of one unit type get contiguous serials, and a holding merges
+        // contiguous blocks, so a held block may span several issuances: coalesce them.
+        ranges.dedup_by(|next, prev| {
+            let joins = prev.1 == next.1 && prev.0.end == next.0.start;
+            if joins {
+                prev.0.end = next.0.end;
+            }
+            joins
+        });
         let mut held = 0u64;
         for pair in blocks.windows(2) {
             if pair[0].0.end > pair[1].0.start {
