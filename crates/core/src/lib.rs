@@ -24,6 +24,9 @@ pub fn check_identifier(what: &str, value: &str) -> Result<(), String> {
             value.len()
         ));
     }
+    if value.bytes().all(|b| b.is_ascii_graphic()) {
+        return Ok(());
+    }
     if let Some(bad) = value.chars().find(|c| !c.is_ascii_graphic()) {
         return Err(format!(
             "{what} '{value}' contains {bad:?}; use letters, digits and punctuation without spaces"

@@ -1,1 +1,111 @@
-fn main(){}
+//! In-memory core throughput: `cargo bench -p ets-registry --bench core`.
+//!
+//! Each sample executes fresh, distinct transfer commands (unique idempotency ids, random
+//! accounts, 1-1,000 t) against a registry of 10,000 operator accounts, on one core. `execute`
+//! is the state machine alone (validation, serial-block selection, apply, idempotency index,
+//! release-build invariant asserts); `execute+seal` adds the journal record encoding and its
+//! SHA-256 chain link, i.e. everything but the disk.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ets_core::{Timestamp, Tonnes};
+use ets_registry::journal::GENESIS_HASH;
+use ets_registry::{AccountKind, Command, Envelope, HolderType, MarketLevel, MarketSpec, Outcome, Record, Registry, UnitRef};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::time::{Duration, Instant};
+
+const ACCOUNTS: u32 = 10_000;
+
+fn registry() -> Registry {
+    let mut r = Registry::new();
+    let mut run = |id: String, actor: &str, command: Command| {
+        r.execute(&Envelope { id, actor: actor.into(), command }).expect("setup command accepted");
+    };
+    run("init".into(), "admin", Command::InitRegistry { admins: vec!["admin".into()] });
+    run(
+        "cn".into(),
+        "admin",
+        Command::AddMarket(MarketSpec {
+            code: "CN".into(),
+            name: "National".into(),
+            level: MarketLevel::National,
+            allowance_code: "CEA".into(),
+            offset_standards: vec![],
+            individuals_may_trade: false,
+            authorities: vec!["mee".into()],
+        }),
+    );
+    for i in 0..ACCOUNTS {
+        run(
+            format!("open-{i}"),
+            "admin",
+            Command::OpenAccount { market: "CN".into(), kind: AccountKind::Operator, holder: format!("E{i}"), holder_type: HolderType::Entity, representatives: vec![format!("r{i}")] },
+        );
+    }
+    let unit = UnitRef::allowance("CEA", 2024);
+    run("issue".into(), "mee", Command::Issue { unit: unit.clone(), quantity: Tonnes(u64::from(ACCOUNTS) * 100_000_000), to: None });
+    for i in 0..ACCOUNTS {
+        run(format!("alloc-{i}"), "mee", Command::Allocate { from: "CN-ISSUANCE".into(), to: format!("CN-{}", 100_001 + i), unit: unit.clone(), quantity: Tonnes(100_000_000) });
+    }
+    r
+}
+
+fn transfers(n: u64, seed: u64) -> Vec<Envelope> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let unit = UnitRef::allowance("CEA", 2024);
+    (0..n)
+        .map(|i| {
+            let from = rng.gen_range(0..ACCOUNTS);
+            let to = (from + rng.gen_range(1..ACCOUNTS)) % ACCOUNTS;
+            Envelope {
+                id: format!("t{seed}-{i}"),
+                actor: format!("r{from}"),
+                command: Command::Transfer { from: format!("CN-{}", 100_001 + from), to: format!("CN-{}", 100_001 + to), unit: unit.clone(), quantity: Tonnes(rng.gen_range(1..=1000)) },
+            }
+        })
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let base = registry();
+    let mut group = c.benchmark_group("core");
+    group.throughput(Throughput::Elements(1));
+    group.sample_size(20);
+    group.measurement_time(Duration::from_secs(8));
+    let mut seed = 0;
+    group.bench_function("execute transfer", |b| {
+        b.iter_custom(|iters| {
+            seed += 1;
+            let mut r = base.clone();
+            let commands = transfers(iters, seed);
+            let start = Instant::now();
+            for c in &commands {
+                match r.execute(c) {
+                    Ok(Outcome::Accepted { .. }) => {}
+                    other => panic!("transfer not accepted: {other:?}"),
+                }
+            }
+            start.elapsed()
+        })
+    });
+    group.bench_function("execute+seal transfer", |b| {
+        b.iter_custom(|iters| {
+            seed += 1;
+            let mut r = base.clone();
+            let commands = transfers(iters, seed);
+            let mut prev = GENESIS_HASH;
+            let start = Instant::now();
+            for c in &commands {
+                let Ok(Outcome::Accepted { seq, fingerprint, events, .. }) = r.execute(c) else { panic!("transfer not accepted") };
+                let record = Record { seq, at: Timestamp(0), command_id: c.id.clone(), actor: c.actor.clone(), fingerprint, events };
+                prev = record.seal(prev).hash;
+            }
+            std::hint::black_box(prev);
+            start.elapsed()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

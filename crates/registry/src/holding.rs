@@ -84,29 +84,48 @@ impl Holding {
             return false;
         }
         for &block in blocks {
-            let i = self.free.iter().position(|f| f.contains(block)).expect("checked above");
-            let outer = self.free[i];
-            let left = Block { start: outer.start, end: block.start };
-            let right = Block { start: block.end, end: outer.end };
-            match (left.is_empty(), right.is_empty()) {
-                (true, true) => {
-                    self.free.remove(i);
+            // Free blocks are not kept coalesced (units that come back are appended), so one
+            // requested block may span several free blocks: remove it piece by piece.
+            let mut start = block.start;
+            while start < block.end {
+                let i = self.free.iter().position(|f| f.start <= start && start < f.end).expect("checked above");
+                let outer = self.free[i];
+                let piece = Block { start, end: block.end.min(outer.end) };
+                let left = Block { start: outer.start, end: piece.start };
+                let right = Block { start: piece.end, end: outer.end };
+                match (left.is_empty(), right.is_empty()) {
+                    (true, true) => {
+                        self.free.remove(i);
+                    }
+                    (false, true) => self.free[i] = left,
+                    (true, false) => self.free[i] = right,
+                    (false, false) => {
+                        self.free[i] = left;
+                        self.free.insert(i + 1, right);
+                    }
                 }
-                (false, true) => self.free[i] = left,
-                (true, false) => self.free[i] = right,
-                (false, false) => {
-                    self.free[i] = left;
-                    self.free.insert(i + 1, right);
-                }
+                self.free_total -= piece.len();
+                start = piece.end;
             }
-            self.free_total -= block.len();
         }
         true
     }
 
     /// Whether every serial of `blocks` is free here (non-mutating twin of `remove`).
     pub fn holds_free(&self, blocks: &[Block]) -> bool {
-        blocks.iter().all(|b| self.free.iter().any(|f| f.contains(*b))) && !has_overlap(blocks)
+        blocks.iter().all(|b| self.covers(*b)) && !has_overlap(blocks)
+    }
+
+    /// Whether the free blocks (disjoint, in any order) together cover `block`.
+    fn covers(&self, block: Block) -> bool {
+        let mut start = block.start;
+        while start < block.end {
+            match self.free.iter().find(|f| f.start <= start && start < f.end) {
+                Some(f) => start = f.end,
+                None => return false,
+            }
+        }
+        true
     }
 
     fn is_front(&self, blocks: &[Block]) -> bool {

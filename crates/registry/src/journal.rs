@@ -109,13 +109,34 @@ impl ChainVerifier {
 /// FNV-1a (64-bit) of the canonical encoding of actor and command: stable across versions
 /// of the program as long as the command encoding is (see `JOURNAL_FORMAT`).
 pub fn fingerprint(envelope: &Envelope) -> u64 {
-    let bytes = postcard::to_allocvec(&(&envelope.actor, &envelope.command)).expect("command encodes");
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        hash ^= u64::from(b);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    let mut hasher = Fnv1a(0xcbf2_9ce4_8422_2325);
+    postcard::to_io(&(&envelope.actor, &envelope.command), &mut hasher).expect("command encodes");
+    hasher.0
+}
+
+/// Streams bytes into FNV-1a, so fingerprinting allocates nothing.
+struct Fnv1a(u64);
+
+impl std::io::Write for Fnv1a {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+        Ok(bytes.len())
     }
-    hash
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The idempotency index key of a command id: the first 16 bytes of its SHA-256. Fixed-size
+/// keys keep the index compact and cache-friendly; a cryptographic hash means no client can
+/// choose an id that collides with another's.
+pub fn command_key(id: &str) -> u128 {
+    let digest = Sha256::digest(id.as_bytes());
+    u128::from_be_bytes(digest[..16].try_into().expect("16 bytes"))
 }
 
 pub fn hex(bytes: &[u8]) -> String {

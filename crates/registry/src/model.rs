@@ -190,6 +190,33 @@ impl fmt::Display for Block {
     }
 }
 
+/// The serial blocks of one transaction: usually one, kept inline; more go to the heap.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TxBlocks {
+    One(Block),
+    Many(Box<[Block]>),
+}
+
+impl TxBlocks {
+    pub fn from_slice(blocks: &[Block]) -> TxBlocks {
+        match blocks {
+            [one] => TxBlocks::One(*one),
+            many => TxBlocks::Many(many.into()),
+        }
+    }
+}
+
+impl std::ops::Deref for TxBlocks {
+    type Target = [Block];
+
+    fn deref(&self) -> &[Block] {
+        match self {
+            TxBlocks::One(block) => std::slice::from_ref(block),
+            TxBlocks::Many(blocks) => blocks,
+        }
+    }
+}
+
 pub fn blocks_total(blocks: &[Block]) -> u64 {
     blocks.iter().map(|b| b.len()).sum()
 }

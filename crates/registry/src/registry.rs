@@ -5,7 +5,7 @@
 use crate::command::{Command, Envelope, RejectKind, Rejection, UnitRef};
 use crate::event::Event;
 use crate::holding::Holding;
-use crate::journal::fingerprint;
+use crate::journal::{command_key, fingerprint};
 use crate::model::*;
 use ahash::AHashMap;
 use ets_core::{check_identifier, Tonnes};
@@ -17,6 +17,8 @@ type Result<T> = std::result::Result<T, Rejection>;
 pub const REPRESENTATIVES_MAX: usize = 16;
 /// Largest number of markets in one registry (the national market, the pilots, and room to grow).
 pub const MARKETS_MAX: usize = 256;
+/// Number of the first operator or trading account of each market (`CN-100001`).
+pub const ACCOUNT_NUMBER_FIRST: u64 = 100_001;
 /// Longest account holder name, in bytes.
 pub const HOLDER_NAME_LENGTH_MAX: usize = 200;
 
@@ -35,8 +37,9 @@ pub struct MarketState {
     pub allowances_issued: Vec<(u16, u64)>,
     /// Other markets whose units this market accepts.
     pub recognised: Vec<MarketIdx>,
-    /// Holder accounts opened so far, for account numbering.
-    pub accounts_opened: u32,
+    /// Operator and trading accounts in opening order: account number `CODE-(100001 + i)` is
+    /// entry i, so numbers resolve without a string index.
+    pub holder_accounts: Vec<AccountIdx>,
 }
 
 impl MarketState {
@@ -100,7 +103,7 @@ pub struct TxRecord {
     pub from: Option<AccountIdx>,
     pub to: AccountIdx,
     pub unit: UnitTypeIdx,
-    pub blocks: Box<[Block]>,
+    pub blocks: TxBlocks,
     pub reversed_by: Option<TxId>,
 }
 
@@ -156,13 +159,17 @@ pub struct Registry {
     freezes: AHashMap<Box<str>, Freeze>,
     txs: Vec<TxRecord>,
     surrendered: AHashMap<(AccountIdx, u16), u64>,
-    commands: AHashMap<Box<str>, Applied>,
+    /// Accepted commands by `command_key(id)`: the idempotency index.
+    commands: AHashMap<u128, Applied>,
     seq: u64,
     // Indexes, derivable from the fields above.
-    market_by_code: AHashMap<String, MarketIdx>,
-    unit_code_owner: AHashMap<String, (MarketIdx, bool)>,
-    account_by_number: AHashMap<Box<str>, AccountIdx>,
+    /// Market codes packed into integers, by market index: lookups without string hashing.
+    market_keys: Vec<u128>,
+    /// Product codes (allowance codes and offset standards), packed: (code, issuer, is allowance).
+    unit_codes: Vec<(u128, MarketIdx, bool)>,
     unit_by_spec: AHashMap<UnitSpec, UnitTypeIdx>,
+    /// Allowance unit types by (issuer, vintage): the hot path of every transfer.
+    allowance_units: AHashMap<(MarketIdx, u16), UnitTypeIdx>,
 }
 
 fn reject<T>(kind: RejectKind, message: impl Into<String>) -> Result<T> {
@@ -222,11 +229,36 @@ impl Registry {
     }
 
     pub fn find_account(&self, number: &str) -> Option<AccountIdx> {
-        self.account_by_number.get(number).copied()
+        let (code, rest) = number.rsplit_once('-')?;
+        let market = self.market(self.find_market(code)?);
+        let special = match rest {
+            "ISSUANCE" => Some(market.issuance),
+            "RESERVE" => Some(market.reserve),
+            "SURRENDER" => Some(market.surrender),
+            "CANCELLATION" => Some(market.cancellation),
+            _ => None,
+        };
+        if special.is_some() {
+            return special;
+        }
+        // Only the canonical spelling names an account: 1 to 10 digits, no leading zero.
+        if rest.is_empty() || rest.len() > 10 || rest.starts_with('0') {
+            return None;
+        }
+        let mut n: u64 = 0;
+        for b in rest.bytes() {
+            if !b.is_ascii_digit() {
+                return None;
+            }
+            n = n * 10 + u64::from(b - b'0');
+        }
+        let i = n.checked_sub(ACCOUNT_NUMBER_FIRST)?;
+        market.holder_accounts.get(usize::try_from(i).ok()?).copied()
     }
 
     pub fn find_market(&self, code: &str) -> Option<MarketIdx> {
-        self.market_by_code.get(code).copied()
+        let key = pack_code(code)?;
+        self.market_keys.iter().position(|k| *k == key).map(|i| MarketIdx(i as u16))
     }
 
     pub fn holding(&self, account: AccountIdx, unit: UnitTypeIdx) -> Option<&Holding> {
@@ -272,7 +304,7 @@ impl Registry {
     }
 
     pub fn command_receipt(&self, id: &str) -> Option<Receipt> {
-        self.commands.get(id).map(|a| a.receipt)
+        self.commands.get(&command_key(id)).map(|a| a.receipt)
     }
 
     // ---------------------------------------------------------------- execute
@@ -281,7 +313,8 @@ impl Registry {
         check_identifier("command id", &envelope.id).map_err(invalid)?;
         check_identifier("actor", &envelope.actor).map_err(invalid)?;
         let fingerprint = fingerprint(envelope);
-        if let Some(applied) = self.commands.get(envelope.id.as_str()) {
+        let key = command_key(&envelope.id);
+        if let Some(applied) = self.commands.get(&key) {
             if applied.fingerprint == fingerprint {
                 return Ok(Outcome::Duplicate(applied.receipt));
             }
@@ -299,7 +332,7 @@ impl Registry {
             self.apply(event);
         }
         let receipt = Receipt::from_events(seq, &events);
-        self.commands.insert(envelope.id.as_str().into(), Applied { fingerprint, receipt });
+        self.commands.insert(key, Applied { fingerprint, receipt });
         self.seq = seq;
         Ok(Outcome::Accepted { seq, fingerprint, events, receipt })
     }
@@ -309,14 +342,15 @@ impl Registry {
         if seq != self.seq + 1 {
             return Err(format!("journal record {seq} does not follow record {}", self.seq));
         }
-        if self.commands.contains_key(command_id) {
+        let key = command_key(command_id);
+        if self.commands.contains_key(&key) {
             return Err(format!("journal record {seq} repeats command id '{command_id}'"));
         }
         for event in events {
             self.apply(event);
         }
         let receipt = Receipt::from_events(seq, events);
-        self.commands.insert(command_id.into(), Applied { fingerprint, receipt });
+        self.commands.insert(key, Applied { fingerprint, receipt });
         self.seq = seq;
         Ok(())
     }
@@ -469,7 +503,7 @@ impl Registry {
         if !code_ok {
             return reject(RejectKind::Invalid, format!("market code '{}' must be 2 to 8 upper-case letters or digits, e.g. CN or BJ", spec.code));
         }
-        if self.market_by_code.contains_key(&spec.code) {
+        if self.find_market(&spec.code).is_some() {
             return reject(RejectKind::Refused, format!("market {} already exists", spec.code));
         }
         if self.markets.len() >= MARKETS_MAX {
@@ -491,7 +525,7 @@ impl Registry {
             if !ok {
                 return reject(RejectKind::Invalid, format!("product code '{code}' must be 2 to 12 letters or digits"));
             }
-            if self.unit_code_owner.contains_key(code.as_str()) || codes[..i].contains(code) {
+            if self.code_owner_of(code).is_some() || codes[..i].contains(code) {
                 return reject(RejectKind::Refused, format!("product code {code} is already used; product codes are unique across markets"));
             }
         }
@@ -558,7 +592,7 @@ impl Registry {
         let state = self.market(m);
         Ok(vec![Event::AccountOpened {
             account: AccountIdx(self.accounts.len() as u32),
-            number: format!("{}-{}", state.spec.code, 100_001 + state.accounts_opened),
+            number: format!("{}-{}", state.spec.code, ACCOUNT_NUMBER_FIRST + state.holder_accounts.len() as u64),
             market: m,
             kind,
             holder: holder.to_string(),
@@ -797,7 +831,7 @@ impl Registry {
 
     /// The issuing market of a unit reference, and whether it names an allowance.
     fn code_owner(&self, unit: &UnitRef) -> Result<(MarketIdx, bool)> {
-        let Some(&(market, is_allowance)) = self.unit_code_owner.get(&unit.code) else {
+        let Some((market, is_allowance)) = self.code_owner_of(&unit.code) else {
             return reject(RejectKind::NotFound, format!("unknown product code '{}' in unit {unit}", unit.code));
         };
         match (is_allowance, unit.project.is_some()) {
@@ -818,8 +852,34 @@ impl Registry {
     /// Resolves a unit reference to an existing unit type.
     pub fn unit_named(&self, unit: &UnitRef) -> Result<UnitTypeIdx> {
         let (issuer, is_allowance) = self.code_owner(unit)?;
-        let spec = UnitSpec { issuer, class: self.unit_class(unit, is_allowance), vintage: unit.vintage };
-        self.unit_by_spec.get(&spec).copied().ok_or_else(|| Rejection::new(RejectKind::NotFound, format!("no {unit} units have been issued")))
+        let found = if is_allowance {
+            self.allowance_units.get(&(issuer, unit.vintage)).copied()
+        } else {
+            let spec = UnitSpec { issuer, class: self.unit_class(unit, is_allowance), vintage: unit.vintage };
+            self.unit_by_spec.get(&spec).copied()
+        };
+        found.ok_or_else(|| Rejection::new(RejectKind::NotFound, format!("no {unit} units have been issued")))
+    }
+
+    fn code_owner_of(&self, code: &str) -> Option<(MarketIdx, bool)> {
+        let key = pack_code(code)?;
+        self.unit_codes.iter().find(|(k, _, _)| *k == key).map(|(_, m, a)| (*m, *a))
+    }
+
+    fn index_market(&mut self, market: MarketIdx, spec: &MarketSpec) {
+        assert_eq!(market.0 as usize, self.market_keys.len(), "markets are indexed in order");
+        self.market_keys.push(pack_code(&spec.code).expect("market codes are validated to pack"));
+        self.unit_codes.push((pack_code(&spec.allowance_code).expect("product codes pack"), market, true));
+        for standard in &spec.offset_standards {
+            self.unit_codes.push((pack_code(standard).expect("product codes pack"), market, false));
+        }
+    }
+
+    fn index_unit(&mut self, unit: UnitTypeIdx, spec: &UnitSpec) {
+        self.unit_by_spec.insert(spec.clone(), unit);
+        if spec.class == UnitClass::Allowance {
+            self.allowance_units.insert((spec.issuer, spec.vintage), unit);
+        }
     }
 
     fn is_admin(&self, actor: &str) -> bool {
@@ -898,11 +958,7 @@ impl Registry {
             Event::RegistryInitialised { admins } => self.admins = admins.clone(),
             Event::MarketAdded { market, spec } => {
                 assert_eq!(market.0 as usize, self.markets.len(), "market index out of order");
-                self.market_by_code.insert(spec.code.clone(), *market);
-                self.unit_code_owner.insert(spec.allowance_code.clone(), (*market, true));
-                for standard in &spec.offset_standards {
-                    self.unit_code_owner.insert(standard.clone(), (*market, false));
-                }
+                self.index_market(*market, spec);
                 let base = AccountIdx(self.accounts.len() as u32);
                 self.markets.push(MarketState {
                     spec: spec.clone(),
@@ -914,7 +970,7 @@ impl Registry {
                     caps: Vec::new(),
                     allowances_issued: Vec::new(),
                     recognised: Vec::new(),
-                    accounts_opened: 0,
+                    holder_accounts: Vec::new(),
                 });
             }
             Event::CapSet { market, vintage, cap } => {
@@ -931,9 +987,11 @@ impl Registry {
             Event::AccountOpened { account, number, market, kind, holder, holder_type, representatives } => {
                 assert_eq!(account.0 as usize, self.accounts.len(), "account index out of order");
                 if matches!(kind, AccountKind::Operator | AccountKind::Trading) {
-                    self.markets[market.0 as usize].accounts_opened += 1;
+                    let state = &mut self.markets[market.0 as usize];
+                    let expected = format!("{}-{}", state.spec.code, ACCOUNT_NUMBER_FIRST + state.holder_accounts.len() as u64);
+                    assert_eq!(*number, expected, "account numbers follow the market's opening order");
+                    state.holder_accounts.push(*account);
                 }
-                self.account_by_number.insert(number.as_str().into(), *account);
                 self.accounts.push(Account {
                     number: number.clone(),
                     market: *market,
@@ -950,7 +1008,7 @@ impl Registry {
             Event::RepresentativeRemoved { account, person } => self.accounts[account.0 as usize].representatives.retain(|p| p != person),
             Event::UnitTypeRegistered { unit, spec } => {
                 assert_eq!(unit.0 as usize, self.units.len(), "unit type index out of order");
-                self.unit_by_spec.insert(spec.clone(), *unit);
+                self.index_unit(*unit, spec);
                 self.units.push(UnitTypeState { spec: spec.clone(), issued: 0, circulating: 0, surrendered: 0, cancelled: 0 });
             }
             Event::Issued { tx, unit, account, block } => {
@@ -964,7 +1022,7 @@ impl Registry {
                 }
                 self.units[unit.0 as usize].issued += n;
                 self.credit(*account, *unit, &[*block]);
-                self.push_tx(*tx, TxRecord { kind: TxKind::Issuance, from: None, to: *account, unit: *unit, blocks: Box::new([*block]), reversed_by: None });
+                self.push_tx(*tx, TxRecord { kind: TxKind::Issuance, from: None, to: *account, unit: *unit, blocks: TxBlocks::One(*block), reversed_by: None });
                 self.assert_conserved(*unit);
             }
             Event::Moved { tx, kind, from, to, unit, blocks } => {
@@ -985,7 +1043,7 @@ impl Registry {
                     }
                     _ => {}
                 }
-                self.push_tx(*tx, TxRecord { kind: *kind, from: Some(*from), to: *to, unit: *unit, blocks: blocks.clone().into_boxed_slice(), reversed_by: None });
+                self.push_tx(*tx, TxRecord { kind: *kind, from: Some(*from), to: *to, unit: *unit, blocks: TxBlocks::from_slice(blocks), reversed_by: None });
                 self.assert_conserved(*unit);
             }
             Event::Retired { tx, of, unit, account, blocks } => {
@@ -1000,7 +1058,7 @@ impl Registry {
                 let original = &mut self.txs[(of.0 - 1) as usize];
                 assert!(original.reversed_by.is_none(), "issuance reversed twice");
                 original.reversed_by = Some(*tx);
-                self.push_tx(*tx, TxRecord { kind: TxKind::IssuanceReversal { of: *of }, from: Some(*account), to: *account, unit: *unit, blocks: blocks.clone().into_boxed_slice(), reversed_by: None });
+                self.push_tx(*tx, TxRecord { kind: TxKind::IssuanceReversal { of: *of }, from: Some(*account), to: *account, unit: *unit, blocks: TxBlocks::from_slice(blocks), reversed_by: None });
                 self.assert_conserved(*unit);
             }
             Event::PendingCreated { pending, purpose, from, to, unit, blocks } => {
@@ -1013,7 +1071,7 @@ impl Registry {
                 self.release(p.from, p.unit, &p.blocks);
                 self.debit(p.from, p.unit, &p.blocks);
                 self.credit(p.to, p.unit, &p.blocks);
-                self.push_tx(*tx, TxRecord { kind: TxKind::PendingPost, from: Some(p.from), to: p.to, unit: p.unit, blocks: p.blocks.into_boxed_slice(), reversed_by: None });
+                self.push_tx(*tx, TxRecord { kind: TxKind::PendingPost, from: Some(p.from), to: p.to, unit: p.unit, blocks: TxBlocks::from_slice(&p.blocks), reversed_by: None });
                 self.assert_conserved(p.unit);
             }
             Event::PendingVoided { pending, from, unit } => {
@@ -1101,7 +1159,7 @@ impl Registry {
             freezes: &self.freezes,
             txs: &self.txs,
             surrendered: &self.surrendered,
-            commands: self.commands.iter().map(|(k, v)| (k.as_ref(), v.fingerprint, v.receipt)).collect(),
+            commands: self.commands.iter().map(|(k, v)| (*k, v.fingerprint, v.receipt)).collect(),
             seq: self.seq,
         }
     }
@@ -1117,7 +1175,7 @@ impl Registry {
         freezes: Vec<(String, Freeze)>,
         txs: Vec<TxRecord>,
         surrendered: Vec<((AccountIdx, u16), u64)>,
-        commands: Vec<(String, u64, Receipt)>,
+        commands: Vec<(u128, u64, Receipt)>,
         seq: u64,
     ) -> Registry {
         let mut r = Registry {
@@ -1127,23 +1185,16 @@ impl Registry {
             freezes: freezes.into_iter().map(|(k, v)| (k.into_boxed_str(), v)).collect(),
             txs,
             surrendered: surrendered.into_iter().collect(),
-            commands: commands.into_iter().map(|(k, fingerprint, receipt)| (k.into_boxed_str(), Applied { fingerprint, receipt })).collect(),
+            commands: commands.into_iter().map(|(k, fingerprint, receipt)| (k, Applied { fingerprint, receipt })).collect(),
             seq,
             ..Registry::default()
         };
         for (i, m) in markets.iter().enumerate() {
             let idx = MarketIdx(i as u16);
-            r.market_by_code.insert(m.spec.code.clone(), idx);
-            r.unit_code_owner.insert(m.spec.allowance_code.clone(), (idx, true));
-            for s in &m.spec.offset_standards {
-                r.unit_code_owner.insert(s.clone(), (idx, false));
-            }
-        }
-        for (i, a) in accounts.iter().enumerate() {
-            r.account_by_number.insert(a.number.as_str().into(), AccountIdx(i as u32));
+            r.index_market(idx, &m.spec);
         }
         for (i, u) in units.iter().enumerate() {
-            r.unit_by_spec.insert(u.spec.clone(), UnitTypeIdx(i as u32));
+            r.index_unit(UnitTypeIdx(i as u32), &u.spec);
         }
         r.markets = markets;
         r.accounts = accounts;
@@ -1168,7 +1219,7 @@ pub(crate) struct RegistryParts<'a> {
     pub freezes: &'a AHashMap<Box<str>, Freeze>,
     pub txs: &'a [TxRecord],
     pub surrendered: &'a AHashMap<(AccountIdx, u16), u64>,
-    pub commands: Vec<(&'a str, u64, Receipt)>,
+    pub commands: Vec<(u128, u64, Receipt)>,
     pub seq: u64,
 }
 
@@ -1180,4 +1231,15 @@ fn add_vintage(list: &mut Vec<(u16, u64)>, vintage: u16, delta: i64) {
             list.sort_unstable();
         }
     }
+}
+
+/// Packs a code of at most 16 bytes into an integer; codes are ASCII letters and digits (validated
+/// when a market is added), so zero padding cannot make two codes equal.
+fn pack_code(code: &str) -> Option<u128> {
+    if code.is_empty() || code.len() > 16 {
+        return None;
+    }
+    let mut bytes = [0u8; 16];
+    bytes[..code.len()].copy_from_slice(code.as_bytes());
+    Some(u128::from_le_bytes(bytes))
 }

@@ -23,7 +23,8 @@ pub struct Snapshot {
     pub freezes: Vec<(String, Freeze)>,
     pub txs: Vec<TxRecord>,
     pub surrendered: Vec<((AccountIdx, u16), u64)>,
-    pub commands: Vec<(String, u64, Receipt)>,
+    /// Idempotency index: (command key, fingerprint, receipt), by key.
+    pub commands: Vec<(u128, u64, Receipt)>,
 }
 
 impl Snapshot {
@@ -37,8 +38,8 @@ impl Snapshot {
         freezes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut surrendered: Vec<_> = p.surrendered.iter().map(|(k, v)| (*k, *v)).collect();
         surrendered.sort_unstable();
-        let mut commands: Vec<_> = p.commands.iter().map(|(k, f, r)| (k.to_string(), *f, *r)).collect();
-        commands.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut commands = p.commands;
+        commands.sort_unstable_by_key(|c| c.0);
         Snapshot {
             format: SNAPSHOT_FORMAT,
             seq: p.seq,

@@ -40,9 +40,9 @@ use proptest::test_runner::{FileFailurePersistence, TestCaseError};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 /// Cases per run unless PROPTEST_CASES says otherwise.
-const DEFAULT_CASES: u32 = 96;
+const DEFAULT_CASES: u32 = 256;
 /// Random steps per case (after the setup commands).
-const MAX_STEPS: usize = 120;
+const MAX_STEPS: usize = 250;
 
 const ADMIN: &str = "admin";
 /// People who represent holder accounts ("mallory" represents nothing unless added).
@@ -809,8 +809,11 @@ enum Mkt {
 /// The source account (and, with `UnitSel::FromSrc`, the unit) of a command.
 #[derive(Clone, Debug)]
 enum Src {
-    /// One of the (account, unit) pairs with free units, among the accounts the command expects.
+    /// One of the (account, unit) pairs with free units, among the open accounts of the kinds
+    /// the command expects.
     Held(usize),
+    /// The same, but blocked accounts too.
+    HeldAny(usize),
     /// Any account.
     Any(usize),
     Unknown,
@@ -844,6 +847,8 @@ enum Qty {
     Over(u64),
     Zero,
     Huge,
+    /// For issuance: the room left under the cap, minus 1, exactly, or plus 1 (`0..=2`).
+    Headroom(u64),
 }
 
 #[derive(Clone, Debug)]
@@ -855,6 +860,9 @@ enum Acc {
 
 #[derive(Clone, Debug)]
 enum Named {
+    /// The first id of the pool not in use (or the last one).
+    Free,
+    /// Any id of the pool, perhaps in use.
     Pool(usize),
     Bad,
 }
@@ -895,6 +903,16 @@ enum IssueTo {
 }
 
 #[derive(Clone, Debug)]
+enum StatusSel {
+    /// Open -> blocked, blocked -> open.
+    Toggle,
+    /// Close one of the empty holder accounts (any holder account when none is empty).
+    CloseEmpty(usize),
+    /// Any status (often the current one, or a closed account's).
+    Any(usize),
+}
+
+#[derive(Clone, Debug)]
 enum CapRel {
     AtIssued,
     Above(u64),
@@ -914,7 +932,7 @@ enum Op {
     VoidPending { id: Existing, actor: Actor },
     Freeze { id: Named, src: Src, unit: UnitSel, qty: Qty, bad_order: bool, actor: Actor },
     Unfreeze { id: Existing, actor: Actor },
-    SetStatus { account: Acc, status: usize, actor: Actor },
+    SetStatus { account: Acc, status: StatusSel, actor: Actor },
     AddRep { account: Acc, person: usize, actor: Actor },
     RemoveRep { account: Acc, person: usize, any_person: bool, actor: Actor },
     Reverse { tx: TxSel, no_reason: bool, actor: Actor },
@@ -943,10 +961,13 @@ struct Setup {
     /// Per market: (operator?, representative indices).
     accounts: Vec<Vec<(bool, Vec<usize>)>>,
     recognitions: Vec<(usize, usize)>,
+    /// Opening issuance per market (allowances, offsets) and allocations to holder accounts.
+    issue: (u64, u64),
+    allocations: Vec<u64>,
 }
 
 fn actor() -> impl Strategy<Value = Actor> {
-    prop_oneof![9 => any::<usize>().prop_map(Actor::Right), 1 => any::<usize>().prop_map(Actor::Anyone)]
+    prop_oneof![19 => any::<usize>().prop_map(Actor::Right), 1 => any::<usize>().prop_map(Actor::Anyone)]
 }
 
 fn mkt() -> impl Strategy<Value = Mkt> {
@@ -954,13 +975,13 @@ fn mkt() -> impl Strategy<Value = Mkt> {
 }
 
 fn src() -> impl Strategy<Value = Src> {
-    prop_oneof![16 => any::<usize>().prop_map(Src::Held), 3 => any::<usize>().prop_map(Src::Any), 1 => Just(Src::Unknown)]
+    prop_oneof![26 => any::<usize>().prop_map(Src::Held), 4 => any::<usize>().prop_map(Src::HeldAny), 2 => any::<usize>().prop_map(Src::Any), 1 => Just(Src::Unknown)]
 }
 
 fn dst() -> impl Strategy<Value = Dst> {
     prop_oneof![
-        12 => any::<usize>().prop_map(Dst::Accepting),
-        4 => any::<usize>().prop_map(Dst::Holder),
+        30 => any::<usize>().prop_map(Dst::Accepting),
+        3 => any::<usize>().prop_map(Dst::Holder),
         2 => any::<usize>().prop_map(Dst::Any),
         1 => Just(Dst::Same),
         1 => Just(Dst::Unknown),
@@ -968,14 +989,14 @@ fn dst() -> impl Strategy<Value = Dst> {
 }
 
 fn unit_sel() -> impl Strategy<Value = UnitSel> {
-    prop_oneof![16 => Just(UnitSel::FromSrc), 3 => any::<usize>().prop_map(UnitSel::Any), 1 => (0usize..4).prop_map(UnitSel::Bad)]
+    prop_oneof![30 => Just(UnitSel::FromSrc), 2 => any::<usize>().prop_map(UnitSel::Any), 1 => (0usize..4).prop_map(UnitSel::Bad)]
 }
 
 fn qty() -> impl Strategy<Value = Qty> {
     prop_oneof![
-        10 => (1u64..=100).prop_map(Qty::Part),
-        3 => (1u64..=40).prop_map(Qty::Exact),
-        3 => Just(Qty::All),
+        28 => (1u64..=100).prop_map(Qty::Part),
+        6 => (1u64..=40).prop_map(Qty::Exact),
+        6 => Just(Qty::All),
         2 => (1u64..=20).prop_map(Qty::Over),
         1 => Just(Qty::Zero),
         1 => Just(Qty::Huge),
@@ -983,15 +1004,15 @@ fn qty() -> impl Strategy<Value = Qty> {
 }
 
 fn acc() -> impl Strategy<Value = Acc> {
-    prop_oneof![12 => any::<usize>().prop_map(Acc::Holder), 3 => any::<usize>().prop_map(Acc::Any), 1 => Just(Acc::Unknown)]
+    prop_oneof![24 => any::<usize>().prop_map(Acc::Holder), 3 => any::<usize>().prop_map(Acc::Any), 1 => Just(Acc::Unknown)]
 }
 
 fn named(pool: usize) -> impl Strategy<Value = Named> {
-    prop_oneof![20 => (0..pool).prop_map(Named::Pool), 1 => Just(Named::Bad)]
+    prop_oneof![30 => Just(Named::Free), 8 => (0..pool).prop_map(Named::Pool), 1 => Just(Named::Bad)]
 }
 
 fn existing(pool: usize) -> impl Strategy<Value = Existing> {
-    prop_oneof![6 => any::<usize>().prop_map(Existing::Live), 1 => (0..pool + 1).prop_map(Existing::Pool)]
+    prop_oneof![12 => any::<usize>().prop_map(Existing::Live), 1 => (0..pool + 1).prop_map(Existing::Pool)]
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -1002,7 +1023,12 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(IssueClass::WrongShape),
         1 => Just(IssueClass::UnknownCode),
     ];
-    let issue_qty = prop_oneof![20 => (1u64..=300).prop_map(Qty::Exact), 1 => Just(Qty::Zero), 1 => Just(Qty::Huge)];
+    let issue_qty = prop_oneof![
+        20 => (1u64..=300).prop_map(Qty::Exact),
+        4 => (0u64..=2).prop_map(Qty::Headroom),
+        1 => Just(Qty::Zero),
+        1 => Just(Qty::Huge),
+    ];
     let issue_to = prop_oneof![
         12 => Just(IssueTo::Default),
         2 => Just(IssueTo::Issuance),
@@ -1018,23 +1044,24 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(market, class, vintage, qty, to, actor)| Op::Issue { market, class, vintage, qty, to, actor }),
         4 => (mkt(), 0usize..VINTAGES.len(), cap_rel, actor()).prop_map(|(market, vintage, rel, actor)| Op::SetCap { market, vintage, rel, actor }),
         14 => (src(), dst(), unit_sel(), qty(), actor()).prop_map(|(src, to, unit, qty, actor)| Op::Allocate { src, to, unit, qty, actor }),
-        16 => (src(), dst(), unit_sel(), qty(), actor()).prop_map(|(src, to, unit, qty, actor)| Op::Transfer { src, to, unit, qty, actor }),
-        8 => (src(), unit_sel(), qty(), 0usize..YEARS.len(), actor())
+        20 => (src(), dst(), unit_sel(), qty(), actor()).prop_map(|(src, to, unit, qty, actor)| Op::Transfer { src, to, unit, qty, actor }),
+        8 => (src(), unit_sel(), qty(), prop_oneof![19 => 0usize..YEARS.len() - 1, 1 => Just(YEARS.len() - 1)], actor())
             .prop_map(|(src, unit, qty, year, actor)| Op::Surrender { src, unit, qty, year, actor }),
         4 => (src(), unit_sel(), qty(), actor()).prop_map(|(src, unit, qty, actor)| Op::Cancel { src, unit, qty, actor }),
         8 => (named(PENDING_POOL), src(), dst(), unit_sel(), qty(), 0usize..4, actor())
             .prop_map(|(id, src, to, unit, qty, purpose, actor)| Op::CreatePending { id, src, to, unit, qty, purpose, actor }),
-        5 => (existing(PENDING_POOL), actor()).prop_map(|(id, actor)| Op::PostPending { id, actor }),
-        3 => (existing(PENDING_POOL), actor()).prop_map(|(id, actor)| Op::VoidPending { id, actor }),
+        4 => (existing(PENDING_POOL), actor()).prop_map(|(id, actor)| Op::PostPending { id, actor }),
+        2 => (existing(PENDING_POOL), actor()).prop_map(|(id, actor)| Op::VoidPending { id, actor }),
         4 => (named(FREEZE_POOL), src(), unit_sel(), qty(), prop::bool::weighted(0.05), actor())
             .prop_map(|(id, src, unit, qty, bad_order, actor)| Op::Freeze { id, src, unit, qty, bad_order, actor }),
-        3 => (existing(FREEZE_POOL), actor()).prop_map(|(id, actor)| Op::Unfreeze { id, actor }),
-        4 => (acc(), 0usize..3, actor()).prop_map(|(account, status, actor)| Op::SetStatus { account, status, actor }),
-        2 => (acc(), 0usize..PERSONS.len() + 1, actor()).prop_map(|(account, person, actor)| Op::AddRep { account, person, actor }),
+        2 => (existing(FREEZE_POOL), actor()).prop_map(|(id, actor)| Op::Unfreeze { id, actor }),
+        5 => (acc(), prop_oneof![6 => Just(StatusSel::Toggle), 3 => any::<usize>().prop_map(StatusSel::CloseEmpty), 1 => (0usize..3).prop_map(StatusSel::Any)], actor())
+            .prop_map(|(account, status, actor)| Op::SetStatus { account, status, actor }),
+        3 => (acc(), 0usize..PERSONS.len() + 1, actor()).prop_map(|(account, person, actor)| Op::AddRep { account, person, actor }),
         2 => (acc(), any::<usize>(), prop::bool::weighted(0.2), actor())
             .prop_map(|(account, person, any_person, actor)| Op::RemoveRep { account, person, any_person, actor }),
         7 => (tx_sel, prop::bool::weighted(0.05), actor()).prop_map(|(tx, no_reason, actor)| Op::Reverse { tx, no_reason, actor }),
-        2 => (mkt(), 0usize..8, prop::option::weighted(0.3, 0usize..4), prop::bool::weighted(0.05), vec(0usize..PERSONS.len() + 1, 0..4), actor())
+        3 => (mkt(), 0usize..8, prop::option::weighted(0.3, 0usize..4), prop::bool::weighted(0.05), vec(0usize..PERSONS.len() + 1, 0..4), actor())
             .prop_map(|(market, kind, holder_type, bad_holder, reps, actor)| Op::OpenAccount { market, kind, holder_type, bad_holder, reps, actor }),
         2 => (mkt(), mkt(), actor()).prop_map(|(market, issuer, actor)| Op::Recognise { market, issuer, actor }),
         1 => (0usize..6, actor()).prop_map(|(which, actor)| Op::AddMarket { which, actor }),
@@ -1051,8 +1078,8 @@ fn step() -> impl Strategy<Value = Step> {
 
 fn setup() -> impl Strategy<Value = Setup> {
     let account = (any::<bool>(), vec(0usize..PERSONS.len() - 1, 1..=2));
-    (2usize..=3, vec(vec(account, 2..=4), 3), vec((0usize..3, 0usize..3), 0..=3))
-        .prop_map(|(markets, accounts, recognitions)| Setup { markets, accounts, recognitions })
+    (2usize..=3, vec(vec(account, 2..=4), 3), vec((0usize..3, 0usize..3), 0..=3), (300u64..=1500, 50u64..=400), vec(1u64..=150, 12))
+        .prop_map(|(markets, accounts, recognitions, issue, allocations)| Setup { markets, accounts, recognitions, issue, allocations })
 }
 
 // =====================================================================================
@@ -1119,6 +1146,7 @@ impl Harness {
                 ensure!(fp == fingerprint(&env), "fingerprint differs from journal::fingerprint");
                 ensure!(self.reg.command_receipt(&env.id) == Some(got), "command_receipt does not return the receipt");
                 *self.stats.accepted.entry(env.command.name()).or_insert(0) += 1;
+                if std::env::var("SM_DEBUG").is_ok() { eprintln!("TRY {} acc", env.command.name()); }
                 self.records.push(Record {
                     seq,
                     at: Timestamp(1_700_000_000_000 + seq as i64),
@@ -1135,6 +1163,8 @@ impl Harness {
             (Prediction::Reject(kind), Err(rejection)) => {
                 ensure!(*kind == rejection.kind, "rejected as {:?} ({}), model predicted {kind:?}", rejection.kind, rejection.message);
                 ensure!(!rejection.message.is_empty(), "empty rejection message");
+                if std::env::var("SM_DEBUG").is_ok() { let msg: String = rejection.message.chars().take(60).collect(); eprintln!("REJ {} {:?} {}", env.command.name(), kind, msg); }
+                if std::env::var("SM_DEBUG").is_ok() { eprintln!("TRY {} rej", env.command.name()); }
                 self.stats.rejected[kind_index(*kind)] += 1;
             }
             (p, got) => return Err(format!("registry gave {got:?}, model predicted {p:?}")),
@@ -1168,7 +1198,7 @@ impl Harness {
             ensure!(recognised == mm.recognised, "{}: recognises {recognised:?} vs model {:?}", mm.code, mm.recognised);
             let own = [rm.issuance, rm.reserve, rm.surrender, rm.cancellation].map(|a| a.0 as usize);
             ensure!(own == [mm.issuance, mm.reserve, mm.surrender, mm.cancellation], "{}: own accounts {own:?}", mm.code);
-            ensure!(rm.accounts_opened == mm.opened, "{}: accounts opened {} vs model {}", mm.code, rm.accounts_opened, mm.opened);
+            ensure!(rm.holder_accounts.len() as u32 == mm.opened, "{}: accounts opened {} vs model {}", mm.code, rm.holder_accounts.len(), mm.opened);
             ensure!(r.find_market(&mm.code) == Some(MarketIdx(i as u16)), "find_market({})", mm.code);
         }
 
@@ -1356,10 +1386,11 @@ impl Harness {
     fn source(&self, src: &Src, unit: &UnitSel, filter: fn(AccountKind) -> bool) -> (Option<usize>, UnitRef) {
         let m = &self.model;
         let (account, own_unit) = match src {
-            Src::Held(i) => {
+            Src::Held(i) | Src::HeldAny(i) => {
+                let open_only = matches!(src, Src::Held(_));
                 let mut pairs: Vec<(usize, usize)> = Vec::new();
                 for (a, acc) in m.accounts.iter().enumerate() {
-                    if filter(acc.kind) {
+                    if filter(acc.kind) && (!open_only || acc.status == AccountStatus::Open) {
                         for u in 0..m.units.len() {
                             if m.free(a, u) > 0 {
                                 pairs.push((a, u));
@@ -1407,6 +1438,7 @@ impl Harness {
             Qty::Over(n) => free + n,
             Qty::Zero => 0,
             Qty::Huge => Tonnes::MAX_PARSED.0 + 1,
+            Qty::Headroom(k) => (free + k).saturating_sub(1),
         })
     }
 
@@ -1447,6 +1479,10 @@ impl Harness {
         }
     }
 
+    fn free_name(&self, prefix: &str, pool: usize, live: &BTreeMap<String, MLock>) -> String {
+        (0..pool).map(|n| format!("{prefix}{n}")).find(|id| !live.contains_key(id)).unwrap_or(format!("{prefix}{}", pool - 1))
+    }
+
     fn live_or_pool(&self, sel: &Existing, live: Vec<String>, prefix: &str) -> String {
         match sel {
             Existing::Live(i) if !live.is_empty() => live[i % live.len()].clone(),
@@ -1484,7 +1520,12 @@ impl Harness {
                     IssueTo::Holder(i) => Some(self.number(self.account_sel(&Acc::Holder(*i)))),
                     IssueTo::Unknown => Some(UNKNOWN_ACCOUNT.to_string()),
                 };
-                let quantity = self.quantity(qty, 0);
+                // Headroom under the cap (for allowances with a cap; otherwise an ordinary amount).
+                let headroom = match mk.caps.get(&unit.vintage) {
+                    Some(cap) if unit.project.is_none() => cap - mk.allowances_issued.get(&unit.vintage).copied().unwrap_or(0),
+                    _ => 100,
+                };
+                let quantity = self.quantity(qty, headroom);
                 (self.pick_actor(actor, self.authorities(mi)), Command::Issue { unit, quantity, to })
             }
             Op::SetCap { market, vintage, rel, actor } => {
@@ -1528,6 +1569,7 @@ impl Harness {
                 let quantity = self.quantity(qty, self.free_of(from, &unit));
                 let to = self.destination(to, from, &unit);
                 let pending = match id {
+                    Named::Free => self.free_name("p", PENDING_POOL, &m.pendings),
                     Named::Pool(n) => format!("p{n}"),
                     Named::Bad => "bad pending".to_string(),
                 };
@@ -1555,6 +1597,7 @@ impl Harness {
                 let (account, unit) = self.source(src, unit, |_| true);
                 let quantity = self.quantity(qty, self.free_of(account, &unit));
                 let freeze = match id {
+                    Named::Free => self.free_name("f", FREEZE_POOL, &m.freezes),
                     Named::Pool(n) => format!("f{n}"),
                     Named::Bad => String::new(),
                 };
@@ -1568,8 +1611,23 @@ impl Harness {
                 (self.pick_actor(actor, right), Command::Unfreeze { freeze })
             }
             Op::SetStatus { account, status, actor } => {
-                let a = self.account_sel(account);
-                let status = [AccountStatus::Open, AccountStatus::Blocked, AccountStatus::Closed][*status];
+                let mut a = self.account_sel(account);
+                let status = match status {
+                    StatusSel::Toggle if a.is_some_and(|a| m.accounts[a].status == AccountStatus::Open) => AccountStatus::Blocked,
+                    StatusSel::Toggle => AccountStatus::Open,
+                    StatusSel::CloseEmpty(i) => {
+                        let empty: Vec<usize> = self
+                            .holder_accounts()
+                            .into_iter()
+                            .filter(|a| m.accounts[*a].status != AccountStatus::Closed && m.held_total(*a) == 0)
+                            .collect();
+                        if !empty.is_empty() {
+                            a = Some(empty[i % empty.len()]);
+                        }
+                        AccountStatus::Closed
+                    }
+                    StatusSel::Any(k) => [AccountStatus::Open, AccountStatus::Blocked, AccountStatus::Closed][*k],
+                };
                 let right = self.account_admins(a.map(|a| m.accounts[a].market));
                 (self.pick_actor(actor, right), Command::SetAccountStatus { account: self.number(a), status })
             }
@@ -1695,6 +1753,29 @@ impl Harness {
             let command = Command::RecogniseUnits { market: MARKET_DEFS[market].code.into(), issuer: MARKET_DEFS[issuer].code.into() };
             let env = self.envelope(MARKET_DEFS[market].authority, command);
             self.exec(env)?;
+        }
+        // Opening balances, so that the random steps have something to move from the start.
+        let holders = self.holder_accounts();
+        for (mi, d) in MARKET_DEFS[..s.markets].iter().enumerate() {
+            let allowance = UnitRef::allowance(d.allowance, VINTAGES[1]);
+            let env = self.envelope(d.authority, Command::Issue { unit: allowance.clone(), quantity: Tonnes(s.issue.0), to: None });
+            self.exec(env)?;
+            if let Some(standard) = d.offsets.first() {
+                let unit = UnitRef::offset(standard, PROJECTS[0], VINTAGES[1]);
+                let env = self.envelope(d.authority, Command::Issue { unit, quantity: Tonnes(s.issue.1), to: Some(format!("{}-RESERVE", d.code)) });
+                self.exec(env)?;
+            }
+            let own: Vec<usize> = holders.iter().copied().filter(|a| self.model.accounts[*a].market == mi).collect();
+            for (j, a) in own.iter().enumerate() {
+                let command = Command::Allocate {
+                    from: format!("{}-ISSUANCE", d.code),
+                    to: self.model.accounts[*a].number.clone(),
+                    unit: allowance.clone(),
+                    quantity: Tonnes(s.allocations[j % s.allocations.len()]),
+                };
+                let env = self.envelope(d.authority, command);
+                self.exec(env)?;
+            }
         }
         Ok(())
     }

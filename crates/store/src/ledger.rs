@@ -58,6 +58,75 @@ pub struct Ledger {
     poisoned: Option<String>,
 }
 
+/// A batch executed in memory and sealed, waiting to be made durable.
+pub struct PreparedBatch {
+    start_seq: u64,
+    sealed: Vec<SealedRecord>,
+    projection: Projection,
+    /// A snapshot taken right after this batch, to store once the batch is durable.
+    snapshot: Option<(u64, [u8; 32], Vec<u8>)>,
+}
+
+impl PreparedBatch {
+    /// Phase two: one storage transaction; on success every command of the batch is durable.
+    pub fn commit(&self, backend: &mut dyn Backend) -> Result<(), StoreError> {
+        backend.append(self.start_seq, &self.sealed, &self.projection)?;
+        if let Some((seq, hash, body)) = &self.snapshot {
+            // A snapshot only shortens start-up; failing to store one loses nothing.
+            let _ = backend.save_snapshot(*seq, *hash, body);
+        }
+        Ok(())
+    }
+}
+
+/// Stands in for the storage while the pipelined writer's storage thread holds it.
+struct Detached;
+
+impl Detached {
+    fn error<T>() -> Result<T, StoreError> {
+        Err(StoreError::Io("storage is held by the ledger writer's storage thread".into()))
+    }
+}
+
+impl Backend for Detached {
+    fn kind(&self) -> &'static str {
+        "detached"
+    }
+    fn append(&mut self, _: u64, _: &[SealedRecord], _: &Projection) -> Result<(), StoreError> {
+        Detached::error()
+    }
+    fn last_seq(&mut self) -> Result<u64, StoreError> {
+        Detached::error()
+    }
+    fn scan_journal(&mut self, _: u64, _: &mut dyn FnMut(crate::JournalRow) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        Detached::error()
+    }
+    fn record_hash(&mut self, _: u64) -> Result<Option<[u8; 32]>, StoreError> {
+        Detached::error()
+    }
+    fn snapshot_list(&mut self) -> Result<Vec<(u64, [u8; 32])>, StoreError> {
+        Detached::error()
+    }
+    fn load_snapshot(&mut self, _: u64) -> Result<Vec<u8>, StoreError> {
+        Detached::error()
+    }
+    fn save_snapshot(&mut self, _: u64, _: [u8; 32], _: &[u8]) -> Result<(), StoreError> {
+        Detached::error()
+    }
+    fn accounts(&mut self, _: Option<&str>) -> Result<Vec<crate::AccountRow>, StoreError> {
+        Detached::error()
+    }
+    fn holdings(&mut self, _: Option<&str>) -> Result<Vec<HoldingRow>, StoreError> {
+        Detached::error()
+    }
+    fn transactions(&mut self, _: &str, _: Option<Timestamp>) -> Result<Vec<crate::TxRow>, StoreError> {
+        Detached::error()
+    }
+    fn schema_version(&mut self) -> Result<u32, StoreError> {
+        Detached::error()
+    }
+}
+
 /// What `audit` proved.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditReport {
@@ -105,6 +174,20 @@ impl Ledger {
         if let Some(why) = &self.poisoned {
             return Err(StoreError::Io(format!("ledger stopped after a storage failure: {why}")));
         }
+        let (results, prepared) = self.prepare(at, envelopes);
+        let Some(prepared) = prepared else { return Ok(results) };
+        if let Err(e) = prepared.commit(self.backend.as_mut()) {
+            // Memory is ahead of the durable journal: rebuild it from storage before going on.
+            self.reload_after(&e);
+            return Err(e);
+        }
+        Ok(results)
+    }
+
+    /// Phase one of a batch, in memory only: executes the commands (the state moves on), seals
+    /// the accepted ones into the chain and builds their query-table rows. Nothing may be
+    /// acknowledged until `PreparedBatch::commit` has succeeded.
+    pub fn prepare(&mut self, at: Timestamp, envelopes: &[Envelope]) -> (Vec<Result<Submitted, Rejection>>, Option<PreparedBatch>) {
         let start_seq = self.registry.seq();
         let mut results = Vec::with_capacity(envelopes.len());
         let mut records = Vec::new();
@@ -119,7 +202,7 @@ impl Ledger {
             }
         }
         if records.is_empty() {
-            return Ok(results);
+            return (results, None);
         }
         let mut prev = self.head_hash;
         let sealed: Vec<SealedRecord> = records
@@ -131,23 +214,44 @@ impl Ledger {
             })
             .collect();
         let projection = Projection::build(&self.registry, records.iter().map(|r| (r.seq, r.at, r.events.as_slice())));
-        if let Err(e) = self.backend.append(start_seq, &sealed, &projection) {
-            // Memory is ahead of the durable journal: rebuild it from storage before going on.
-            match load(self.backend.as_mut()) {
-                Ok((registry, head, snapshot_seq)) => {
-                    self.registry = registry;
-                    self.head_hash = head;
-                    self.snapshot_seq = snapshot_seq;
-                }
-                Err(reload) => self.poisoned = Some(format!("{e}; reloading also failed: {reload}")),
-            }
-            return Err(e);
-        }
         self.head_hash = prev;
-        if self.options.snapshot_every > 0 && self.registry.seq() - self.snapshot_seq >= self.options.snapshot_every {
-            self.snapshot()?;
+        let snapshot = if self.options.snapshot_every > 0 && self.registry.seq() - self.snapshot_seq >= self.options.snapshot_every {
+            let snapshot = self.registry.snapshot();
+            self.snapshot_seq = snapshot.seq;
+            Some((snapshot.seq, snapshot.hash(), snapshot.encode()))
+        } else {
+            None
+        };
+        (results, Some(PreparedBatch { start_seq, sealed, projection, snapshot }))
+    }
+
+    /// After a failed commit: rebuild the state from what storage holds.
+    fn reload_after(&mut self, error: &StoreError) {
+        match load(self.backend.as_mut()) {
+            Ok((registry, head, snapshot_seq)) => {
+                self.registry = registry;
+                self.head_hash = head;
+                self.snapshot_seq = snapshot_seq;
+                self.poisoned = None;
+            }
+            Err(reload) => self.poisoned = Some(format!("{error}; reloading also failed: {reload}")),
         }
-        Ok(results)
+    }
+
+    /// Splits the ledger for the pipelined writer: the state machine and the storage go to
+    /// different threads. `join` puts them back together.
+    pub(crate) fn split(self) -> (Ledger, Box<dyn Backend>) {
+        let Ledger { backend, registry, head_hash, snapshot_seq, options, poisoned } = self;
+        (Ledger { backend: Box::new(Detached), registry, head_hash, snapshot_seq, options, poisoned }, backend)
+    }
+
+    /// Rejoins a split ledger. If storage failed meanwhile, the state is rebuilt from storage.
+    pub(crate) fn join(mut self, backend: Box<dyn Backend>, failure: Option<StoreError>) -> Ledger {
+        self.backend = backend;
+        if let Some(error) = failure {
+            self.reload_after(&error);
+        }
+        self
     }
 
     /// Stores a snapshot of the current state (a start-up cache; never needed for correctness).

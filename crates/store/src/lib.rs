@@ -16,7 +16,7 @@ mod sqlite_backend;
 mod writer;
 
 pub use backend::{AccountRow, Backend, HoldingRow, JournalRow, StoreError, TxRow};
-pub use ledger::{audit, AuditReport, Ledger, LedgerOptions, SubmitError, Submitted};
+pub use ledger::{audit, AuditReport, Ledger, LedgerOptions, PreparedBatch, SubmitError, Submitted};
 pub use postgres_backend::PostgresBackend;
 pub use projection::Projection;
 pub use sqlite_backend::SqliteBackend;

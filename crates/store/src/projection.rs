@@ -18,6 +18,7 @@ impl Projection {
         let mut accounts = BTreeSet::new();
         let mut holdings: BTreeSet<(AccountIdx, UnitTypeIdx)> = BTreeSet::new();
         let mut transactions = Vec::new();
+        let mut names = UnitNames::default();
         for (seq, at, events) in records {
             for event in events {
                 match event {
@@ -29,17 +30,17 @@ impl Projection {
                     }
                     Event::Issued { tx, unit, account, .. } | Event::Retired { tx, unit, account, .. } => {
                         holdings.insert((*account, *unit));
-                        transactions.push(tx_row(registry, *tx, seq, at));
+                        transactions.push(tx_row(registry, *tx, seq, at, &mut names));
                     }
                     Event::Moved { tx, from, to, unit, .. } => {
                         holdings.insert((*from, *unit));
                         holdings.insert((*to, *unit));
-                        transactions.push(tx_row(registry, *tx, seq, at));
+                        transactions.push(tx_row(registry, *tx, seq, at, &mut names));
                     }
                     Event::PendingPosted { tx, from, to, unit, .. } => {
                         holdings.insert((*from, *unit));
                         holdings.insert((*to, *unit));
-                        transactions.push(tx_row(registry, *tx, seq, at));
+                        transactions.push(tx_row(registry, *tx, seq, at, &mut names));
                     }
                     Event::PendingCreated { from, unit, .. } | Event::PendingVoided { from, unit, .. } => {
                         holdings.insert((*from, *unit));
@@ -57,7 +58,7 @@ impl Projection {
         }
         Projection {
             accounts: accounts.into_iter().map(|a| account_row(registry, a)).collect(),
-            holdings: holdings.into_iter().map(|(a, u)| holding_row(registry, a, u)).collect(),
+            holdings: holdings.into_iter().map(|(a, u)| holding_row_named(registry, a, u, names.get(registry, u))).collect(),
             transactions,
         }
     }
@@ -76,17 +77,35 @@ pub fn account_row(registry: &Registry, idx: AccountIdx) -> AccountRow {
     }
 }
 
+/// Unit names formatted once per batch rather than once per row.
+#[derive(Default)]
+struct UnitNames(Vec<Option<String>>);
+
+impl UnitNames {
+    fn get(&mut self, registry: &Registry, unit: UnitTypeIdx) -> String {
+        let i = unit.0 as usize;
+        if self.0.len() <= i {
+            self.0.resize(i + 1, None);
+        }
+        self.0[i].get_or_insert_with(|| registry.unit_name(unit)).clone()
+    }
+}
+
 pub fn holding_row(registry: &Registry, account: AccountIdx, unit: UnitTypeIdx) -> HoldingRow {
+    holding_row_named(registry, account, unit, registry.unit_name(unit))
+}
+
+fn holding_row_named(registry: &Registry, account: AccountIdx, unit: UnitTypeIdx, name: String) -> HoldingRow {
     let h = registry.holding(account, unit);
     HoldingRow {
         account: registry.account(account).number.clone(),
-        unit: registry.unit_name(unit),
+        unit: name,
         free: h.map_or(0, |h| h.free_total()),
         encumbered: h.map_or(0, |h| h.encumbered_total),
     }
 }
 
-fn tx_row(registry: &Registry, tx: TxId, seq: u64, at: Timestamp) -> TxRow {
+fn tx_row(registry: &Registry, tx: TxId, seq: u64, at: Timestamp, names: &mut UnitNames) -> TxRow {
     let record = &registry.transactions()[(tx.0 - 1) as usize];
     let number = |a: AccountIdx| registry.account(a).number.clone();
     let (from, to) = match record.kind {
@@ -100,7 +119,7 @@ fn tx_row(registry: &Registry, tx: TxId, seq: u64, at: Timestamp) -> TxRow {
         kind: record.kind.name().to_string(),
         from_account: from,
         to_account: to,
-        unit: registry.unit_name(record.unit),
+        unit: names.get(registry, record.unit),
         quantity: record.blocks.iter().map(|b| b.len()).sum(),
         compliance_year: match record.kind {
             TxKind::Surrender { compliance_year } => Some(compliance_year),

@@ -25,7 +25,9 @@ impl SqliteBackend {
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Io(format!("{} cannot use WAL journal mode (got {mode})", path.display())));
         }
-        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;").map_err(io)?;
+        // A large page cache keeps the B-tree interior pages of the journal and its indexes in
+        // memory, so appends do not read pages back or spill half-written ones.
+        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-131072; PRAGMA temp_store=MEMORY;").map_err(io)?;
         let mut backend = SqliteBackend { conn };
         backend.migrate()?;
         Ok(backend)

@@ -1,21 +1,39 @@
-//! The ledger behind a single writer thread. Callers on any thread submit commands; the writer
-//! takes whatever has queued up (up to a batch limit), executes it, commits it in one
-//! transaction and only then answers. Throughput comes from batching, never from answering early.
+//! The ledger behind a pipelined single writer. Callers on any thread submit commands. The
+//! executor thread takes whatever has queued up (up to a batch limit), runs it through the
+//! state machine and seals it; the storage thread commits each sealed batch in one transaction
+//! and only then answers its commands. While batch k is being committed, batch k+1 is being
+//! executed: the two cores each do half of the work. Throughput comes from batching and
+//! pipelining, never from answering early.
+//!
+//! If a commit fails, that batch and every batch behind it are answered with the error (their
+//! state was built on the failed one), and the writer refuses further commands; `stop` then
+//! rebuilds the state from what storage holds.
 
-use crate::ledger::{Ledger, SubmitError, Submitted};
+use crate::ledger::{Ledger, PreparedBatch, SubmitError, Submitted};
+use crate::StoreError;
 use ets_core::Timestamp;
-use ets_registry::Envelope;
+use ets_registry::{Envelope, Rejection};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 /// Most commands in one batch (one storage transaction).
 pub const BATCH_MAX: usize = 8_192;
-/// Most commands waiting for the writer; submitters block beyond it (back-pressure).
+/// Most commands waiting for the executor; submitters block beyond it (back-pressure).
 pub const QUEUE_MAX: usize = 65_536;
+/// Sealed batches waiting for the storage thread: memory may run at most this far ahead of disk.
+pub const BATCHES_IN_FLIGHT_MAX: usize = 2;
+
+type Reply = Sender<Result<Submitted, SubmitError>>;
 
 struct Job {
     envelope: Envelope,
-    reply: Sender<Result<Submitted, SubmitError>>,
+    reply: Reply,
+}
+
+struct Sealed {
+    replies: Vec<(Reply, Result<Submitted, Rejection>)>,
+    prepared: Option<PreparedBatch>,
 }
 
 /// The answer to one submitted command, available once its batch is durable.
@@ -23,58 +41,97 @@ pub struct Submission(Receiver<Result<Submitted, SubmitError>>);
 
 impl Submission {
     pub fn wait(self) -> Result<Submitted, SubmitError> {
-        self.0.recv().unwrap_or_else(|_| Err(SubmitError::Store(crate::StoreError::Io("the ledger writer stopped".into()))))
+        self.0.recv().unwrap_or_else(|_| Err(stopped()))
     }
+}
+
+fn stopped() -> SubmitError {
+    SubmitError::Store(StoreError::Io("the ledger writer stopped".into()))
 }
 
 pub struct LedgerService {
     sender: SyncSender<Job>,
-    thread: JoinHandle<Ledger>,
+    executor: JoinHandle<Ledger>,
+    storage: JoinHandle<Box<dyn crate::Backend>>,
+    failure: Arc<Mutex<Option<StoreError>>>,
 }
 
 impl LedgerService {
-    /// Starts the writer thread. `clock` stamps each batch; it is the only clock involved.
-    pub fn start(mut ledger: Ledger, mut clock: impl FnMut() -> Timestamp + Send + 'static, batch_max: usize) -> LedgerService {
+    /// Starts the executor and storage threads. `clock` stamps each batch; it is the only clock.
+    pub fn start(ledger: Ledger, mut clock: impl FnMut() -> Timestamp + Send + 'static, batch_max: usize) -> LedgerService {
         assert!((1..=BATCH_MAX).contains(&batch_max), "batch_max must be 1..={BATCH_MAX}");
-        let (sender, receiver) = mpsc::sync_channel::<Job>(QUEUE_MAX);
-        let thread = std::thread::Builder::new()
-            .name("ets-ledger-writer".into())
+        let (mut ledger, mut backend) = ledger.split();
+        let (sender, jobs) = mpsc::sync_channel::<Job>(QUEUE_MAX);
+        let (to_storage, sealed) = mpsc::sync_channel::<Sealed>(BATCHES_IN_FLIGHT_MAX);
+        let failure: Arc<Mutex<Option<StoreError>>> = Arc::new(Mutex::new(None));
+
+        let failed = failure.clone();
+        let executor = std::thread::Builder::new()
+            .name("ets-ledger-executor".into())
             .spawn(move || {
-                let mut jobs = Vec::with_capacity(batch_max);
-                let mut envelopes = Vec::with_capacity(batch_max);
-                while let Ok(first) = receiver.recv() {
-                    jobs.push(first);
-                    while jobs.len() < batch_max {
-                        match receiver.try_recv() {
-                            Ok(job) => jobs.push(job),
+                let mut batch = Vec::with_capacity(batch_max);
+                while let Ok(first) = jobs.recv() {
+                    batch.push(first);
+                    while batch.len() < batch_max {
+                        match jobs.try_recv() {
+                            Ok(job) => batch.push(job),
                             Err(_) => break,
                         }
                     }
-                    envelopes.extend(jobs.iter_mut().map(|j| std::mem::replace(&mut j.envelope, placeholder())));
-                    match ledger.submit_batch(clock(), &envelopes) {
-                        Ok(results) => {
-                            for (job, result) in jobs.drain(..).zip(results) {
-                                let _ = job.reply.send(result.map_err(SubmitError::Rejected));
-                            }
+                    if let Some(error) = failed.lock().expect("failure lock").clone() {
+                        for job in batch.drain(..) {
+                            let _ = job.reply.send(Err(SubmitError::Store(error.clone())));
                         }
-                        Err(e) => {
-                            for job in jobs.drain(..) {
-                                let _ = job.reply.send(Err(SubmitError::Store(e.clone())));
-                            }
+                        continue;
+                    }
+                    let (envelopes, replies): (Vec<Envelope>, Vec<Reply>) = batch.drain(..).map(|j| (j.envelope, j.reply)).unzip();
+                    let (results, prepared) = ledger.prepare(clock(), &envelopes);
+                    let sealed = Sealed { replies: replies.into_iter().zip(results).collect(), prepared };
+                    if let Err(mpsc::SendError(sealed)) = to_storage.send(sealed) {
+                        for (reply, _) in sealed.replies {
+                            let _ = reply.send(Err(stopped()));
                         }
                     }
-                    envelopes.clear();
                 }
                 ledger
             })
-            .expect("spawn ledger writer");
-        LedgerService { sender, thread }
+            .expect("spawn ledger executor");
+
+        let failed = failure.clone();
+        let storage = std::thread::Builder::new()
+            .name("ets-ledger-storage".into())
+            .spawn(move || {
+                while let Ok(Sealed { replies, prepared }) = sealed.recv() {
+                    let earlier = failed.lock().expect("failure lock").clone();
+                    let outcome = match (earlier, &prepared) {
+                        (Some(error), _) => Err(error),
+                        (None, None) => Ok(()),
+                        (None, Some(batch)) => batch.commit(backend.as_mut()),
+                    };
+                    match outcome {
+                        Ok(()) => {
+                            for (reply, result) in replies {
+                                let _ = reply.send(result.map_err(SubmitError::Rejected));
+                            }
+                        }
+                        Err(error) => {
+                            failed.lock().expect("failure lock").get_or_insert_with(|| error.clone());
+                            for (reply, _) in replies {
+                                let _ = reply.send(Err(SubmitError::Store(error.clone())));
+                            }
+                        }
+                    }
+                }
+                backend
+            })
+            .expect("spawn ledger storage");
+        LedgerService { sender, executor, storage, failure }
     }
 
     pub fn submit(&self, envelope: Envelope) -> Submission {
         let (reply, answer) = mpsc::channel();
         if let Err(mpsc::SendError(job)) = self.sender.send(Job { envelope, reply }) {
-            let _ = job.reply.send(Err(SubmitError::Store(crate::StoreError::Io("the ledger writer stopped".into()))));
+            let _ = job.reply.send(Err(stopped()));
         }
         Submission(answer)
     }
@@ -82,10 +139,9 @@ impl LedgerService {
     /// Stops accepting commands, finishes what is queued and hands the ledger back.
     pub fn stop(self) -> Ledger {
         drop(self.sender);
-        self.thread.join().expect("ledger writer panicked")
+        let ledger = self.executor.join().expect("ledger executor panicked");
+        let backend = self.storage.join().expect("ledger storage thread panicked");
+        let failure = self.failure.lock().expect("failure lock").clone();
+        ledger.join(backend, failure)
     }
-}
-
-fn placeholder() -> Envelope {
-    Envelope { id: String::new(), actor: String::new(), command: ets_registry::Command::InitRegistry { admins: Vec::new() } }
 }
