@@ -70,7 +70,7 @@ impl fmt::Display for UnitRef {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Command {
     /// First command of every registry: names the registry administrators.
     InitRegistry { admins: Vec<String> },

@@ -9,6 +9,7 @@ use crate::event::Event;
 use ets_core::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::hash::{Hash, Hasher};
 
 /// Version of the record body encoding; bump when `Record` or `Event` change shape.
 pub const JOURNAL_FORMAT: u32 = 1;
@@ -106,28 +107,75 @@ impl ChainVerifier {
     }
 }
 
-/// FNV-1a (64-bit) of the canonical encoding of actor and command: stable across versions
-/// of the program as long as the command encoding is (see `JOURNAL_FORMAT`).
+/// Fingerprint of a command's content (actor and command), to tell a retried command from an
+/// id reused for something else. It needs no resistance to attack: a client can only confuse
+/// its own commands. It is computed through `#[derive(Hash)]` with the fixed, endian-explicit
+/// `StableHasher` below, which is several times cheaper than encoding the command; should a
+/// future compiler change how derived `Hash` feeds fields, a command retried across that upgrade
+/// would be refused as a reused id, never applied twice.
 pub fn fingerprint(envelope: &Envelope) -> u64 {
-    let mut hasher = Fnv1a(0xcbf2_9ce4_8422_2325);
-    postcard::to_io(&(&envelope.actor, &envelope.command), &mut hasher).expect("command encodes");
-    hasher.0
+    let mut hasher = StableHasher::default();
+    envelope.actor.hash(&mut hasher);
+    envelope.command.hash(&mut hasher);
+    hasher.finish()
 }
 
-/// Streams bytes into FNV-1a, so fingerprinting allocates nothing.
-struct Fnv1a(u64);
+/// A word-at-a-time multiply-rotate hasher (the FxHash step) with a fixed seed and
+/// little-endian integer encoding: the same input gives the same value on every machine.
+struct StableHasher(u64);
 
-impl std::io::Write for Fnv1a {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        for &b in bytes {
-            self.0 ^= u64::from(b);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+impl Default for StableHasher {
+    fn default() -> Self {
+        StableHasher(0x243f_6a88_85a3_08d3)
+    }
+}
+
+impl StableHasher {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+
+    fn step(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(Self::K);
+    }
+}
+
+impl Hasher for StableHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.step(bytes.len() as u64);
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            self.step(u64::from_le_bytes(word.try_into().expect("8 bytes")));
         }
-        Ok(bytes.len())
+        let mut tail = [0u8; 8];
+        tail[..words.remainder().len()].copy_from_slice(words.remainder());
+        self.step(u64::from_le_bytes(tail));
     }
 
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
+    fn write_u8(&mut self, i: u8) {
+        self.step(u64::from(i));
+    }
+
+    fn write_u16(&mut self, i: u16) {
+        self.step(u64::from(i));
+    }
+
+    fn write_u32(&mut self, i: u32) {
+        self.step(u64::from(i));
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.step(i);
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.step(i as u64);
+    }
+
+    fn write_isize(&mut self, i: isize) {
+        self.step(i as i64 as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 

@@ -229,17 +229,11 @@ impl Registry {
     }
 
     pub fn find_account(&self, number: &str) -> Option<AccountIdx> {
-        let (code, rest) = number.rsplit_once('-')?;
+        let dash = number.bytes().rposition(|b| b == b'-')?;
+        let (code, rest) = (&number[..dash], &number[dash + 1..]);
         let market = self.market(self.find_market(code)?);
-        let special = match rest {
-            "ISSUANCE" => Some(market.issuance),
-            "RESERVE" => Some(market.reserve),
-            "SURRENDER" => Some(market.surrender),
-            "CANCELLATION" => Some(market.cancellation),
-            _ => None,
-        };
-        if special.is_some() {
-            return special;
+        if !rest.starts_with(|c: char| c.is_ascii_digit()) {
+            return self.special_account(market, rest);
         }
         // Only the canonical spelling names an account: 1 to 10 digits, no leading zero.
         if rest.is_empty() || rest.len() > 10 || rest.starts_with('0') {
@@ -254,6 +248,16 @@ impl Registry {
         }
         let i = n.checked_sub(ACCOUNT_NUMBER_FIRST)?;
         market.holder_accounts.get(usize::try_from(i).ok()?).copied()
+    }
+
+    fn special_account(&self, market: &MarketState, suffix: &str) -> Option<AccountIdx> {
+        match suffix {
+            "ISSUANCE" => Some(market.issuance),
+            "RESERVE" => Some(market.reserve),
+            "SURRENDER" => Some(market.surrender),
+            "CANCELLATION" => Some(market.cancellation),
+            _ => None,
+        }
     }
 
     pub fn find_market(&self, code: &str) -> Option<MarketIdx> {
@@ -1236,10 +1240,16 @@ fn add_vintage(list: &mut Vec<(u16, u64)>, vintage: u16, delta: i64) {
 /// Packs a code of at most 16 bytes into an integer; codes are ASCII letters and digits (validated
 /// when a market is added), so zero padding cannot make two codes equal.
 fn pack_code(code: &str) -> Option<u128> {
+    // A NUL byte would pack like the padding ("CN\0" like "CN"); stored codes never have one.
     if code.is_empty() || code.len() > 16 {
         return None;
     }
-    let mut bytes = [0u8; 16];
-    bytes[..code.len()].copy_from_slice(code.as_bytes());
-    Some(u128::from_le_bytes(bytes))
+    let mut packed: u128 = 0;
+    for (i, b) in code.bytes().enumerate() {
+        if b == 0 {
+            return None;
+        }
+        packed |= u128::from(b) << (8 * i);
+    }
+    Some(packed)
 }

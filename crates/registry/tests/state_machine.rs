@@ -2,12 +2,19 @@
 //! the real `Registry` and against a deliberately simple reference model (`Model` below), with
 //! every observable compared after every step.
 //!
-//! The default case count is small so that
+//! The default case count (256 cases of up to 250 steps) is small so that
 //!     cargo test -p ets-registry --release --test state_machine
-//! finishes well under a minute on a 2-core machine. Run it at full size with
+//! takes a few seconds on a 2-core machine. Run it at full size (about 40 s) with
 //!     PROPTEST_CASES=5000 cargo test -p ets-registry --release --test state_machine
 //! Failures are persisted (and replayed first on later runs) in
-//! `crates/registry/proptest-regressions/state_machine.txt`.
+//! `crates/registry/proptest-regressions/state_machine.txt`. `generator_reaches_every_outcome`
+//! guards the generator itself: it fails if some command is never accepted or some rejection
+//! kind never produced (print the tallies with `-- --nocapture`).
+//!
+//! Steps name existing accounts, units, pendings, freezes and transactions by index, so most
+//! are valid, with invalid ones mixed in: wrong actor, wrong market, too much, zero or absurd
+//! quantity, blocked or closed accounts, names that do not exist or are misspelt (a NUL-padded
+//! or lower-case code, a leading zero), a reused id with other content, an exact retry.
 //!
 //! What the model is: plain maps keyed by account number and unit name (`CEA:2024`,
 //! `CCER:P1:2024`). Balances are `(free, encumbered)` per (account, unit); the free serial
@@ -953,6 +960,8 @@ struct Step {
     op: Op,
     /// Send under an earlier command's id instead of a fresh one.
     reuse_id: Option<usize>,
+    /// Which misspelling an unknown account or market name is (see `unknown_account`).
+    unknown: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -989,7 +998,7 @@ fn dst() -> impl Strategy<Value = Dst> {
 }
 
 fn unit_sel() -> impl Strategy<Value = UnitSel> {
-    prop_oneof![30 => Just(UnitSel::FromSrc), 2 => any::<usize>().prop_map(UnitSel::Any), 1 => (0usize..4).prop_map(UnitSel::Bad)]
+    prop_oneof![30 => Just(UnitSel::FromSrc), 2 => any::<usize>().prop_map(UnitSel::Any), 1 => (0usize..6).prop_map(UnitSel::Bad)]
 }
 
 fn qty() -> impl Strategy<Value = Qty> {
@@ -1073,7 +1082,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn step() -> impl Strategy<Value = Step> {
-    (op(), prop::option::weighted(0.04, any::<usize>())).prop_map(|(op, reuse_id)| Step { op, reuse_id })
+    (op(), prop::option::weighted(0.04, any::<usize>()), any::<usize>()).prop_map(|(op, reuse_id, unknown)| Step { op, reuse_id, unknown })
 }
 
 fn setup() -> impl Strategy<Value = Setup> {
@@ -1119,11 +1128,13 @@ struct Harness {
     sent: Vec<Envelope>,
     next_id: u64,
     stats: Stats,
+    /// The misspelling that unknown names take in the step being built.
+    unknown: usize,
 }
 
 impl Harness {
     fn new() -> Harness {
-        Harness { reg: Registry::new(), model: Model::default(), records: Vec::new(), sent: Vec::new(), next_id: 0, stats: Stats::default() }
+        Harness { reg: Registry::new(), model: Model::default(), records: Vec::new(), sent: Vec::new(), next_id: 0, stats: Stats::default(), unknown: 0 }
     }
 
     fn fresh_id(&mut self) -> String {
@@ -1146,7 +1157,6 @@ impl Harness {
                 ensure!(fp == fingerprint(&env), "fingerprint differs from journal::fingerprint");
                 ensure!(self.reg.command_receipt(&env.id) == Some(got), "command_receipt does not return the receipt");
                 *self.stats.accepted.entry(env.command.name()).or_insert(0) += 1;
-                if std::env::var("SM_DEBUG").is_ok() { eprintln!("TRY {} acc", env.command.name()); }
                 self.records.push(Record {
                     seq,
                     at: Timestamp(1_700_000_000_000 + seq as i64),
@@ -1163,8 +1173,6 @@ impl Harness {
             (Prediction::Reject(kind), Err(rejection)) => {
                 ensure!(*kind == rejection.kind, "rejected as {:?} ({}), model predicted {kind:?}", rejection.kind, rejection.message);
                 ensure!(!rejection.message.is_empty(), "empty rejection message");
-                if std::env::var("SM_DEBUG").is_ok() { let msg: String = rejection.message.chars().take(60).collect(); eprintln!("REJ {} {:?} {}", env.command.name(), kind, msg); }
-                if std::env::var("SM_DEBUG").is_ok() { eprintln!("TRY {} rej", env.command.name()); }
                 self.stats.rejected[kind_index(*kind)] += 1;
             }
             (p, got) => return Err(format!("registry gave {got:?}, model predicted {p:?}")),
@@ -1362,12 +1370,41 @@ impl Harness {
                 let i = i % self.model.markets.len();
                 (self.model.markets[i].code.clone(), Some(i))
             }
-            Mkt::Unknown => (UNKNOWN_MARKET.to_string(), None),
+            Mkt::Unknown => (self.unknown_market(), None),
         }
     }
 
     fn number(&self, a: Option<usize>) -> String {
-        a.map_or(UNKNOWN_ACCOUNT.to_string(), |a| self.model.accounts[a].number.clone())
+        a.map_or_else(|| self.unknown_account(), |a| self.model.accounts[a].number.clone())
+    }
+
+    /// A name that is not a market's code: unheard of, or a real code misspelt (padded with a
+    /// NUL byte, lower case, trailing space). The model matches names exactly.
+    fn unknown_market(&self) -> String {
+        let k = self.unknown;
+        let code = &self.model.markets[(k / 4) % self.model.markets.len()].code;
+        match k % 4 {
+            0 => UNKNOWN_MARKET.to_string(),
+            1 => format!("{code}\0"),
+            2 => code.to_lowercase(),
+            _ => format!("{code} "),
+        }
+    }
+
+    /// A name that is not an account number: unheard of, not yet opened, or a real number
+    /// misspelt (leading zero, NUL-padded or lower-case market code, trailing space).
+    fn unknown_account(&self) -> String {
+        let k = self.unknown;
+        let number = &self.model.accounts[(k / 6) % self.model.accounts.len()].number;
+        let (code, rest) = number.rsplit_once('-').unwrap();
+        match k % 6 {
+            0 => UNKNOWN_ACCOUNT.to_string(),
+            1 => format!("{code}-0{rest}"),
+            2 => format!("{code}\0-{rest}"),
+            3 => format!("{}-{rest}", code.to_lowercase()),
+            4 => format!("{number} "),
+            _ => format!("{code}-{}", 100_001 + 999),
+        }
     }
 
     fn holder_accounts(&self) -> Vec<usize> {
@@ -1413,10 +1450,12 @@ impl Harness {
         let unit = match unit {
             UnitSel::FromSrc => own_unit,
             UnitSel::Any(i) => self.any_unit(*i),
-            UnitSel::Bad(k) => match k % 4 {
+            UnitSel::Bad(k) => match k % 6 {
                 0 => UnitRef::allowance("ZZZ", 2024),
                 1 => UnitRef::offset("CEA", "P1", 2024),
                 2 => UnitRef::allowance("CCER", 2024),
+                3 => UnitRef::allowance("CEA\0", 2024),
+                4 => UnitRef::allowance("cea", 2024),
                 _ => UnitRef::allowance("CEA", 2031),
             },
         };
@@ -1506,7 +1545,8 @@ impl Harness {
                     IssueClass::BadProject if !mk.offsets.is_empty() => UnitRef::offset(&mk.offsets[0], "bad project", vintage),
                     IssueClass::WrongShape if !mk.offsets.is_empty() => UnitRef::allowance(&mk.offsets[0], vintage),
                     IssueClass::WrongShape => UnitRef::offset(&mk.allowance, "P1", vintage),
-                    IssueClass::UnknownCode => UnitRef::allowance(&format!("{code}X"), vintage),
+                    IssueClass::UnknownCode if self.unknown % 2 == 0 => UnitRef::allowance(&format!("{code}X"), vintage),
+                    IssueClass::UnknownCode => UnitRef::allowance(&format!("{}\0", mk.allowance), vintage),
                     _ => UnitRef::allowance(&mk.allowance, vintage),
                 };
                 let to = match to {
@@ -1518,7 +1558,7 @@ impl Harness {
                         Some(m.accounts[other.reserve].number.clone())
                     }
                     IssueTo::Holder(i) => Some(self.number(self.account_sel(&Acc::Holder(*i)))),
-                    IssueTo::Unknown => Some(UNKNOWN_ACCOUNT.to_string()),
+                    IssueTo::Unknown => Some(self.unknown_account()),
                 };
                 // Headroom under the cap (for allowances with a cap; otherwise an ordinary amount).
                 let headroom = match mk.caps.get(&unit.vintage) {
@@ -1784,6 +1824,7 @@ impl Harness {
         if let Op::Restore(from_journal) = step.op {
             return self.restore(from_journal);
         }
+        self.unknown = step.unknown;
         let Some(mut env) = self.build(&step.op) else { return Ok(()) };
         if let (Some(i), false) = (step.reuse_id, self.sent.is_empty()) {
             if !matches!(step.op, Op::Retry(_) | Op::BadEnvelope(_)) {

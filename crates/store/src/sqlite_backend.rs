@@ -6,7 +6,7 @@ use crate::migrations::{MIGRATIONS, SCHEMA_VERSION};
 use crate::projection::Projection;
 use ets_core::Timestamp;
 use ets_registry::SealedRecord;
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, ToSql, TransactionBehavior};
 use std::path::Path;
 
 pub struct SqliteBackend {
@@ -21,6 +21,7 @@ impl SqliteBackend {
     pub fn open(path: &Path) -> Result<SqliteBackend, StoreError> {
         let conn = Connection::open(path).map_err(|e| StoreError::Io(format!("cannot open {}: {e}", path.display())))?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(io)?;
+        conn.set_prepared_statement_cache_capacity(64);
         let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).map_err(io)?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Io(format!("{} cannot use WAL journal mode (got {mode})", path.display())));
@@ -56,6 +57,14 @@ impl SqliteBackend {
     }
 }
 
+/// Rows per multi-row INSERT (SQLite allows 32,766 parameters per statement).
+const ROWS_PER_INSERT: usize = 128;
+
+fn multi_insert(table: &str, columns: &str, width: usize, rows: usize) -> String {
+    let row = format!("({})", vec!["?"; width].join(","));
+    format!("INSERT INTO {table} ({columns}) VALUES {}", vec![row; rows].join(","))
+}
+
 fn i64_of(v: u64) -> i64 {
     i64::try_from(v).expect("value fits the database's signed 64-bit integers")
 }
@@ -72,13 +81,15 @@ impl Backend for SqliteBackend {
             return Err(StoreError::Conflict(format!("journal ends at record {last}, this writer expected {expected_last_seq}")));
         }
         {
-            let mut insert = tx
-                .prepare_cached("INSERT INTO journal (seq, at_ms, command_id, body, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
-                .map_err(io)?;
-            for r in records {
-                insert
-                    .execute(params![i64_of(r.seq), r.at.0, r.command_id, r.body, &r.prev_hash[..], &r.hash[..]])
-                    .map_err(io)?;
+            // Multi-row INSERTs: one statement per ROWS_PER_INSERT records instead of one each.
+            for chunk in records.chunks(ROWS_PER_INSERT) {
+                let seqs: Vec<i64> = chunk.iter().map(|r| i64_of(r.seq)).collect();
+                let mut values: Vec<&dyn ToSql> = Vec::with_capacity(chunk.len() * 6);
+                for (r, seq) in chunk.iter().zip(&seqs) {
+                    values.extend([seq as &dyn ToSql, &r.at.0, &r.command_id, &r.body, &r.prev_hash, &r.hash]);
+                }
+                let sql = multi_insert("journal", "seq, at_ms, command_id, body, prev_hash, hash", 6, chunk.len());
+                tx.prepare_cached(&sql).map_err(io)?.execute(params_from_iter(values)).map_err(io)?;
             }
             let mut account = tx
                 .prepare_cached(
@@ -91,36 +102,41 @@ impl Backend for SqliteBackend {
                     .execute(params![a.number, a.market, a.kind, a.holder, a.holder_type, a.status, a.representatives])
                     .map_err(io)?;
             }
-            let mut holding = tx
-                .prepare_cached(
-                    "INSERT INTO holdings (account, unit, free, encumbered) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (account, unit) DO UPDATE SET free = excluded.free, encumbered = excluded.encumbered",
-                )
-                .map_err(io)?;
-            for h in &projection.holdings {
-                holding.execute(params![h.account, h.unit, i64_of(h.free), i64_of(h.encumbered)]).map_err(io)?;
+            for chunk in projection.holdings.chunks(ROWS_PER_INSERT) {
+                let amounts: Vec<[i64; 2]> = chunk.iter().map(|h| [i64_of(h.free), i64_of(h.encumbered)]).collect();
+                let mut values: Vec<&dyn ToSql> = Vec::with_capacity(chunk.len() * 4);
+                for (h, a) in chunk.iter().zip(&amounts) {
+                    values.extend([&h.account as &dyn ToSql, &h.unit, &a[0], &a[1]]);
+                }
+                let sql = multi_insert("holdings", "account, unit, free, encumbered", 4, chunk.len())
+                    + " ON CONFLICT (account, unit) DO UPDATE SET free = excluded.free, encumbered = excluded.encumbered";
+                tx.prepare_cached(&sql).map_err(io)?.execute(params_from_iter(values)).map_err(io)?;
             }
-            let mut transaction = tx
-                .prepare_cached(
-                    "INSERT INTO transactions (tx, seq, at_ms, kind, from_account, to_account, unit, quantity, compliance_year, reverses)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                )
-                .map_err(io)?;
-            for t in &projection.transactions {
-                transaction
-                    .execute(params![
-                        i64_of(t.tx),
-                        i64_of(t.seq),
-                        t.at.0,
-                        t.kind,
-                        t.from_account,
-                        t.to_account,
-                        t.unit,
-                        i64_of(t.quantity),
-                        t.compliance_year,
-                        t.reverses.map(i64_of)
-                    ])
-                    .map_err(io)?;
+            for chunk in projection.transactions.chunks(ROWS_PER_INSERT) {
+                let ints: Vec<[i64; 3]> = chunk.iter().map(|t| [i64_of(t.tx), i64_of(t.seq), i64_of(t.quantity)]).collect();
+                let extra: Vec<(Option<u16>, Option<i64>)> = chunk.iter().map(|t| (t.compliance_year, t.reverses.map(i64_of))).collect();
+                let mut values: Vec<&dyn ToSql> = Vec::with_capacity(chunk.len() * 10);
+                for ((t, i), (year, reverses)) in chunk.iter().zip(&ints).zip(&extra) {
+                    values.extend([
+                        &i[0] as &dyn ToSql,
+                        &i[1],
+                        &t.at.0,
+                        &t.kind,
+                        &t.from_account,
+                        &t.to_account,
+                        &t.unit,
+                        &i[2],
+                        year,
+                        reverses,
+                    ]);
+                }
+                let sql = multi_insert(
+                    "transactions",
+                    "tx, seq, at_ms, kind, from_account, to_account, unit, quantity, compliance_year, reverses",
+                    10,
+                    chunk.len(),
+                );
+                tx.prepare_cached(&sql).map_err(io)?.execute(params_from_iter(values)).map_err(io)?;
             }
         }
         tx.commit().map_err(io)
