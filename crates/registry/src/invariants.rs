@@ -19,7 +19,7 @@ pub(crate) fn check(r: RegistryParts<'_>) -> Result<(), String> {
         let issuer = r.units[unit.0 as usize].spec.issuer;
         serials[issuer.0 as usize].extend(blocks.iter().map(|b| (*b, unit)));
     }
-    for (&(account, unit), holding) in r.holdings {
+    for &((account, unit), holding) in &r.holdings {
         let free = holding.recount_free();
         if free != holding.free_total() {
             return Err(format!("holding {}/{}: free blocks sum to {free}, recorded {}", account.0, unit.0, holding.free_total()));

@@ -154,7 +154,9 @@ pub struct Registry {
     markets: Vec<MarketState>,
     accounts: Vec<Account>,
     units: Vec<UnitTypeState>,
-    holdings: AHashMap<(AccountIdx, UnitTypeIdx), Holding>,
+    /// Per account (by index), its holdings by unit type: an account holds few unit types, so a
+    /// short scan beats hashing on the hot path.
+    holdings: Vec<Vec<(UnitTypeIdx, Holding)>>,
     pendings: AHashMap<Box<str>, Pending>,
     freezes: AHashMap<Box<str>, Freeze>,
     txs: Vec<TxRecord>,
@@ -266,17 +268,28 @@ impl Registry {
     }
 
     pub fn holding(&self, account: AccountIdx, unit: UnitTypeIdx) -> Option<&Holding> {
-        self.holdings.get(&(account, unit))
+        self.holdings.get(account.0 as usize)?.iter().find(|(u, _)| *u == unit).map(|(_, h)| h)
+    }
+
+    fn holding_mut(&mut self, account: AccountIdx, unit: UnitTypeIdx) -> Option<&mut Holding> {
+        self.holdings.get_mut(account.0 as usize)?.iter_mut().find(|(u, _)| *u == unit).map(|(_, h)| h)
+    }
+
+    fn holding_entry(&mut self, account: AccountIdx, unit: UnitTypeIdx) -> &mut Holding {
+        let list = &mut self.holdings[account.0 as usize];
+        let i = match list.iter().position(|(u, _)| *u == unit) {
+            Some(i) => i,
+            None => {
+                list.push((unit, Holding::default()));
+                list.len() - 1
+            }
+        };
+        &mut list[i].1
     }
 
     /// Every holding of an account, ordered by unit type.
     pub fn holdings_of(&self, account: AccountIdx) -> Vec<(UnitTypeIdx, &Holding)> {
-        let mut out: Vec<_> = self
-            .holdings
-            .iter()
-            .filter(|((a, _), h)| *a == account && !h.is_empty())
-            .map(|((_, u), h)| (*u, h))
-            .collect();
+        let mut out: Vec<_> = self.holdings[account.0 as usize].iter().filter(|(_, h)| !h.is_empty()).map(|(u, h)| (*u, h)).collect();
         out.sort_by_key(|(u, _)| *u);
         out
     }
@@ -294,7 +307,7 @@ impl Registry {
     }
 
     pub fn free_block_count(&self) -> usize {
-        self.holdings.values().map(Holding::free_block_count).sum()
+        self.holdings.iter().flatten().map(|(_, h)| h.free_block_count()).sum()
     }
 
     /// How people write a unit type: `CEA:2024`, `CCER:P001:2024`.
@@ -743,7 +756,7 @@ impl Registry {
         if let Some(by) = record.reversed_by {
             return reject(RejectKind::Refused, format!("transaction {tx} was already reversed by {by}"));
         }
-        let holds = self.holdings.get(&(record.to, record.unit)).is_some_and(|h| h.holds_free(&record.blocks));
+        let holds = self.holding(record.to, record.unit).is_some_and(|h| h.holds_free(&record.blocks));
         if !holds {
             return reject(
                 RejectKind::Refused,
@@ -793,7 +806,7 @@ impl Registry {
     }
 
     fn take(&self, account: AccountIdx, unit: UnitTypeIdx, quantity: u64) -> Result<Vec<Block>> {
-        let holding = self.holdings.get(&(account, unit));
+        let holding = self.holding(account, unit);
         let free = holding.map_or(0, Holding::free_total);
         if free < quantity {
             let encumbered = holding.map_or(0, |h| h.encumbered_total);
@@ -996,6 +1009,7 @@ impl Registry {
                     assert_eq!(*number, expected, "account numbers follow the market's opening order");
                     state.holder_accounts.push(*account);
                 }
+                self.holdings.push(Vec::new());
                 self.accounts.push(Account {
                     number: number.clone(),
                     market: *market,
@@ -1112,7 +1126,7 @@ impl Registry {
 
     fn credit(&mut self, account: AccountIdx, unit: UnitTypeIdx, blocks: &[Block]) {
         let n = blocks_total(blocks);
-        self.holdings.entry((account, unit)).or_default().receive(blocks);
+        self.holding_entry(account, unit).receive(blocks);
         self.accounts[account.0 as usize].units_held += n;
         *self.bucket(account, unit) += n;
     }
@@ -1120,7 +1134,7 @@ impl Registry {
     /// Removes free blocks; a holding can never go negative because only serials it holds leave it.
     fn debit(&mut self, account: AccountIdx, unit: UnitTypeIdx, blocks: &[Block]) {
         let n = blocks_total(blocks);
-        let holding = self.holdings.get_mut(&(account, unit)).expect("debited holding exists");
+        let holding = self.holding_mut(account, unit).expect("debited holding exists");
         assert!(holding.remove(blocks), "debit of serials not freely held");
         let acc = &mut self.accounts[account.0 as usize];
         acc.units_held = acc.units_held.checked_sub(n).expect("account total below zero");
@@ -1130,13 +1144,13 @@ impl Registry {
 
     /// Moves free blocks aside (pending or frozen): still held, no longer movable.
     fn encumber(&mut self, account: AccountIdx, unit: UnitTypeIdx, blocks: &[Block]) {
-        let holding = self.holdings.get_mut(&(account, unit)).expect("encumbered holding exists");
+        let holding = self.holding_mut(account, unit).expect("encumbered holding exists");
         assert!(holding.remove(blocks), "encumbering serials not freely held");
         holding.encumbered_total += blocks_total(blocks);
     }
 
     fn release(&mut self, account: AccountIdx, unit: UnitTypeIdx, blocks: &[Block]) {
-        let holding = self.holdings.get_mut(&(account, unit)).expect("released holding exists");
+        let holding = self.holding_mut(account, unit).expect("released holding exists");
         holding.encumbered_total = holding.encumbered_total.checked_sub(blocks_total(blocks)).expect("release beyond encumbered");
         holding.receive(blocks);
     }
@@ -1158,7 +1172,7 @@ impl Registry {
             markets: &self.markets,
             accounts: &self.accounts,
             units: &self.units,
-            holdings: &self.holdings,
+            holdings: self.holdings.iter().enumerate().flat_map(|(a, list)| list.iter().map(move |(u, h)| ((AccountIdx(a as u32), *u), h))).collect(),
             pendings: &self.pendings,
             freezes: &self.freezes,
             txs: &self.txs,
@@ -1184,7 +1198,6 @@ impl Registry {
     ) -> Registry {
         let mut r = Registry {
             admins,
-            holdings: holdings.into_iter().collect(),
             pendings: pendings.into_iter().map(|(k, v)| (k.into_boxed_str(), v)).collect(),
             freezes: freezes.into_iter().map(|(k, v)| (k.into_boxed_str(), v)).collect(),
             txs,
@@ -1196,6 +1209,10 @@ impl Registry {
         for (i, m) in markets.iter().enumerate() {
             let idx = MarketIdx(i as u16);
             r.index_market(idx, &m.spec);
+        }
+        r.holdings = vec![Vec::new(); accounts.len()];
+        for ((account, unit), holding) in holdings {
+            r.holdings[account.0 as usize].push((unit, holding));
         }
         for (i, u) in units.iter().enumerate() {
             r.index_unit(UnitTypeIdx(i as u32), &u.spec);
@@ -1218,7 +1235,7 @@ pub(crate) struct RegistryParts<'a> {
     pub markets: &'a [MarketState],
     pub accounts: &'a [Account],
     pub units: &'a [UnitTypeState],
-    pub holdings: &'a AHashMap<(AccountIdx, UnitTypeIdx), Holding>,
+    pub holdings: Vec<((AccountIdx, UnitTypeIdx), &'a Holding)>,
     pub pendings: &'a AHashMap<Box<str>, Pending>,
     pub freezes: &'a AHashMap<Box<str>, Freeze>,
     pub txs: &'a [TxRecord],

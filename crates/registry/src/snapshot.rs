@@ -30,7 +30,7 @@ pub struct Snapshot {
 impl Snapshot {
     pub(crate) fn of(registry: &Registry) -> Snapshot {
         let p = registry.parts();
-        let mut holdings: Vec<_> = p.holdings.iter().map(|(k, v)| (*k, v.clone())).collect();
+        let mut holdings: Vec<_> = p.holdings.iter().map(|(k, v)| (*k, (*v).clone())).collect();
         holdings.sort_unstable_by_key(|(k, _)| *k);
         let mut pendings: Vec<_> = p.pendings.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
         pendings.sort_unstable_by(|a, b| a.0.cmp(&b.0));
