@@ -94,7 +94,10 @@ impl Demo {
             self.commands += 1;
             if let Err(rejection) = result {
                 self.rejected += 1;
-                return Err(CliError::new(ExitCode::Internal, format!("demo command {} ({}) was rejected: {rejection}", envelope.id, envelope.command.name())));
+                return Err(CliError::new(
+                    ExitCode::Internal,
+                    format!("demo command {} ({}) was rejected: {rejection}", envelope.id, envelope.command.name()),
+                ));
             }
         }
         Ok(())
@@ -123,7 +126,10 @@ fn prepare_location(location: Option<Location>) -> Result<Location, CliError> {
         if path.exists() {
             let is_ets = rusqlite_free_check(path);
             if !is_ets {
-                return Err(CliError::new(ExitCode::Refused, format!("{} exists and is not an ets registry; choose another --database", path.display())));
+                return Err(CliError::new(
+                    ExitCode::Refused,
+                    format!("{} exists and is not an ets registry; choose another --database", path.display()),
+                ));
             }
             for suffix in ["", "-wal", "-shm"] {
                 let file = format!("{}{suffix}", path.display());
@@ -152,7 +158,10 @@ pub fn run(location: Option<Location>, args: &DemoArgs, out: &Output) -> Result<
     let started = Instant::now();
     let ledger = Ledger::open(&location, LedgerOptions { snapshot_every: 0 })?;
     if ledger.registry().seq() > 0 {
-        return Err(CliError::new(ExitCode::Refused, format!("{location} already holds a registry; the demo needs an empty one (for PostgreSQL, a new --schema)")));
+        return Err(CliError::new(
+            ExitCode::Refused,
+            format!("{location} already holds a registry; the demo needs an empty one (for PostgreSQL, a new --schema)"),
+        ));
     }
     let mut demo = Demo { ledger, rng: ChaCha8Rng::seed_from_u64(args.seed), pending: Vec::new(), next_id: 0, commands: 0, rejected: 0 };
     let markets = catalog::china_markets();
@@ -200,7 +209,11 @@ pub fn run(location: Option<Location>, args: &DemoArgs, out: &Output) -> Result<
                 Command::OpenAccount {
                     market: spec.code.clone(),
                     kind: AccountKind::Trading,
-                    holder: if individual { format!("{} individual trader {:03}", spec.name, i + 1) } else { format!("{} institution {:03}", spec.name, i + 1) },
+                    holder: if individual {
+                        format!("{} individual trader {:03}", spec.name, i + 1)
+                    } else {
+                        format!("{} institution {:03}", spec.name, i + 1)
+                    },
                     holder_type: if individual { HolderType::Individual } else { HolderType::Institution },
                     representatives: vec![rep.clone()],
                 },
@@ -275,7 +288,12 @@ pub fn run(location: Option<Location>, args: &DemoArgs, out: &Output) -> Result<
             demo.push(&spec.authorities[0], Command::Issue { unit: unit.clone(), quantity: Tonnes(quantity), to: None });
             demo.push(
                 &spec.authorities[0],
-                Command::Allocate { from: format!("{}-ISSUANCE", spec.code), to: account.clone(), unit: unit.clone(), quantity: Tonnes(quantity) },
+                Command::Allocate {
+                    from: format!("{}-ISSUANCE", spec.code),
+                    to: account.clone(),
+                    unit: unit.clone(),
+                    quantity: Tonnes(quantity),
+                },
             );
             developers.push((m, account.clone(), rep.clone(), unit, quantity));
         }
@@ -327,7 +345,10 @@ pub fn run(location: Option<Location>, args: &DemoArgs, out: &Output) -> Result<
                 // Exchange settlement: units reserved at the trade, delivered when settled.
                 0 => {
                     let pending = format!("settle-{}", trades + 1);
-                    demo.push(&rep, Command::CreatePending { pending: pending.clone(), from, to, unit, quantity, purpose: PendingPurpose::Settlement });
+                    demo.push(
+                        &rep,
+                        Command::CreatePending { pending: pending.clone(), from, to, unit, quantity, purpose: PendingPurpose::Settlement },
+                    );
                     demo.push(&spec.authorities[0], Command::PostPending { pending });
                 }
                 // Through a dealer (institution or individual trading account).
@@ -360,7 +381,10 @@ pub fn run(location: Option<Location>, args: &DemoArgs, out: &Output) -> Result<
         let Some(seller) = entities.iter().position(|e| e.market == *m && e.allowances > e.emissions + 20_000) else { continue };
         let spec = &markets[*m];
         let unit = UnitRef::allowance(&spec.allowance_code, VINTAGE);
-        demo.push(&entities[seller].rep.clone(), Command::Transfer { from: entities[seller].account.clone(), to: account.clone(), unit: unit.clone(), quantity: Tonnes(20_000) });
+        demo.push(
+            &entities[seller].rep.clone(),
+            Command::Transfer { from: entities[seller].account.clone(), to: account.clone(), unit: unit.clone(), quantity: Tonnes(20_000) },
+        );
         demo.push(rep, Command::Cancel { account: account.clone(), unit, quantity: Tonnes(10_000) });
         entities[seller].allowances -= 20_000;
         cancelled_t += 10_000;
@@ -371,14 +395,38 @@ pub fn run(location: Option<Location>, args: &DemoArgs, out: &Output) -> Result<
     let long = entities.iter().position(|e| e.market == 0 && e.allowances > e.emissions + 10_000).expect("a long national entity");
     let long_account = entities[long].account.clone();
     let cea = UnitRef::allowance("CEA", VINTAGE);
-    demo.push("mee", Command::Freeze { freeze: "freeze-1".into(), account: long_account.clone(), unit: cea.clone(), quantity: Tonnes(5_000), order: "court-order-2025-118".into() });
+    demo.push(
+        "mee",
+        Command::Freeze {
+            freeze: "freeze-1".into(),
+            account: long_account.clone(),
+            unit: cea.clone(),
+            quantity: Tonnes(5_000),
+            order: "court-order-2025-118".into(),
+        },
+    );
     let frozen_tx_before = demo.registry().transactions().len() as u64;
     let other = entities.iter().position(|e| e.market == 0 && e.account != long_account).expect("another national entity");
-    demo.push(&entities[long].rep.clone(), Command::Transfer { from: long_account.clone(), to: entities[other].account.clone(), unit: cea.clone(), quantity: Tonnes(1_234) });
+    demo.push(
+        &entities[long].rep.clone(),
+        Command::Transfer { from: long_account.clone(), to: entities[other].account.clone(), unit: cea.clone(), quantity: Tonnes(1_234) },
+    );
     demo.flush(day(2025, 12, 21))?;
-    demo.push("mee", Command::Reverse { tx: TxId(frozen_tx_before + 1), reason: "transfer to the wrong account, reported by both parties".into() });
+    demo.push(
+        "mee",
+        Command::Reverse { tx: TxId(frozen_tx_before + 1), reason: "transfer to the wrong account, reported by both parties".into() },
+    );
     demo.push("mee", Command::Unfreeze { freeze: "freeze-1".into() });
-    demo.push("mee", Command::Freeze { freeze: "freeze-2".into(), account: long_account.clone(), unit: cea, quantity: Tonnes(2_000), order: "court-order-2025-131".into() });
+    demo.push(
+        "mee",
+        Command::Freeze {
+            freeze: "freeze-2".into(),
+            account: long_account.clone(),
+            unit: cea,
+            quantity: Tonnes(2_000),
+            order: "court-order-2025-131".into(),
+        },
+    );
     demo.flush(day(2025, 12, 22))?;
 
     // Surrender for 2024 by 31 Dec 2025 (§3): offsets first within the limit, then allowances.
@@ -397,7 +445,12 @@ pub fn run(location: Option<Location>, args: &DemoArgs, out: &Output) -> Result<
                         demo.pending.push(Envelope {
                             id: format!("surrender-offset-{}-{}", entity.account, u.0),
                             actor: entity.rep.clone(),
-                            command: Command::Surrender { account: entity.account.clone(), unit, quantity: Tonnes(q), compliance_year: VINTAGE },
+                            command: Command::Surrender {
+                                account: entity.account.clone(),
+                                unit,
+                                quantity: Tonnes(q),
+                                compliance_year: VINTAGE,
+                            },
                         });
                         due -= q;
                     }
@@ -405,10 +458,19 @@ pub fn run(location: Option<Location>, args: &DemoArgs, out: &Output) -> Result<
             }
         }
         let unit = UnitRef::allowance(&spec.allowance_code, VINTAGE);
-        let free = demo.ledger.registry().unit_named(&unit).ok().and_then(|u| demo.ledger.registry().holding(account, u)).map_or(0, |h| h.free_total());
+        let free = demo
+            .ledger
+            .registry()
+            .unit_named(&unit)
+            .ok()
+            .and_then(|u| demo.ledger.registry().holding(account, u))
+            .map_or(0, |h| h.free_total());
         let q = free.min(due);
         if q > 0 {
-            demo.push(&entity.rep.clone(), Command::Surrender { account: entity.account.clone(), unit, quantity: Tonnes(q), compliance_year: VINTAGE });
+            demo.push(
+                &entity.rep.clone(),
+                Command::Surrender { account: entity.account.clone(), unit, quantity: Tonnes(q), compliance_year: VINTAGE },
+            );
         }
     }
     demo.flush(day(2025, 12, 30))?;
@@ -420,7 +482,23 @@ pub fn run(location: Option<Location>, args: &DemoArgs, out: &Output) -> Result<
     let audit_started = Instant::now();
     let report = ledger.audit()?;
     let audit_elapsed = audit_started.elapsed();
-    summarize(out, &ledger, &entities, &traded_t, &trade_count, &caps, &markets, demo.commands, elapsed, cancelled_t, cancel_count, &frozen_account, &location, &report, audit_elapsed);
+    summarize(
+        out,
+        &ledger,
+        &entities,
+        &traded_t,
+        &trade_count,
+        &caps,
+        &markets,
+        demo.commands,
+        elapsed,
+        cancelled_t,
+        cancel_count,
+        &frozen_account,
+        &location,
+        &report,
+        audit_elapsed,
+    );
     Ok(())
 }
 
@@ -437,11 +515,14 @@ fn pick_market(rng: &mut ChaCha8Rng) -> usize {
 }
 
 fn buy_offsets(demo: &mut Demo, entities: &mut [Entity], developers: &[(usize, String, String, UnitRef, u64)], defaulters: &[bool]) {
-    let mut stock: Vec<u64> = developers.iter().map(|d| {
-        let registry = demo.ledger.registry();
-        let account = registry.find_account(&d.1).expect("developer account");
-        registry.unit_named(&d.3).ok().and_then(|u| registry.holding(account, u)).map_or(0, |h| h.free_total())
-    }).collect();
+    let mut stock: Vec<u64> = developers
+        .iter()
+        .map(|d| {
+            let registry = demo.ledger.registry();
+            let account = registry.find_account(&d.1).expect("developer account");
+            registry.unit_named(&d.3).ok().and_then(|u| registry.holding(account, u)).map_or(0, |h| h.free_total())
+        })
+        .collect();
     for (i, entity) in entities.iter_mut().enumerate() {
         if entity.market != 0 || defaulters[i] {
             continue;
@@ -523,10 +604,18 @@ fn summarize(
         return;
     }
     println!("ets demo: compliance year {VINTAGE} in the national market and eight pilots\n");
-    print!("{}", table(&["MARKET", "ACCOUNTS", "ENTITIES", "EMISSIONS_T", "CAP_T", "ALLOCATED_T", "TRADES", "TRADED_T", "SURRENDERED_T", "COMPLIANT"], &rows));
+    print!(
+        "{}",
+        table(
+            &["MARKET", "ACCOUNTS", "ENTITIES", "EMISSIONS_T", "CAP_T", "ALLOCATED_T", "TRADES", "TRADED_T", "SURRENDERED_T", "COMPLIANT"],
+            &rows
+        )
+    );
     println!();
     println!("voluntary cancellation: {cancel_count} institutions cancelled {} t", Tonnes(cancelled_t));
-    println!("judicial freeze: 2,000 t of CEA:{VINTAGE} frozen in {frozen_account} (freeze-2); freeze-1 lifted; one mistaken transfer reversed");
+    println!(
+        "judicial freeze: 2,000 t of CEA:{VINTAGE} frozen in {frozen_account} (freeze-2); freeze-1 lifted; one mistaken transfer reversed"
+    );
     println!(
         "registry: {} journal records, {} transactions, {} free serial blocks, {} commands in {:.2} s ({:.0} commands/s, durable batches)",
         registry.seq(),
@@ -536,7 +625,11 @@ fn summarize(
         elapsed.as_secs_f64(),
         throughput
     );
-    println!("audit: chain of {} records verified, full replay matches the live state ({:.2} s)", report.records, audit_elapsed.as_secs_f64());
+    println!(
+        "audit: chain of {} records verified, full replay matches the live state ({:.2} s)",
+        report.records,
+        audit_elapsed.as_secs_f64()
+    );
     println!("  head hash  {}\n  state hash {}", hex(&ledger.head_hash()), hex(&report.state_hash));
     println!("\ndatabase: {location}. Try:");
     let db = match location {

@@ -12,7 +12,8 @@ mod stress;
 use clap::{Args, Parser, Subcommand};
 use ets_core::{Date, Timestamp, Tonnes};
 use ets_registry::{
-    AccountKind, AccountStatus, Command, Envelope, HolderType, MarketLevel, MarketSpec, PendingPurpose, RejectKind, Rejection, TxId, UnitRef,
+    AccountKind, AccountStatus, Command, Envelope, HolderType, MarketLevel, MarketSpec, PendingPurpose, RejectKind, Rejection, TxId,
+    UnitRef,
 };
 use ets_store::{Ledger, LedgerOptions, Location, StoreError, SubmitError, Submitted};
 use output::Output;
@@ -359,7 +360,9 @@ impl From<Rejection> for CliError {
 impl From<StoreError> for CliError {
     fn from(e: StoreError) -> CliError {
         match e {
-            StoreError::Corrupt(m) => CliError::new(ExitCode::AuditFailed, format!("integrity failure: {m}; run `ets audit verify` for a full report")),
+            StoreError::Corrupt(m) => {
+                CliError::new(ExitCode::AuditFailed, format!("integrity failure: {m}; run `ets audit verify` for a full report"))
+            }
             other => CliError::new(ExitCode::Internal, other.to_string()),
         }
     }
@@ -392,7 +395,10 @@ pub fn now() -> Result<Timestamp, CliError> {
     match std::env::var("ETS_CLOCK") {
         Ok(text) => match Date::parse(&text) {
             Ok(d) => Ok(Timestamp(d.start().0 + 12 * 3_600_000)),
-            Err(_) => text.parse::<i64>().map(Timestamp).map_err(|_| CliError::invalid(format!("ETS_CLOCK '{text}' must be YYYY-MM-DD or milliseconds"))),
+            Err(_) => text
+                .parse::<i64>()
+                .map(Timestamp)
+                .map_err(|_| CliError::invalid(format!("ETS_CLOCK '{text}' must be YYYY-MM-DD or milliseconds"))),
         },
         Err(_) => {
             let elapsed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock after 1970");
@@ -459,9 +465,13 @@ fn run(cli: &Cli, out: &Output) -> Result<(), CliError> {
             let location = location(cli);
             let mut ledger = Ledger::open(&location, LedgerOptions::default())?;
             if ledger.registry().seq() > 0 {
-                return Err(CliError::new(ExitCode::Refused, format!("{location} already holds a registry ({} journal records)", ledger.registry().seq())));
+                return Err(CliError::new(
+                    ExitCode::Refused,
+                    format!("{location} already holds a registry ({} journal records)", ledger.registry().seq()),
+                ));
             }
-            let envelope = Envelope { id: "init".into(), actor: admins[0].clone(), command: Command::InitRegistry { admins: admins.clone() } };
+            let envelope =
+                Envelope { id: "init".into(), actor: admins[0].clone(), command: Command::InitRegistry { admins: admins.clone() } };
             let submitted = ledger.submit(now()?, &envelope)?;
             out.submitted(ledger.registry(), &envelope, &submitted);
             Ok(())
@@ -473,15 +483,22 @@ fn run(cli: &Cli, out: &Output) -> Result<(), CliError> {
             submit(cli, out, write, command)
         }
         Cmd::Allocate { from, to, unit, quantity, write } => {
-            let command = Command::Allocate { from: from.clone(), to: to.clone(), unit: parse_unit(unit)?, quantity: parse_quantity(quantity)? };
+            let command =
+                Command::Allocate { from: from.clone(), to: to.clone(), unit: parse_unit(unit)?, quantity: parse_quantity(quantity)? };
             submit(cli, out, write, command)
         }
         Cmd::Transfer { from, to, unit, quantity, write } => {
-            let command = Command::Transfer { from: from.clone(), to: to.clone(), unit: parse_unit(unit)?, quantity: parse_quantity(quantity)? };
+            let command =
+                Command::Transfer { from: from.clone(), to: to.clone(), unit: parse_unit(unit)?, quantity: parse_quantity(quantity)? };
             submit(cli, out, write, command)
         }
         Cmd::Surrender { account, unit, quantity, year, write } => {
-            let command = Command::Surrender { account: account.clone(), unit: parse_unit(unit)?, quantity: parse_quantity(quantity)?, compliance_year: *year };
+            let command = Command::Surrender {
+                account: account.clone(),
+                unit: parse_unit(unit)?,
+                quantity: parse_quantity(quantity)?,
+                compliance_year: *year,
+            };
             submit(cli, out, write, command)
         }
         Cmd::Cancel { account, unit, quantity, write } => {
@@ -524,7 +541,8 @@ fn run(cli: &Cli, out: &Output) -> Result<(), CliError> {
         Cmd::Holdings { account, blocks } => {
             let ledger = open_existing(cli)?;
             let registry = ledger.registry();
-            let idx = registry.find_account(account).ok_or_else(|| CliError::new(ExitCode::NotFound, format!("unknown account '{account}'")))?;
+            let idx =
+                registry.find_account(account).ok_or_else(|| CliError::new(ExitCode::NotFound, format!("unknown account '{account}'")))?;
             out.holdings(registry, idx, *blocks);
             Ok(())
         }
@@ -554,7 +572,10 @@ fn run(cli: &Cli, out: &Output) -> Result<(), CliError> {
                     // The running state (snapshot + journal tail) must equal the full replay.
                     let ledger = Ledger::with_backend(backend, LedgerOptions { snapshot_every: 0 })?;
                     if ledger.registry().state_hash() != report.state_hash {
-                        return Err(CliError::new(ExitCode::AuditFailed, "audit failed: the state loaded from the latest snapshot differs from a full replay"));
+                        return Err(CliError::new(
+                            ExitCode::AuditFailed,
+                            "audit failed: the state loaded from the latest snapshot differs from a full replay",
+                        ));
                     }
                     out.audit(&report);
                     Ok(())
@@ -584,7 +605,8 @@ fn run_market(cli: &Cli, out: &Output, command: &MarketCmd) -> Result<(), CliErr
                 Some(other) => return Err(CliError::invalid(format!("level '{other}' must be national or pilot"))),
                 None => preset.as_ref().map_or(MarketLevel::Pilot, |p| p.level),
             };
-            let missing = |what: &str| CliError::invalid(format!("market {code} is not in the catalog (CN and the eight pilots): give --{what}"));
+            let missing =
+                |what: &str| CliError::invalid(format!("market {code} is not in the catalog (CN and the eight pilots): give --{what}"));
             let spec = MarketSpec {
                 code: code.clone(),
                 name: name.clone().or_else(|| preset.as_ref().map(|p| p.name.clone())).ok_or_else(|| missing("name"))?,
@@ -625,10 +647,17 @@ fn run_market(cli: &Cli, out: &Output, command: &MarketCmd) -> Result<(), CliErr
 fn run_account(cli: &Cli, out: &Output, command: &AccountCmd) -> Result<(), CliError> {
     match command {
         AccountCmd::Open { market, kind, holder, holder_type, representatives, write } => {
-            let kind = AccountKind::parse(kind).ok_or_else(|| CliError::invalid(format!("account kind '{kind}' must be operator or trading")))?;
+            let kind =
+                AccountKind::parse(kind).ok_or_else(|| CliError::invalid(format!("account kind '{kind}' must be operator or trading")))?;
             let holder_type = HolderType::parse(holder_type)
                 .ok_or_else(|| CliError::invalid(format!("holder type '{holder_type}' must be entity, institution or individual")))?;
-            let command = Command::OpenAccount { market: market.clone(), kind, holder: holder.clone(), holder_type, representatives: representatives.clone() };
+            let command = Command::OpenAccount {
+                market: market.clone(),
+                kind,
+                holder: holder.clone(),
+                holder_type,
+                representatives: representatives.clone(),
+            };
             submit(cli, out, write, command)
         }
         AccountCmd::List { market } => {
@@ -643,7 +672,8 @@ fn run_account(cli: &Cli, out: &Output, command: &AccountCmd) -> Result<(), CliE
             Ok(())
         }
         AccountCmd::Status { account, status, write } => {
-            let status = AccountStatus::parse(status).ok_or_else(|| CliError::invalid(format!("status '{status}' must be open, blocked or closed")))?;
+            let status = AccountStatus::parse(status)
+                .ok_or_else(|| CliError::invalid(format!("status '{status}' must be open, blocked or closed")))?;
             submit(cli, out, write, Command::SetAccountStatus { account: account.clone(), status })
         }
         AccountCmd::AddRep { account, person, write } => {

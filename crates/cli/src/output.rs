@@ -134,8 +134,12 @@ impl Output {
                     .collect(),
             ));
         } else {
-            let rows: Vec<Vec<String>> =
-                rows.iter().map(|a| vec![a.number.clone(), a.market.clone(), a.kind.clone(), a.holder.clone(), a.holder_type.clone(), a.status.clone()]).collect();
+            let rows: Vec<Vec<String>> = rows
+                .iter()
+                .map(|a| {
+                    vec![a.number.clone(), a.market.clone(), a.kind.clone(), a.holder.clone(), a.holder_type.clone(), a.status.clone()]
+                })
+                .collect();
             print!("{}", table(&["ACCOUNT", "MARKET", "KIND", "HOLDER", "HOLDER_TYPE", "STATUS"], &rows));
         }
     }
@@ -158,10 +162,24 @@ impl Output {
                                    "holder": acc.holder, "status": acc.status.name(), "holdings": list}));
             return;
         }
-        println!("{} ({} {} account of {}, {})", acc.number, registry.market(acc.market).spec.code, acc.kind.name(), acc.holder, acc.status.name());
+        println!(
+            "{} ({} {} account of {}, {})",
+            acc.number,
+            registry.market(acc.market).spec.code,
+            acc.kind.name(),
+            acc.holder,
+            acc.status.name()
+        );
         let rows: Vec<Vec<String>> = holdings
             .iter()
-            .map(|(u, h)| vec![registry.unit_name(*u), Tonnes(h.free_total()).to_string(), Tonnes(h.encumbered_total).to_string(), Tonnes(h.total()).to_string()])
+            .map(|(u, h)| {
+                vec![
+                    registry.unit_name(*u),
+                    Tonnes(h.free_total()).to_string(),
+                    Tonnes(h.encumbered_total).to_string(),
+                    Tonnes(h.total()).to_string(),
+                ]
+            })
             .collect();
         if rows.is_empty() {
             println!("no holdings");
@@ -211,7 +229,8 @@ impl Output {
         }
         let when = at.map_or("now".to_string(), |d| format!("end of {d}"));
         if self.json {
-            let balance_list: Vec<Value> = balances.iter().filter(|(_, b)| **b != 0).map(|(u, b)| json!({"unit": u, "balance_t": *b as i64})).collect();
+            let balance_list: Vec<Value> =
+                balances.iter().filter(|(_, b)| **b != 0).map(|(u, b)| json!({"unit": u, "balance_t": *b as i64})).collect();
             self.print_json(json!({"account": account, "as_of": when, "transactions": values, "balances": balance_list}));
             return;
         }
@@ -238,7 +257,10 @@ impl Output {
             println!("audit ok: {} journal records, hash chain intact", report.records);
             println!("  head hash:  {}", hex(&report.head_hash));
             println!("  state hash: {} (full replay = snapshot + tail; invariants hold)", hex(&report.state_hash));
-            println!("  checked {} snapshots, {} holdings rows, {} account rows against the replay", report.snapshots_checked, report.holdings_checked, report.accounts_checked);
+            println!(
+                "  checked {} snapshots, {} holdings rows, {} account rows against the replay",
+                report.snapshots_checked, report.holdings_checked, report.accounts_checked
+            );
         }
     }
 }

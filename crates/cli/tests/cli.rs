@@ -72,12 +72,85 @@ impl Ets {
         ets.ok(&["init"]);
         ets.ok(&["market", "add", "CN", "--as", "admin", "--id", "m-cn"]);
         ets.ok(&["market", "add", "BJ", "--as", "admin", "--id", "m-bj"]);
-        ets.ok(&["account", "open", "--market", "CN", "--kind", "operator", "--holder", "Huaneng Unit 1", "--rep", "alice", "--as", "admin", "--id", "a1"]);
-        ets.ok(&["account", "open", "--market", "CN", "--kind", "operator", "--holder", "Datang Unit 2", "--rep", "bob", "--as", "admin", "--id", "a2"]);
-        ets.ok(&["account", "open", "--market", "BJ", "--kind", "operator", "--holder", "Beijing Cement", "--rep", "carol", "--as", "admin", "--id", "a3"]);
+        ets.ok(&[
+            "account",
+            "open",
+            "--market",
+            "CN",
+            "--kind",
+            "operator",
+            "--holder",
+            "Huaneng Unit 1",
+            "--rep",
+            "alice",
+            "--as",
+            "admin",
+            "--id",
+            "a1",
+        ]);
+        ets.ok(&[
+            "account",
+            "open",
+            "--market",
+            "CN",
+            "--kind",
+            "operator",
+            "--holder",
+            "Datang Unit 2",
+            "--rep",
+            "bob",
+            "--as",
+            "admin",
+            "--id",
+            "a2",
+        ]);
+        ets.ok(&[
+            "account",
+            "open",
+            "--market",
+            "BJ",
+            "--kind",
+            "operator",
+            "--holder",
+            "Beijing Cement",
+            "--rep",
+            "carol",
+            "--as",
+            "admin",
+            "--id",
+            "a3",
+        ]);
         ets.ok(&["issue", "--unit", "CEA:2024", "--quantity", "10000", "--as", "mee", "--id", "i1"]);
-        ets.ok(&["allocate", "--from", "CN-ISSUANCE", "--to", "CN-100001", "--unit", "CEA:2024", "--quantity", "5000", "--as", "mee", "--id", "al1"]);
-        ets.ok(&["allocate", "--from", "CN-ISSUANCE", "--to", "CN-100002", "--unit", "CEA:2024", "--quantity", "1000", "--as", "mee", "--id", "al2"]);
+        ets.ok(&[
+            "allocate",
+            "--from",
+            "CN-ISSUANCE",
+            "--to",
+            "CN-100001",
+            "--unit",
+            "CEA:2024",
+            "--quantity",
+            "5000",
+            "--as",
+            "mee",
+            "--id",
+            "al1",
+        ]);
+        ets.ok(&[
+            "allocate",
+            "--from",
+            "CN-ISSUANCE",
+            "--to",
+            "CN-100002",
+            "--unit",
+            "CEA:2024",
+            "--quantity",
+            "1000",
+            "--as",
+            "mee",
+            "--id",
+            "al2",
+        ]);
         ets
     }
 
@@ -98,7 +171,21 @@ impl Ets {
 #[test]
 fn transfer_then_holdings_and_history() {
     let ets = Ets::with_registry();
-    let out = ets.ok(&["transfer", "--from", "CN-100001", "--to", "CN-100002", "--unit", "CEA:2024", "--quantity", "1,200", "--as", "alice", "--id", "t1"]);
+    let out = ets.ok(&[
+        "transfer",
+        "--from",
+        "CN-100001",
+        "--to",
+        "CN-100002",
+        "--unit",
+        "CEA:2024",
+        "--quantity",
+        "1,200",
+        "--as",
+        "alice",
+        "--id",
+        "t1",
+    ]);
     assert!(out.contains("accepted transfer 't1'") && out.contains("transaction T4"), "{out}");
     let holdings = ets.ok(&["holdings", "CN-100002", "--blocks"]);
     assert!(holdings.contains("CEA:2024") && holdings.contains("2,200"), "{holdings}");
@@ -115,7 +202,21 @@ fn history_at_a_date_gives_the_balance_then() {
     let ets = Ets::with_registry();
     let later = Command::new(env!("CARGO_BIN_EXE_ets"))
         .args(["--database", ets.db.to_str().unwrap()])
-        .args(["transfer", "--from", "CN-100001", "--to", "CN-100002", "--unit", "CEA:2024", "--quantity", "700", "--as", "alice", "--id", "later"])
+        .args([
+            "transfer",
+            "--from",
+            "CN-100001",
+            "--to",
+            "CN-100002",
+            "--unit",
+            "CEA:2024",
+            "--quantity",
+            "700",
+            "--as",
+            "alice",
+            "--id",
+            "later",
+        ])
         .env("ETS_CLOCK", "2025-11-20")
         .output()
         .unwrap();
@@ -130,7 +231,8 @@ fn history_at_a_date_gives_the_balance_then() {
 #[test]
 fn repeating_an_id_with_the_same_content_changes_nothing() {
     let ets = Ets::with_registry();
-    let args = ["transfer", "--from", "CN-100001", "--to", "CN-100002", "--unit", "CEA:2024", "--quantity", "10", "--as", "alice", "--id", "same"];
+    let args =
+        ["transfer", "--from", "CN-100001", "--to", "CN-100002", "--unit", "CEA:2024", "--quantity", "10", "--as", "alice", "--id", "same"];
     ets.ok(&args);
     let before = ets.dump();
     let again = ets.ok(&args);
@@ -172,15 +274,35 @@ fn error_wrong_market() {
         5,
         &["wrong market", "CEA:2024 was issued by CN", "BJ-100001", "market BJ"],
     );
-    ets.fails(&["issue", "--unit", "BEA:2024", "--quantity", "10", "--as", "mee", "--id", "y"], 6, &["mee is not an authority of market BJ"]);
+    ets.fails(
+        &["issue", "--unit", "BEA:2024", "--quantity", "10", "--as", "mee", "--id", "y"],
+        6,
+        &["mee is not an authority of market BJ"],
+    );
 }
 
 #[test]
 fn error_malformed_quantity() {
     let ets = Ets::with_registry();
-    for (quantity, why) in [("12.5", "decimal point"), ("-3", "negative"), ("0", "zero"), ("ten", "'t'"), ("99999999999999999999", "too large")] {
+    for (quantity, why) in
+        [("12.5", "decimal point"), ("-3", "negative"), ("0", "zero"), ("ten", "'t'"), ("99999999999999999999", "too large")]
+    {
         ets.fails(
-            &["transfer", "--from", "CN-100001", "--to", "CN-100002", "--unit", "CEA:2024", "--quantity", quantity, "--as", "alice", "--id", "x"],
+            &[
+                "transfer",
+                "--from",
+                "CN-100001",
+                "--to",
+                "CN-100002",
+                "--unit",
+                "CEA:2024",
+                "--quantity",
+                quantity,
+                "--as",
+                "alice",
+                "--id",
+                "x",
+            ],
             3,
             &[&format!("quantity '{quantity}'"), why],
         );
@@ -195,7 +317,21 @@ fn error_malformed_quantity() {
 #[test]
 fn error_reused_id_with_other_content() {
     let ets = Ets::with_registry();
-    ets.ok(&["transfer", "--from", "CN-100001", "--to", "CN-100002", "--unit", "CEA:2024", "--quantity", "10", "--as", "alice", "--id", "t-1"]);
+    ets.ok(&[
+        "transfer",
+        "--from",
+        "CN-100001",
+        "--to",
+        "CN-100002",
+        "--unit",
+        "CEA:2024",
+        "--quantity",
+        "10",
+        "--as",
+        "alice",
+        "--id",
+        "t-1",
+    ]);
     ets.fails(
         &["transfer", "--from", "CN-100001", "--to", "CN-100002", "--unit", "CEA:2024", "--quantity", "11", "--as", "alice", "--id", "t-1"],
         7,
@@ -206,7 +342,22 @@ fn error_reused_id_with_other_content() {
 #[test]
 fn error_closed_account() {
     let ets = Ets::with_registry();
-    ets.ok(&["account", "open", "--market", "CN", "--kind", "operator", "--holder", "Closing Plant", "--rep", "dan", "--as", "admin", "--id", "a4"]);
+    ets.ok(&[
+        "account",
+        "open",
+        "--market",
+        "CN",
+        "--kind",
+        "operator",
+        "--holder",
+        "Closing Plant",
+        "--rep",
+        "dan",
+        "--as",
+        "admin",
+        "--id",
+        "a4",
+    ]);
     ets.ok(&["account", "status", "CN-100003", "closed", "--as", "admin", "--id", "close"]);
     ets.fails(
         &["transfer", "--from", "CN-100001", "--to", "CN-100003", "--unit", "CEA:2024", "--quantity", "10", "--as", "alice", "--id", "x"],
@@ -239,7 +390,22 @@ fn missing_database_is_not_created() {
 #[test]
 fn json_errors_are_machine_readable() {
     let ets = Ets::with_registry();
-    let r = ets.run(&["--json", "transfer", "--from", "CN-100001", "--to", "CN-9", "--unit", "CEA:2024", "--quantity", "1", "--as", "alice", "--id", "j"]);
+    let r = ets.run(&[
+        "--json",
+        "transfer",
+        "--from",
+        "CN-100001",
+        "--to",
+        "CN-9",
+        "--unit",
+        "CEA:2024",
+        "--quantity",
+        "1",
+        "--as",
+        "alice",
+        "--id",
+        "j",
+    ]);
     assert_eq!(r.code, 4);
     let json: serde_json::Value = serde_json::from_str(r.stderr.trim()).unwrap();
     assert_eq!(json["error"]["kind"], "notfound");
@@ -270,8 +436,41 @@ fn audit_verify_detects_an_altered_record() {
 #[test]
 fn pending_freeze_and_reversal_from_the_command_line() {
     let ets = Ets::with_registry();
-    ets.ok(&["pending", "create", "pl-1", "--from", "CN-100001", "--to", "CN-100002", "--unit", "CEA:2024", "--quantity", "300", "--purpose", "pledge", "--as", "alice", "--id", "p1"]);
-    ets.ok(&["freeze", "fz-1", "--account", "CN-100001", "--unit", "CEA:2024", "--quantity", "200", "--order", "court-7", "--as", "mee", "--id", "f1"]);
+    ets.ok(&[
+        "pending",
+        "create",
+        "pl-1",
+        "--from",
+        "CN-100001",
+        "--to",
+        "CN-100002",
+        "--unit",
+        "CEA:2024",
+        "--quantity",
+        "300",
+        "--purpose",
+        "pledge",
+        "--as",
+        "alice",
+        "--id",
+        "p1",
+    ]);
+    ets.ok(&[
+        "freeze",
+        "fz-1",
+        "--account",
+        "CN-100001",
+        "--unit",
+        "CEA:2024",
+        "--quantity",
+        "200",
+        "--order",
+        "court-7",
+        "--as",
+        "mee",
+        "--id",
+        "f1",
+    ]);
     let json: serde_json::Value = serde_json::from_str(&ets.ok(&["holdings", "CN-100001", "--json"])).unwrap();
     assert_eq!(json["holdings"][0]["free_t"], 4500);
     assert_eq!(json["holdings"][0]["encumbered_t"], 500);

@@ -63,7 +63,11 @@ fn acknowledged_transfers_survive_sigkill() {
         let acks = reader.join().unwrap();
 
         let conn = rusqlite::Connection::open(&db).unwrap();
-        let mut lookup = conn.prepare("SELECT seq, (SELECT COUNT(*) FROM journal j2 WHERE j2.command_id = j.command_id) FROM journal j WHERE command_id = ?1").unwrap();
+        let mut lookup = conn
+            .prepare(
+                "SELECT seq, (SELECT COUNT(*) FROM journal j2 WHERE j2.command_id = j.command_id) FROM journal j WHERE command_id = ?1",
+            )
+            .unwrap();
         for (id, seq) in &acks {
             let found: Option<(u64, u64)> = lookup.query_row([id], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))).ok();
             assert_eq!(found, Some((*seq, 1)), "round {round}: acknowledged {id} (record {seq}) is not in the journal exactly once");
@@ -74,7 +78,8 @@ fn acknowledged_transfers_survive_sigkill() {
         }
         drop(lookup);
         drop(conn);
-        let verify = Command::new(env!("CARGO_BIN_EXE_ets")).args(["--database", db.to_str().unwrap(), "audit", "verify"]).output().unwrap();
+        let verify =
+            Command::new(env!("CARGO_BIN_EXE_ets")).args(["--database", db.to_str().unwrap(), "audit", "verify"]).output().unwrap();
         assert!(verify.status.success(), "round {round}: audit failed after kill: {}", String::from_utf8_lossy(&verify.stderr));
         eprintln!("round {round}: {} acknowledgements, journal verified", acks.len());
     }

@@ -26,9 +26,7 @@ const MILLIS_PER_DAY: i64 = 86_400_000;
 impl Date {
     pub fn from_ymd(year: i32, month: u32, day: u32) -> Result<Date, DateError> {
         if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
-            return Err(DateError(format!(
-                "{year:04}-{month:02}-{day:02} is not a calendar date"
-            )));
+            return Err(DateError(format!("{year:04}-{month:02}-{day:02} is not a calendar date")));
         }
         Ok(Date(days_from_civil(year, month, day)))
     }

@@ -19,18 +19,13 @@ pub fn check_identifier(what: &str, value: &str) -> Result<(), String> {
         return Err(format!("{what} must not be empty"));
     }
     if value.len() > IDENTIFIER_LENGTH_MAX {
-        return Err(format!(
-            "{what} '{value}' is {} characters long; the limit is {IDENTIFIER_LENGTH_MAX}",
-            value.len()
-        ));
+        return Err(format!("{what} '{value}' is {} characters long; the limit is {IDENTIFIER_LENGTH_MAX}", value.len()));
     }
     if value.bytes().all(|b| b.is_ascii_graphic()) {
         return Ok(());
     }
     if let Some(bad) = value.chars().find(|c| !c.is_ascii_graphic()) {
-        return Err(format!(
-            "{what} '{value}' contains {bad:?}; use letters, digits and punctuation without spaces"
-        ));
+        return Err(format!("{what} '{value}' contains {bad:?}; use letters, digits and punctuation without spaces"));
     }
     Ok(())
 }

@@ -55,9 +55,7 @@ impl Tonnes {
                         .checked_mul(10)
                         .and_then(|v| v.checked_add(u64::from(c as u8 - b'0')))
                         .filter(|v| *v <= Self::MAX_PARSED.0)
-                        .ok_or_else(|| {
-                            err(&format!("is too large; the limit is {}", Self::MAX_PARSED.0))
-                        })?;
+                        .ok_or_else(|| err(&format!("is too large; the limit is {}", Self::MAX_PARSED.0)))?;
                 }
                 '_' | ',' if digits > 0 => {}
                 _ => return Err(err(&format!("has {c:?}; use digits only, e.g. 1000"))),
@@ -103,18 +101,13 @@ impl Fen {
         let mut fen: i64 = 0;
         for c in whole.chars().filter(|c| *c != ',' && *c != '_') {
             let d = c.to_digit(10).ok_or_else(|| err(&format!("has {c:?}")))?;
-            fen = fen
-                .checked_mul(10)
-                .and_then(|v| v.checked_add(i64::from(d)))
-                .ok_or_else(|| err("is too large"))?;
+            fen = fen.checked_mul(10).and_then(|v| v.checked_add(i64::from(d))).ok_or_else(|| err("is too large"))?;
         }
         fen = fen.checked_mul(100).ok_or_else(|| err("is too large"))?;
         let mut scale = 10;
         for c in fraction.chars() {
             let d = c.to_digit(10).ok_or_else(|| err(&format!("has {c:?}")))?;
-            fen = fen
-                .checked_add(i64::from(d) * scale)
-                .ok_or_else(|| err("is too large"))?;
+            fen = fen.checked_add(i64::from(d) * scale).ok_or_else(|| err("is too large"))?;
             scale /= 10;
         }
         Ok(Fen(if negative { -fen } else { fen }))
@@ -136,7 +129,7 @@ fn group_thousands(value: i128) -> String {
         out.push('-');
     }
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -174,12 +167,9 @@ mod tests {
 
     #[test]
     fn fen_parse_and_display_are_exact() {
-        for (text, fen, shown) in [
-            ("104.89", 10_489, "104.89"),
-            ("-3", -300, "-3.00"),
-            ("1,000.5", 100_050, "1,000.50"),
-            ("0.01", 1, "0.01"),
-        ] {
+        for (text, fen, shown) in
+            [("104.89", 10_489, "104.89"), ("-3", -300, "-3.00"), ("1,000.5", 100_050, "1,000.50"), ("0.01", 1, "0.01")]
+        {
             let parsed = Fen::parse_yuan(text).unwrap();
             assert_eq!(parsed, Fen(fen));
             assert_eq!(parsed.to_string(), shown);

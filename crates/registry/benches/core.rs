@@ -39,13 +39,28 @@ fn registry() -> Registry {
         run(
             format!("open-{i}"),
             "admin",
-            Command::OpenAccount { market: "CN".into(), kind: AccountKind::Operator, holder: format!("E{i}"), holder_type: HolderType::Entity, representatives: vec![format!("r{i}")] },
+            Command::OpenAccount {
+                market: "CN".into(),
+                kind: AccountKind::Operator,
+                holder: format!("E{i}"),
+                holder_type: HolderType::Entity,
+                representatives: vec![format!("r{i}")],
+            },
         );
     }
     let unit = UnitRef::allowance("CEA", 2024);
     run("issue".into(), "mee", Command::Issue { unit: unit.clone(), quantity: Tonnes(u64::from(ACCOUNTS) * 100_000_000), to: None });
     for i in 0..ACCOUNTS {
-        run(format!("alloc-{i}"), "mee", Command::Allocate { from: "CN-ISSUANCE".into(), to: format!("CN-{}", 100_001 + i), unit: unit.clone(), quantity: Tonnes(100_000_000) });
+        run(
+            format!("alloc-{i}"),
+            "mee",
+            Command::Allocate {
+                from: "CN-ISSUANCE".into(),
+                to: format!("CN-{}", 100_001 + i),
+                unit: unit.clone(),
+                quantity: Tonnes(100_000_000),
+            },
+        );
     }
     r
 }
@@ -60,7 +75,12 @@ fn transfers(n: u64, seed: u64) -> Vec<Envelope> {
             Envelope {
                 id: format!("t{seed}-{i}"),
                 actor: format!("r{from}"),
-                command: Command::Transfer { from: format!("CN-{}", 100_001 + from), to: format!("CN-{}", 100_001 + to), unit: unit.clone(), quantity: Tonnes(rng.gen_range(1..=1000)) },
+                command: Command::Transfer {
+                    from: format!("CN-{}", 100_001 + from),
+                    to: format!("CN-{}", 100_001 + to),
+                    unit: unit.clone(),
+                    quantity: Tonnes(rng.gen_range(1..=1000)),
+                },
             }
         })
         .collect()
@@ -83,6 +103,20 @@ fn bench(c: &mut Criterion) {
                 match r.execute(c) {
                     Ok(Outcome::Accepted { .. }) => {}
                     other => panic!("transfer not accepted: {other:?}"),
+                }
+            }
+            start.elapsed()
+        })
+    });
+    group.bench_function("execute_batch transfer", |b| {
+        b.iter_custom(|iters| {
+            seed += 1;
+            let mut r = base.clone();
+            let commands = transfers(iters, seed);
+            let start = Instant::now();
+            for batch in commands.chunks(8192) {
+                for outcome in r.execute_batch(batch) {
+                    assert!(matches!(outcome, Ok(Outcome::Accepted { .. })), "transfer not accepted");
                 }
             }
             start.elapsed()

@@ -73,32 +73,101 @@ impl fmt::Display for UnitRef {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Command {
     /// First command of every registry: names the registry administrators.
-    InitRegistry { admins: Vec<String> },
+    InitRegistry {
+        admins: Vec<String>,
+    },
     AddMarket(MarketSpec),
     /// The most allowances of one vintage the market may ever issue.
-    SetCap { market: String, vintage: u16, cap: Tonnes },
+    SetCap {
+        market: String,
+        vintage: u16,
+        cap: Tonnes,
+    },
     /// Lets `market` accept units issued by `issuer` (holding and surrender). The hook through
     /// which rulebooks state dual-track recognition.
-    RecogniseUnits { market: String, issuer: String },
-    OpenAccount { market: String, kind: AccountKind, holder: String, holder_type: HolderType, representatives: Vec<String> },
-    SetAccountStatus { account: String, status: AccountStatus },
-    AddRepresentative { account: String, person: String },
-    RemoveRepresentative { account: String, person: String },
+    RecogniseUnits {
+        market: String,
+        issuer: String,
+    },
+    OpenAccount {
+        market: String,
+        kind: AccountKind,
+        holder: String,
+        holder_type: HolderType,
+        representatives: Vec<String>,
+    },
+    SetAccountStatus {
+        account: String,
+        status: AccountStatus,
+    },
+    AddRepresentative {
+        account: String,
+        person: String,
+    },
+    RemoveRepresentative {
+        account: String,
+        person: String,
+    },
     /// Creates units in the market's issuance (or reserve) account.
-    Issue { unit: UnitRef, quantity: Tonnes, to: Option<String> },
+    Issue {
+        unit: UnitRef,
+        quantity: Tonnes,
+        to: Option<String>,
+    },
     /// Free allocation from the authority's issuance or reserve account to a holder.
-    Allocate { from: String, to: String, unit: UnitRef, quantity: Tonnes },
-    Transfer { from: String, to: String, unit: UnitRef, quantity: Tonnes },
-    Surrender { account: String, unit: UnitRef, quantity: Tonnes, compliance_year: u16 },
-    Cancel { account: String, unit: UnitRef, quantity: Tonnes },
-    CreatePending { pending: String, from: String, to: String, unit: UnitRef, quantity: Tonnes, purpose: PendingPurpose },
-    PostPending { pending: String },
-    VoidPending { pending: String },
+    Allocate {
+        from: String,
+        to: String,
+        unit: UnitRef,
+        quantity: Tonnes,
+    },
+    Transfer {
+        from: String,
+        to: String,
+        unit: UnitRef,
+        quantity: Tonnes,
+    },
+    Surrender {
+        account: String,
+        unit: UnitRef,
+        quantity: Tonnes,
+        compliance_year: u16,
+    },
+    Cancel {
+        account: String,
+        unit: UnitRef,
+        quantity: Tonnes,
+    },
+    CreatePending {
+        pending: String,
+        from: String,
+        to: String,
+        unit: UnitRef,
+        quantity: Tonnes,
+        purpose: PendingPurpose,
+    },
+    PostPending {
+        pending: String,
+    },
+    VoidPending {
+        pending: String,
+    },
     /// Judicial freeze of a quantity held in an account.
-    Freeze { freeze: String, account: String, unit: UnitRef, quantity: Tonnes, order: String },
-    Unfreeze { freeze: String },
+    Freeze {
+        freeze: String,
+        account: String,
+        unit: UnitRef,
+        quantity: Tonnes,
+        order: String,
+    },
+    Unfreeze {
+        freeze: String,
+    },
     /// Correction: a reversing record that undoes an earlier transaction.
-    Reverse { tx: TxId, reason: String },
+    Reverse {
+        tx: TxId,
+        reason: String,
+    },
 }
 
 impl Command {

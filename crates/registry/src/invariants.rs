@@ -26,7 +26,10 @@ pub(crate) fn check(r: RegistryParts<'_>) -> Result<(), String> {
         }
         let aside = encumbered.get(&(account.0, unit.0)).copied().unwrap_or(0);
         if aside != holding.encumbered_total {
-            return Err(format!("holding {}/{}: pending and frozen blocks sum to {aside}, recorded {}", account.0, unit.0, holding.encumbered_total));
+            return Err(format!(
+                "holding {}/{}: pending and frozen blocks sum to {aside}, recorded {}",
+                account.0, unit.0, holding.encumbered_total
+            ));
         }
         let total = holding.total();
         account_totals[account.0 as usize] += total;
@@ -41,10 +44,16 @@ pub(crate) fn check(r: RegistryParts<'_>) -> Result<(), String> {
     for (i, u) in r.units.iter().enumerate() {
         let counted = (circulating[i], surrendered[i], cancelled[i]);
         if counted != (u.circulating, u.surrendered, u.cancelled) {
-            return Err(format!("unit type {i}: holdings give (circulating, surrendered, cancelled) = {counted:?}, counters say ({}, {}, {})", u.circulating, u.surrendered, u.cancelled));
+            return Err(format!(
+                "unit type {i}: holdings give (circulating, surrendered, cancelled) = {counted:?}, counters say ({}, {}, {})",
+                u.circulating, u.surrendered, u.cancelled
+            ));
         }
         if u.issued != u.circulating + u.surrendered + u.cancelled {
-            return Err(format!("unit type {i}: issued {} != circulating {} + surrendered {} + cancelled {}", u.issued, u.circulating, u.surrendered, u.cancelled));
+            return Err(format!(
+                "unit type {i}: issued {} != circulating {} + surrendered {} + cancelled {}",
+                u.issued, u.circulating, u.surrendered, u.cancelled
+            ));
         }
     }
     for (i, a) in r.accounts.iter().enumerate() {
@@ -99,7 +108,10 @@ fn check_serials(r: &RegistryParts<'_>, mut serials: Vec<Vec<(Block, UnitTypeIdx
             let i = ranges.partition_point(|(b, _)| b.start <= block.start);
             let inside = i > 0 && ranges[i - 1].0.contains(*block) && ranges[i - 1].1 == *unit;
             if !inside {
-                return Err(format!("market {}: serial block {block} of unit type {} was never issued as that unit", r.markets[m].spec.code, unit.0));
+                return Err(format!(
+                    "market {}: serial block {block} of unit type {} was never issued as that unit",
+                    r.markets[m].spec.code, unit.0
+                ));
             }
             if retired[m].iter().any(|x| x.start < block.end && block.start < x.end) {
                 return Err(format!("market {}: serial block {block} is held but was retired", r.markets[m].spec.code));
@@ -125,7 +137,11 @@ fn check_surrendered(r: &RegistryParts<'_>) -> Result<(), String> {
     }
     for (&(account, year), &n) in r.surrendered {
         if expected.get(&(account.0, year)).copied().unwrap_or(0) != n {
-            return Err(format!("account {}: surrendered for {year} recorded {n}, transactions give {:?}", r.accounts[account.0 as usize].number, expected.get(&(account.0, year))));
+            return Err(format!(
+                "account {}: surrendered for {year} recorded {n}, transactions give {:?}",
+                r.accounts[account.0 as usize].number,
+                expected.get(&(account.0, year))
+            ));
         }
     }
     for (&(account, year), &n) in &expected {

@@ -92,7 +92,10 @@ impl ChainVerifier {
             });
         }
         if prev_hash != &self.prev_hash {
-            return Err(format!("record {seq}: its link to record {} does not match that record's hash (a record was altered, removed or inserted)", seq - 1));
+            return Err(format!(
+                "record {seq}: its link to record {} does not match that record's hash (a record was altered, removed or inserted)",
+                seq - 1
+            ));
         }
         if &chain_hash(prev_hash, seq, body) != hash {
             return Err(format!("record {seq} was altered: its content does not match its hash"));

@@ -10,6 +10,7 @@
 pub mod command;
 pub mod event;
 pub mod holding;
+mod index;
 mod invariants;
 pub mod journal;
 pub mod model;

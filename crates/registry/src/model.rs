@@ -116,9 +116,7 @@ impl HolderType {
     }
 
     pub fn parse(text: &str) -> Option<HolderType> {
-        [HolderType::Authority, HolderType::Entity, HolderType::Institution, HolderType::Individual]
-            .into_iter()
-            .find(|h| h.name() == text)
+        [HolderType::Authority, HolderType::Entity, HolderType::Institution, HolderType::Individual].into_iter().find(|h| h.name() == text)
     }
 }
 
@@ -141,9 +139,7 @@ impl AccountStatus {
     }
 
     pub fn parse(text: &str) -> Option<AccountStatus> {
-        [AccountStatus::Open, AccountStatus::Blocked, AccountStatus::Closed]
-            .into_iter()
-            .find(|s| s.name() == text)
+        [AccountStatus::Open, AccountStatus::Blocked, AccountStatus::Closed].into_iter().find(|s| s.name() == text)
     }
 }
 
@@ -257,14 +253,20 @@ pub enum TxKind {
     Issuance,
     Allocation,
     Transfer,
-    Surrender { compliance_year: u16 },
+    Surrender {
+        compliance_year: u16,
+    },
     Cancellation,
     /// A pending transfer that was posted.
     PendingPost,
     /// A reversing record that undoes the named transaction.
-    Reversal { of: TxId },
+    Reversal {
+        of: TxId,
+    },
     /// The reversing record of an issuance: the units leave existence.
-    IssuanceReversal { of: TxId },
+    IssuanceReversal {
+        of: TxId,
+    },
 }
 
 impl TxKind {

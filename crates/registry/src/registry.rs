@@ -5,6 +5,7 @@
 use crate::command::{Command, Envelope, RejectKind, Rejection, UnitRef};
 use crate::event::Event;
 use crate::holding::Holding;
+use crate::index::{Applied, CommandIndex};
 use crate::journal::{command_key, fingerprint};
 use crate::model::*;
 use ahash::AHashMap;
@@ -17,6 +18,9 @@ type Result<T> = std::result::Result<T, Rejection>;
 pub const REPRESENTATIVES_MAX: usize = 16;
 /// Largest number of markets in one registry (the national market, the pilots, and room to grow).
 pub const MARKETS_MAX: usize = 256;
+/// Vintages and compliance years the registry accepts (the same range `UnitRef::parse` takes).
+pub const VINTAGE_FIRST: u16 = 1990;
+pub const VINTAGE_LAST: u16 = 2200;
 /// Number of the first operator or trading account of each market (`CN-100001`).
 pub const ACCOUNT_NUMBER_FIRST: u64 = 100_001;
 /// Longest account holder name, in bytes.
@@ -134,12 +138,6 @@ impl Receipt {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-struct Applied {
-    fingerprint: u64,
-    receipt: Receipt,
-}
-
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// The command was new and valid; its events are applied and must be journaled under `seq`.
@@ -162,7 +160,7 @@ pub struct Registry {
     txs: Vec<TxRecord>,
     surrendered: AHashMap<(AccountIdx, u16), u64>,
     /// Accepted commands by `command_key(id)`: the idempotency index.
-    commands: AHashMap<u128, Applied>,
+    commands: CommandIndex,
     seq: u64,
     // Indexes, derivable from the fields above.
     /// Market codes packed into integers, by market index: lookups without string hashing.
@@ -195,6 +193,13 @@ fn check_quantity(quantity: Tonnes) -> Result<u64> {
 impl Registry {
     pub fn new() -> Registry {
         Registry::default()
+    }
+
+    /// Sizes the idempotency index for `commands` more accepted commands. Growing a large index
+    /// rehashes every entry; a ledger that knows its volume reserves once at start-up, as
+    /// TigerBeetle allocates statically. Only the index's control bytes are touched now.
+    pub fn reserve_commands(&mut self, commands: usize) {
+        self.commands.reserve(commands);
     }
 
     /// Number of journal records applied; the next record is `seq() + 1`.
@@ -231,23 +236,28 @@ impl Registry {
     }
 
     pub fn find_account(&self, number: &str) -> Option<AccountIdx> {
-        let dash = number.bytes().rposition(|b| b == b'-')?;
-        let (code, rest) = (&number[..dash], &number[dash + 1..]);
-        let market = self.market(self.find_market(code)?);
-        if !rest.starts_with(|c: char| c.is_ascii_digit()) {
-            return self.special_account(market, rest);
+        // `CODE-100001` (holder accounts, by opening order) or `CODE-ISSUANCE` and the like.
+        // Parsed by hand: this runs twice for every transfer.
+        let bytes = number.as_bytes();
+        let mut end = bytes.len();
+        let mut n: u64 = 0;
+        let mut scale: u64 = 1;
+        while end > 0 && bytes[end - 1].is_ascii_digit() && scale <= 1_000_000_000 {
+            n += u64::from(bytes[end - 1] - b'0') * scale;
+            scale *= 10;
+            end -= 1;
         }
-        // Only the canonical spelling names an account: 1 to 10 digits, no leading zero.
-        if rest.is_empty() || rest.len() > 10 || rest.starts_with('0') {
+        let digits = bytes.len() - end;
+        if digits == 0 {
+            let dash = bytes.iter().rposition(|&b| b == b'-')?;
+            let market = self.market(self.find_market(&number[..dash])?);
+            return self.special_account(market, &number[dash + 1..]);
+        }
+        // Only the canonical spelling names an account: no leading zero, a dash before the digits.
+        if bytes[end] == b'0' || end < 2 || bytes[end - 1] != b'-' {
             return None;
         }
-        let mut n: u64 = 0;
-        for b in rest.bytes() {
-            if !b.is_ascii_digit() {
-                return None;
-            }
-            n = n * 10 + u64::from(b - b'0');
-        }
+        let market = self.market(self.find_market(&number[..end - 1])?);
         let i = n.checked_sub(ACCOUNT_NUMBER_FIRST)?;
         market.holder_accounts.get(usize::try_from(i).ok()?).copied()
     }
@@ -321,17 +331,39 @@ impl Registry {
     }
 
     pub fn command_receipt(&self, id: &str) -> Option<Receipt> {
-        self.commands.get(&command_key(id)).map(|a| a.receipt)
+        self.commands.get(command_key(id)).map(|a| a.receipt)
     }
 
     // ---------------------------------------------------------------- execute
 
     pub fn execute(&mut self, envelope: &Envelope) -> Result<Outcome> {
+        self.execute_keyed(envelope, command_key(&envelope.id))
+    }
+
+    /// Executes commands in order, exactly as `execute` one by one would, but first hashes all
+    /// their ids so that each command's idempotency slot can be fetched from memory while the
+    /// commands before it run.
+    pub fn execute_batch(&mut self, envelopes: &[Envelope]) -> Vec<Result<Outcome>> {
+        const AHEAD: usize = 8;
+        let keys: Vec<u128> = envelopes.iter().map(|e| command_key(&e.id)).collect();
+        for key in keys.iter().take(AHEAD) {
+            self.commands.prefetch(*key);
+        }
+        let mut out = Vec::with_capacity(envelopes.len());
+        for (i, (envelope, key)) in envelopes.iter().zip(&keys).enumerate() {
+            if let Some(ahead) = keys.get(i + AHEAD) {
+                self.commands.prefetch(*ahead);
+            }
+            out.push(self.execute_keyed(envelope, *key));
+        }
+        out
+    }
+
+    fn execute_keyed(&mut self, envelope: &Envelope, key: u128) -> Result<Outcome> {
         check_identifier("command id", &envelope.id).map_err(invalid)?;
         check_identifier("actor", &envelope.actor).map_err(invalid)?;
         let fingerprint = fingerprint(envelope);
-        let key = command_key(&envelope.id);
-        if let Some(applied) = self.commands.get(&key) {
+        if let Some(applied) = self.commands.get(key) {
             if applied.fingerprint == fingerprint {
                 return Ok(Outcome::Duplicate(applied.receipt));
             }
@@ -360,7 +392,7 @@ impl Registry {
             return Err(format!("journal record {seq} does not follow record {}", self.seq));
         }
         let key = command_key(command_id);
-        if self.commands.contains_key(&key) {
+        if self.commands.get(key).is_some() {
             return Err(format!("journal record {seq} repeats command id '{command_id}'"));
         }
         for event in events {
@@ -384,7 +416,10 @@ impl Registry {
                 self.require_authority(actor, m, "set a cap")?;
                 let issued = self.market(m).issued(*vintage);
                 if cap.0 < issued {
-                    return reject(RejectKind::Refused, format!("cap {} for {market} vintage {vintage} is below the {issued} t already issued", cap));
+                    return reject(
+                        RejectKind::Refused,
+                        format!("cap {} for {market} vintage {vintage} is below the {issued} t already issued", cap),
+                    );
                 }
                 Ok(vec![Event::CapSet { market: m, vintage: *vintage, cap: cap.0 }])
             }
@@ -410,7 +445,10 @@ impl Registry {
                     return reject(RejectKind::Refused, format!("{person} already represents account {account}"));
                 }
                 if acc.representatives.len() >= REPRESENTATIVES_MAX {
-                    return reject(RejectKind::Refused, format!("account {account} already has the most representatives allowed ({REPRESENTATIVES_MAX})"));
+                    return reject(
+                        RejectKind::Refused,
+                        format!("account {account} already has the most representatives allowed ({REPRESENTATIVES_MAX})"),
+                    );
                 }
                 Ok(vec![Event::RepresentativeAdded { account: a, person: person.clone() }])
             }
@@ -422,7 +460,10 @@ impl Registry {
                     return reject(RejectKind::NotFound, format!("{person} does not represent account {account}"));
                 }
                 if acc.representatives.len() == 1 {
-                    return reject(RejectKind::Refused, format!("{person} is the last representative of account {account}; add another first"));
+                    return reject(
+                        RejectKind::Refused,
+                        format!("{person} is the last representative of account {account}; add another first"),
+                    );
                 }
                 Ok(vec![Event::RepresentativeRemoved { account: a, person: person.clone() }])
             }
@@ -443,7 +484,10 @@ impl Registry {
                 self.require_can_send(a)?;
                 let acc = self.account(a);
                 if !matches!(acc.kind, AccountKind::Operator | AccountKind::Trading) {
-                    return reject(RejectKind::Refused, format!("account {account} is a {} account; only operator and trading accounts cancel units", acc.kind.name()));
+                    return reject(
+                        RejectKind::Refused,
+                        format!("account {account} is a {} account; only operator and trading accounts cancel units", acc.kind.name()),
+                    );
                 }
                 let u = self.unit_named(unit)?;
                 let blocks = self.take(a, u, q)?;
@@ -462,7 +506,13 @@ impl Registry {
             Command::PostPending { pending } => {
                 let p = self.pending_named(pending)?;
                 if !self.is_representative(actor, p.from) && !self.is_authority(actor, self.account(p.from).market) {
-                    return reject(RejectKind::Forbidden, format!("{actor} may not post pending transfer '{pending}': only a representative of {} or the market authority may", self.account(p.from).number));
+                    return reject(
+                        RejectKind::Forbidden,
+                        format!(
+                            "{actor} may not post pending transfer '{pending}': only a representative of {} or the market authority may",
+                            self.account(p.from).number
+                        ),
+                    );
                 }
                 self.require_can_receive(p.to)?;
                 Ok(vec![Event::PendingPosted { pending: pending.clone(), tx: self.next_tx(), from: p.from, to: p.to, unit: p.unit }])
@@ -491,7 +541,10 @@ impl Registry {
                 Ok(vec![Event::Frozen { freeze: freeze.clone(), account: a, unit: u, blocks, order: order.clone() }])
             }
             Command::Unfreeze { freeze } => {
-                let f = self.freezes.get(freeze.as_str()).ok_or_else(|| Rejection::new(RejectKind::NotFound, format!("no freeze '{freeze}'")))?;
+                let f = self
+                    .freezes
+                    .get(freeze.as_str())
+                    .ok_or_else(|| Rejection::new(RejectKind::NotFound, format!("no freeze '{freeze}'")))?;
                 self.require_authority(actor, self.account(f.account).market, "unfreeze units")?;
                 Ok(vec![Event::Unfrozen { freeze: freeze.clone(), account: f.account, unit: f.unit }])
             }
@@ -518,7 +571,10 @@ impl Registry {
         }
         let code_ok = (2..=8).contains(&spec.code.len()) && spec.code.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
         if !code_ok {
-            return reject(RejectKind::Invalid, format!("market code '{}' must be 2 to 8 upper-case letters or digits, e.g. CN or BJ", spec.code));
+            return reject(
+                RejectKind::Invalid,
+                format!("market code '{}' must be 2 to 8 upper-case letters or digits, e.g. CN or BJ", spec.code),
+            );
         }
         if self.find_market(&spec.code).is_some() {
             return reject(RejectKind::Refused, format!("market {} already exists", spec.code));
@@ -543,7 +599,10 @@ impl Registry {
                 return reject(RejectKind::Invalid, format!("product code '{code}' must be 2 to 12 letters or digits"));
             }
             if self.code_owner_of(code).is_some() || codes[..i].contains(code) {
-                return reject(RejectKind::Refused, format!("product code {code} is already used; product codes are unique across markets"));
+                return reject(
+                    RejectKind::Refused,
+                    format!("product code {code} is already used; product codes are unique across markets"),
+                );
             }
         }
         let market = MarketIdx(self.markets.len() as u16);
@@ -582,12 +641,18 @@ impl Registry {
     ) -> Result<Vec<Event>> {
         let m = self.market_named(market)?;
         if !self.is_admin(actor) && !self.is_authority(actor, m) {
-            return reject(RejectKind::Forbidden, format!("{actor} may not open accounts in {market}: only administrators and the market authority may"));
+            return reject(
+                RejectKind::Forbidden,
+                format!("{actor} may not open accounts in {market}: only administrators and the market authority may"),
+            );
         }
         match (kind, holder_type) {
             (AccountKind::Operator, HolderType::Entity) => {}
             (AccountKind::Operator, other) => {
-                return reject(RejectKind::Invalid, format!("an operator holding account belongs to a covered entity, not to an {}", other.name()))
+                return reject(
+                    RejectKind::Invalid,
+                    format!("an operator holding account belongs to a covered entity, not to an {}", other.name()),
+                )
             }
             (AccountKind::Trading, HolderType::Entity | HolderType::Institution) => {}
             (AccountKind::Trading, HolderType::Individual) => {
@@ -599,7 +664,10 @@ impl Registry {
                 return reject(RejectKind::Invalid, "trading accounts belong to entities, institutions or individuals")
             }
             (other, _) => {
-                return reject(RejectKind::Invalid, format!("{} accounts are opened with their market; open operator or trading accounts", other.name()))
+                return reject(
+                    RejectKind::Invalid,
+                    format!("{} accounts are opened with their market; open operator or trading accounts", other.name()),
+                )
             }
         }
         if holder.trim().is_empty() || holder.len() > HOLDER_NAME_LENGTH_MAX {
@@ -648,13 +716,22 @@ impl Registry {
             return reject(RejectKind::Refused, format!("account {account} is closed; closed accounts are never reopened"));
         }
         if status == AccountStatus::Closed && acc.units_held > 0 {
-            return reject(RejectKind::Refused, format!("account {account} still holds {} units; move them out before closing it", Tonnes(acc.units_held)));
+            return reject(
+                RejectKind::Refused,
+                format!("account {account} still holds {} units; move them out before closing it", Tonnes(acc.units_held)),
+            );
         }
         Ok(vec![Event::AccountStatusSet { account: a, status }])
     }
 
     fn decide_issue(&self, actor: &str, unit: &UnitRef, quantity: Tonnes, to: Option<&str>) -> Result<Vec<Event>> {
         let q = check_quantity(quantity)?;
+        if !(VINTAGE_FIRST..=VINTAGE_LAST).contains(&unit.vintage) {
+            return reject(
+                RejectKind::Invalid,
+                format!("vintage {} of {unit} is not a year from {VINTAGE_FIRST} to {VINTAGE_LAST}", unit.vintage),
+            );
+        }
         let (m, is_allowance) = self.code_owner(unit)?;
         self.require_authority(actor, m, "issue units")?;
         let market = self.market(m);
@@ -663,7 +740,10 @@ impl Registry {
             Some(number) => {
                 let a = self.account_named(number)?;
                 if a != market.issuance && a != market.reserve {
-                    return reject(RejectKind::Refused, format!("units are issued into {}-ISSUANCE or {}-RESERVE, not {number}", market.spec.code, market.spec.code));
+                    return reject(
+                        RejectKind::Refused,
+                        format!("units are issued into {}-ISSUANCE or {}-RESERVE, not {number}", market.spec.code, market.spec.code),
+                    );
                 }
                 a
             }
@@ -674,7 +754,14 @@ impl Registry {
                 if issued + q > cap {
                     return reject(
                         RejectKind::Refused,
-                        format!("issuing {} {unit} would exceed the {} cap of {} t for vintage {} ({} t already issued)", Tonnes(q), market.spec.code, Tonnes(cap), unit.vintage, Tonnes(issued)),
+                        format!(
+                            "issuing {} {unit} would exceed the {} cap of {} t for vintage {} ({} t already issued)",
+                            Tonnes(q),
+                            market.spec.code,
+                            Tonnes(cap),
+                            unit.vintage,
+                            Tonnes(issued)
+                        ),
                     );
                 }
             }
@@ -705,7 +792,10 @@ impl Registry {
         let source = self.account(f);
         self.require_authority(actor, source.market, "allocate")?;
         if !matches!(source.kind, AccountKind::Issuance | AccountKind::Reserve) {
-            return reject(RejectKind::Refused, format!("allocation comes from the market's issuance or reserve account, not from {from}; use transfer"));
+            return reject(
+                RejectKind::Refused,
+                format!("allocation comes from the market's issuance or reserve account, not from {from}; use transfer"),
+            );
         }
         let dest = self.account(t);
         if !matches!(dest.kind, AccountKind::Operator | AccountKind::Trading | AccountKind::Reserve) || t == f {
@@ -725,9 +815,12 @@ impl Registry {
         self.require_can_send(a)?;
         let acc = self.account(a);
         if acc.kind != AccountKind::Operator {
-            return reject(RejectKind::Refused, format!("account {account} is a {} account; only operator holding accounts surrender", acc.kind.name()));
+            return reject(
+                RejectKind::Refused,
+                format!("account {account} is a {} account; only operator holding accounts surrender", acc.kind.name()),
+            );
         }
-        if !(1990..=2200).contains(&year) {
+        if !(VINTAGE_FIRST..=VINTAGE_LAST).contains(&year) {
             return reject(RejectKind::Invalid, format!("compliance year {year} is not a plausible year"));
         }
         let u = self.unit_named(unit)?;
@@ -735,7 +828,11 @@ impl Registry {
         if !self.market(acc.market).accepts_units_of(acc.market, issuer) {
             return reject(
                 RejectKind::Refused,
-                format!("{unit} was issued by market {}; market {} does not accept it for surrender", self.market(issuer).spec.code, self.market(acc.market).spec.code),
+                format!(
+                    "{unit} was issued by market {}; market {} does not accept it for surrender",
+                    self.market(issuer).spec.code,
+                    self.market(acc.market).spec.code
+                ),
             );
         }
         let blocks = self.take(a, u, q)?;
@@ -747,11 +844,10 @@ impl Registry {
         if reason.trim().is_empty() {
             return reject(RejectKind::Invalid, "a correction needs a reason");
         }
-        let record = tx
-            .0
-            .checked_sub(1)
-            .and_then(|i| self.txs.get(i as usize))
-            .ok_or_else(|| Rejection::new(RejectKind::NotFound, format!("no transaction {tx}")))?;
+        let record =
+            tx.0.checked_sub(1)
+                .and_then(|i| self.txs.get(i as usize))
+                .ok_or_else(|| Rejection::new(RejectKind::NotFound, format!("no transaction {tx}")))?;
         self.require_authority(actor, self.account(record.to).market, "correct transactions")?;
         if let Some(by) = record.reversed_by {
             return reject(RejectKind::Refused, format!("transaction {tx} was already reversed by {by}"));
@@ -760,7 +856,10 @@ impl Registry {
         if !holds {
             return reject(
                 RejectKind::Refused,
-                format!("transaction {tx} cannot be reversed: account {} no longer holds all of its units freely", self.account(record.to).number),
+                format!(
+                    "transaction {tx} cannot be reversed: account {} no longer holds all of its units freely",
+                    self.account(record.to).number
+                ),
             );
         }
         let next = self.next_tx();
@@ -768,17 +867,33 @@ impl Registry {
             (TxKind::Reversal { .. } | TxKind::IssuanceReversal { .. }, _) => {
                 reject(RejectKind::Refused, format!("transaction {tx} is itself a correction; record a new transaction instead"))
             }
-            (TxKind::Issuance, _) => Ok(vec![Event::Retired { tx: next, of: tx, unit: record.unit, account: record.to, blocks: record.blocks.to_vec() }]),
+            (TxKind::Issuance, _) => {
+                Ok(vec![Event::Retired { tx: next, of: tx, unit: record.unit, account: record.to, blocks: record.blocks.to_vec() }])
+            }
             (_, Some(from)) => {
                 self.require_can_receive(from)?;
-                Ok(vec![Event::Moved { tx: next, kind: TxKind::Reversal { of: tx }, from: record.to, to: from, unit: record.unit, blocks: record.blocks.to_vec() }])
+                Ok(vec![Event::Moved {
+                    tx: next,
+                    kind: TxKind::Reversal { of: tx },
+                    from: record.to,
+                    to: from,
+                    unit: record.unit,
+                    blocks: record.blocks.to_vec(),
+                }])
             }
             (_, None) => unreachable!("only issuances have no source account"),
         }
     }
 
     /// Checks shared by transfers and pending transfers between holder accounts.
-    fn check_move(&self, actor: &str, from: &str, to: &str, unit: &UnitRef, quantity: Tonnes) -> Result<(AccountIdx, AccountIdx, UnitTypeIdx, u64)> {
+    fn check_move(
+        &self,
+        actor: &str,
+        from: &str,
+        to: &str,
+        unit: &UnitRef,
+        quantity: Tonnes,
+    ) -> Result<(AccountIdx, AccountIdx, UnitTypeIdx, u64)> {
         let f = self.account_named(from)?;
         let t = self.account_named(to)?;
         let q = check_quantity(quantity)?;
@@ -789,15 +904,25 @@ impl Registry {
         }
         let source = self.account(f);
         if !matches!(source.kind, AccountKind::Operator | AccountKind::Trading) {
-            return reject(RejectKind::Refused, format!("{from} is a {} account; it moves units by allocation or correction, not transfer", source.kind.name()));
+            return reject(
+                RejectKind::Refused,
+                format!("{from} is a {} account; it moves units by allocation or correction, not transfer", source.kind.name()),
+            );
         }
         let dest = self.account(t);
         if !matches!(dest.kind, AccountKind::Operator | AccountKind::Trading) {
-            return reject(RejectKind::Refused, format!("{to} is a {} account; units reach it by {}", dest.kind.name(), match dest.kind {
-                AccountKind::Surrender => "surrender",
-                AccountKind::Cancellation => "cancellation",
-                _ => "issuance or correction",
-            }));
+            return reject(
+                RejectKind::Refused,
+                format!(
+                    "{to} is a {} account; units reach it by {}",
+                    dest.kind.name(),
+                    match dest.kind {
+                        AccountKind::Surrender => "surrender",
+                        AccountKind::Cancellation => "cancellation",
+                        _ => "issuance or correction",
+                    }
+                ),
+            );
         }
         self.require_can_receive(t)?;
         let u = self.unit_named(unit)?;
@@ -834,7 +959,10 @@ impl Registry {
     fn market_named(&self, code: &str) -> Result<MarketIdx> {
         self.find_market(code).ok_or_else(|| {
             let known: Vec<&str> = self.markets.iter().map(|m| m.spec.code.as_str()).collect();
-            Rejection::new(RejectKind::NotFound, format!("unknown market '{code}' (markets: {})", if known.is_empty() { "none yet".into() } else { known.join(", ") }))
+            Rejection::new(
+                RejectKind::NotFound,
+                format!("unknown market '{code}' (markets: {})", if known.is_empty() { "none yet".into() } else { known.join(", ") }),
+            )
         })
     }
 
@@ -852,8 +980,12 @@ impl Registry {
             return reject(RejectKind::NotFound, format!("unknown product code '{}' in unit {unit}", unit.code));
         };
         match (is_allowance, unit.project.is_some()) {
-            (true, true) => reject(RejectKind::Invalid, format!("{} is an allowance code; write {}:{}", unit.code, unit.code, unit.vintage)),
-            (false, false) => reject(RejectKind::Invalid, format!("{} is an offset standard; write {}:PROJECT:{}", unit.code, unit.code, unit.vintage)),
+            (true, true) => {
+                reject(RejectKind::Invalid, format!("{} is an allowance code; write {}:{}", unit.code, unit.code, unit.vintage))
+            }
+            (false, false) => {
+                reject(RejectKind::Invalid, format!("{} is an offset standard; write {}:PROJECT:{}", unit.code, unit.code, unit.vintage))
+            }
             _ => Ok((market, is_allowance)),
         }
     }
@@ -915,14 +1047,20 @@ impl Registry {
         if self.is_authority(actor, market) {
             return Ok(());
         }
-        reject(RejectKind::Forbidden, format!("{actor} is not an authority of market {}; only it may {what}", self.market(market).spec.code))
+        reject(
+            RejectKind::Forbidden,
+            format!("{actor} is not an authority of market {}; only it may {what}", self.market(market).spec.code),
+        )
     }
 
     fn require_account_admin(&self, actor: &str, account: AccountIdx) -> Result<()> {
         if self.is_admin(actor) || self.is_authority(actor, self.account(account).market) {
             return Ok(());
         }
-        reject(RejectKind::Forbidden, format!("{actor} may not manage account {}: only administrators and the market authority may", self.account(account).number))
+        reject(
+            RejectKind::Forbidden,
+            format!("{actor} may not manage account {}: only administrators and the market authority may", self.account(account).number),
+        )
     }
 
     fn require_representative(&self, actor: &str, account: AccountIdx) -> Result<()> {
@@ -1040,7 +1178,17 @@ impl Registry {
                 }
                 self.units[unit.0 as usize].issued += n;
                 self.credit(*account, *unit, &[*block]);
-                self.push_tx(*tx, TxRecord { kind: TxKind::Issuance, from: None, to: *account, unit: *unit, blocks: TxBlocks::One(*block), reversed_by: None });
+                self.push_tx(
+                    *tx,
+                    TxRecord {
+                        kind: TxKind::Issuance,
+                        from: None,
+                        to: *account,
+                        unit: *unit,
+                        blocks: TxBlocks::One(*block),
+                        reversed_by: None,
+                    },
+                );
                 self.assert_conserved(*unit);
             }
             Event::Moved { tx, kind, from, to, unit, blocks } => {
@@ -1061,7 +1209,17 @@ impl Registry {
                     }
                     _ => {}
                 }
-                self.push_tx(*tx, TxRecord { kind: *kind, from: Some(*from), to: *to, unit: *unit, blocks: TxBlocks::from_slice(blocks), reversed_by: None });
+                self.push_tx(
+                    *tx,
+                    TxRecord {
+                        kind: *kind,
+                        from: Some(*from),
+                        to: *to,
+                        unit: *unit,
+                        blocks: TxBlocks::from_slice(blocks),
+                        reversed_by: None,
+                    },
+                );
                 self.assert_conserved(*unit);
             }
             Event::Retired { tx, of, unit, account, blocks } => {
@@ -1076,12 +1234,25 @@ impl Registry {
                 let original = &mut self.txs[(of.0 - 1) as usize];
                 assert!(original.reversed_by.is_none(), "issuance reversed twice");
                 original.reversed_by = Some(*tx);
-                self.push_tx(*tx, TxRecord { kind: TxKind::IssuanceReversal { of: *of }, from: Some(*account), to: *account, unit: *unit, blocks: TxBlocks::from_slice(blocks), reversed_by: None });
+                self.push_tx(
+                    *tx,
+                    TxRecord {
+                        kind: TxKind::IssuanceReversal { of: *of },
+                        from: Some(*account),
+                        to: *account,
+                        unit: *unit,
+                        blocks: TxBlocks::from_slice(blocks),
+                        reversed_by: None,
+                    },
+                );
                 self.assert_conserved(*unit);
             }
             Event::PendingCreated { pending, purpose, from, to, unit, blocks } => {
                 self.encumber(*from, *unit, blocks);
-                self.pendings.insert(pending.as_str().into(), Pending { purpose: *purpose, from: *from, to: *to, unit: *unit, blocks: blocks.clone() });
+                self.pendings.insert(
+                    pending.as_str().into(),
+                    Pending { purpose: *purpose, from: *from, to: *to, unit: *unit, blocks: blocks.clone() },
+                );
             }
             Event::PendingPosted { pending, tx, from, to, unit } => {
                 let p = self.pendings.remove(pending.as_str()).expect("posted pending exists");
@@ -1089,7 +1260,17 @@ impl Registry {
                 self.release(p.from, p.unit, &p.blocks);
                 self.debit(p.from, p.unit, &p.blocks);
                 self.credit(p.to, p.unit, &p.blocks);
-                self.push_tx(*tx, TxRecord { kind: TxKind::PendingPost, from: Some(p.from), to: p.to, unit: p.unit, blocks: TxBlocks::from_slice(&p.blocks), reversed_by: None });
+                self.push_tx(
+                    *tx,
+                    TxRecord {
+                        kind: TxKind::PendingPost,
+                        from: Some(p.from),
+                        to: p.to,
+                        unit: p.unit,
+                        blocks: TxBlocks::from_slice(&p.blocks),
+                        reversed_by: None,
+                    },
+                );
                 self.assert_conserved(p.unit);
             }
             Event::PendingVoided { pending, from, unit } => {
@@ -1099,7 +1280,10 @@ impl Registry {
             }
             Event::Frozen { freeze, account, unit, blocks, order } => {
                 self.encumber(*account, *unit, blocks);
-                self.freezes.insert(freeze.as_str().into(), Freeze { account: *account, unit: *unit, blocks: blocks.clone(), order: order.clone() });
+                self.freezes.insert(
+                    freeze.as_str().into(),
+                    Freeze { account: *account, unit: *unit, blocks: blocks.clone(), order: order.clone() },
+                );
             }
             Event::Unfrozen { freeze, account, unit } => {
                 let f = self.freezes.remove(freeze.as_str()).expect("unfrozen freeze exists");
@@ -1172,12 +1356,17 @@ impl Registry {
             markets: &self.markets,
             accounts: &self.accounts,
             units: &self.units,
-            holdings: self.holdings.iter().enumerate().flat_map(|(a, list)| list.iter().map(move |(u, h)| ((AccountIdx(a as u32), *u), h))).collect(),
+            holdings: self
+                .holdings
+                .iter()
+                .enumerate()
+                .flat_map(|(a, list)| list.iter().map(move |(u, h)| ((AccountIdx(a as u32), *u), h)))
+                .collect(),
             pendings: &self.pendings,
             freezes: &self.freezes,
             txs: &self.txs,
             surrendered: &self.surrendered,
-            commands: self.commands.iter().map(|(k, v)| (*k, v.fingerprint, v.receipt)).collect(),
+            commands: self.commands.iter().map(|(k, v)| (k, v.fingerprint, v.receipt)).collect(),
             seq: self.seq,
         }
     }
@@ -1202,13 +1391,16 @@ impl Registry {
             freezes: freezes.into_iter().map(|(k, v)| (k.into_boxed_str(), v)).collect(),
             txs,
             surrendered: surrendered.into_iter().collect(),
-            commands: commands.into_iter().map(|(k, fingerprint, receipt)| (k, Applied { fingerprint, receipt })).collect(),
             seq,
             ..Registry::default()
         };
         for (i, m) in markets.iter().enumerate() {
             let idx = MarketIdx(i as u16);
             r.index_market(idx, &m.spec);
+        }
+        r.commands.reserve(commands.len());
+        for (key, fingerprint, receipt) in commands {
+            r.commands.insert(key, Applied { fingerprint, receipt });
         }
         r.holdings = vec![Vec::new(); accounts.len()];
         for ((account, unit), holding) in holdings {
@@ -1261,12 +1453,17 @@ fn pack_code(code: &str) -> Option<u128> {
     if code.is_empty() || code.len() > 16 {
         return None;
     }
-    let mut packed: u128 = 0;
+    // Two 64-bit halves: byte shifts on u128 cost several instructions each.
+    let (mut low, mut high) = (0u64, 0u64);
     for (i, b) in code.bytes().enumerate() {
         if b == 0 {
             return None;
         }
-        packed |= u128::from(b) << (8 * i);
+        if i < 8 {
+            low |= u64::from(b) << (8 * i);
+        } else {
+            high |= u64::from(b) << (8 * (i - 8));
+        }
     }
-    Some(packed)
+    Some(u128::from(high) << 64 | u128::from(low))
 }

@@ -155,10 +155,14 @@ fn insufficient_holdings_names_the_account_the_unit_and_the_free_quantity() {
     assert_eq!(g.held("CN-100001", &cea(2024)), (70, 30));
     let e = g.no("alice", transfer("CN-100001", "CN-100002", cea(2024), 80));
     assert_eq!(e.kind, RejectKind::Refused);
-    assert_eq!(e.message, "insufficient holdings: account CN-100001 holds 70 t of CEA:2024 free (30 more pending or frozen); 80 t requested");
+    assert_eq!(
+        e.message,
+        "insufficient holdings: account CN-100001 holds 70 t of CEA:2024 free (30 more pending or frozen); 80 t requested"
+    );
 
     // Large numbers are grouped by thousands.
-    let e = g.no("cn-auth", Command::Allocate { from: "CN-ISSUANCE".into(), to: "CN-100001".into(), unit: cea(2024), quantity: Tonnes(1_000) });
+    let e =
+        g.no("cn-auth", Command::Allocate { from: "CN-ISSUANCE".into(), to: "CN-100001".into(), unit: cea(2024), quantity: Tonnes(1_000) });
     assert_eq!(e.message, "insufficient holdings: account CN-ISSUANCE holds 850 t of CEA:2024 free; 1,000 t requested");
 
     // A holding of a unit the account never had.
@@ -184,7 +188,8 @@ fn wrong_market_names_both_markets() {
     assert_eq!(e.kind, RejectKind::Refused);
     assert_eq!(e.message, "wrong market: CEA:2024 was issued by CN and account GD-100001 is in market GD, which does not accept CN units");
 
-    let e = g.no("cn-auth", Command::Allocate { from: "CN-ISSUANCE".into(), to: "GD-100001".into(), unit: cea(2024), quantity: Tonnes(10) });
+    let e =
+        g.no("cn-auth", Command::Allocate { from: "CN-ISSUANCE".into(), to: "GD-100001".into(), unit: cea(2024), quantity: Tonnes(10) });
     assert_eq!(e.kind, RejectKind::Refused);
     assert!(e.message.starts_with("wrong market: CEA:2024 was issued by CN and account GD-100001 is in market GD"), "{}", e.message);
 
@@ -196,7 +201,15 @@ fn wrong_market_names_both_markets() {
 
     // Recognition is one-way: CN does not accept BJ units.
     g.ok("bj-auth", Command::Issue { unit: UnitRef::allowance("BEA", 2024), quantity: Tonnes(20), to: None });
-    let e = g.no("bj-auth", Command::Allocate { from: "BJ-ISSUANCE".into(), to: "CN-100001".into(), unit: UnitRef::allowance("BEA", 2024), quantity: Tonnes(5) });
+    let e = g.no(
+        "bj-auth",
+        Command::Allocate {
+            from: "BJ-ISSUANCE".into(),
+            to: "CN-100001".into(),
+            unit: UnitRef::allowance("BEA", 2024),
+            quantity: Tonnes(5),
+        },
+    );
     assert_eq!(e.message, "wrong market: BEA:2024 was issued by BJ and account CN-100001 is in market CN, which does not accept BJ units");
     g.invariants();
 }
@@ -285,7 +298,10 @@ fn malformed_input_is_invalid() {
     let e = g.no("cn-auth", Command::Reverse { tx: TxId(1), reason: "  ".into() });
     assert_eq!((e.kind, e.message.as_str()), (RejectKind::Invalid, "a correction needs a reason"));
     let e = g.no("cn-auth", open("CN", AccountKind::Operator, HolderType::Institution, &["x"]));
-    assert_eq!((e.kind, e.message.as_str()), (RejectKind::Invalid, "an operator holding account belongs to a covered entity, not to an institution"));
+    assert_eq!(
+        (e.kind, e.message.as_str()),
+        (RejectKind::Invalid, "an operator holding account belongs to a covered entity, not to an institution")
+    );
     let e = g.no("cn-auth", open("CN", AccountKind::Trading, HolderType::Entity, &["x", "x"]));
     assert_eq!((e.kind, e.message.as_str()), (RejectKind::Invalid, "representative x is named twice"));
 
@@ -305,13 +321,19 @@ fn only_the_entitled_may_act() {
     assert_eq!((e.kind, e.message.as_str()), (RejectKind::Forbidden, "mallory is not a representative of account CN-100001"));
     let e = g.no("bob", Command::Issue { unit: cea(2024), quantity: Tonnes(1), to: None });
     assert_eq!((e.kind, e.message.as_str()), (RejectKind::Forbidden, "bob is not an authority of market CN; only it may issue units"));
-    let e = g.no("bj-auth", Command::Freeze { freeze: "f1".into(), account: "CN-100001".into(), unit: cea(2024), quantity: Tonnes(1), order: "O-1".into() });
+    let e = g.no(
+        "bj-auth",
+        Command::Freeze { freeze: "f1".into(), account: "CN-100001".into(), unit: cea(2024), quantity: Tonnes(1), order: "O-1".into() },
+    );
     assert_eq!((e.kind, e.message.as_str()), (RejectKind::Forbidden, "bj-auth is not an authority of market CN; only it may freeze units"));
     let e = g.no("alice", Command::SetAccountStatus { account: "CN-100001".into(), status: AccountStatus::Blocked });
     assert_eq!(e.kind, RejectKind::Forbidden);
     assert_eq!(e.message, "alice may not manage account CN-100001: only administrators and the market authority may");
     let e = g.no("cn-auth", market("SH", "SHEA", &[], "sh-auth", true));
-    assert_eq!((e.kind, e.message.as_str()), (RejectKind::Forbidden, "cn-auth is not a registry administrator; only administrators add markets"));
+    assert_eq!(
+        (e.kind, e.message.as_str()),
+        (RejectKind::Forbidden, "cn-auth is not a registry administrator; only administrators add markets")
+    );
     // A representative of the recipient may void a pending transfer but not post it.
     g.ok(
         "alice",
@@ -357,7 +379,10 @@ fn caps_limit_issuance_exactly() {
 fn only_operators_surrender() {
     let mut g = fixture();
     let e = g.no("bob", Command::Surrender { account: "CN-100002".into(), unit: cea(2024), quantity: Tonnes(1), compliance_year: 2024 });
-    assert_eq!((e.kind, e.message.as_str()), (RejectKind::Refused, "account CN-100002 is a trading account; only operator holding accounts surrender"));
+    assert_eq!(
+        (e.kind, e.message.as_str()),
+        (RejectKind::Refused, "account CN-100002 is a trading account; only operator holding accounts surrender")
+    );
     g.ok("alice", Command::Surrender { account: "CN-100001".into(), unit: cea(2024), quantity: Tonnes(60), compliance_year: 2024 });
     assert_eq!(g.r.surrendered(g.account("CN-100001"), 2024), 60);
     assert_eq!(g.r.surrendered(g.account("CN-100001"), 2025), 0);
@@ -369,10 +394,14 @@ fn only_operators_surrender() {
 #[test]
 fn a_transaction_is_reversed_once_and_a_reversal_is_not_reversed() {
     let mut g = fixture();
-    let receipt = g.ok("alice", Command::Surrender { account: "CN-100001".into(), unit: cea(2024), quantity: Tonnes(60), compliance_year: 2024 });
+    let receipt =
+        g.ok("alice", Command::Surrender { account: "CN-100001".into(), unit: cea(2024), quantity: Tonnes(60), compliance_year: 2024 });
     let tx = receipt.tx.unwrap();
     let e = g.no("alice", Command::Reverse { tx, reason: "wrong year".into() });
-    assert_eq!((e.kind, e.message.as_str()), (RejectKind::Forbidden, "alice is not an authority of market CN; only it may correct transactions"));
+    assert_eq!(
+        (e.kind, e.message.as_str()),
+        (RejectKind::Forbidden, "alice is not an authority of market CN; only it may correct transactions")
+    );
     let reversal = g.ok("cn-auth", Command::Reverse { tx, reason: "wrong year".into() }).tx.unwrap();
     assert_eq!(g.r.surrendered(g.account("CN-100001"), 2024), 0);
     assert_eq!(g.held("CN-100001", &cea(2024)), (100, 0));
@@ -425,7 +454,10 @@ fn a_reused_id_with_other_content_is_a_conflict() {
     let other_quantity = Envelope { command: transfer("CN-100001", "CN-100002", cea(2024), 11), ..env.clone() };
     let e = g.no_env(&other_quantity);
     assert_eq!(e.kind, RejectKind::Conflict);
-    assert_eq!(e.message, format!("command id '{}' was already used (journal record {seq}) for a different command; choose a new id", env.id));
+    assert_eq!(
+        e.message,
+        format!("command id '{}' was already used (journal record {seq}) for a different command; choose a new id", env.id)
+    );
     // The actor is part of the content too.
     let other_actor = Envelope { actor: "cn-auth".into(), ..env.clone() };
     assert_eq!(g.no_env(&other_actor).kind, RejectKind::Conflict);
@@ -512,7 +544,10 @@ fn consecutive_issuances_merge_without_breaking_the_invariant_check() {
 fn a_correction_finds_its_serials_across_fragmented_free_blocks() {
     let mut g = fixture();
     let issuance = g.ok("cn-auth", Command::Issue { unit: cea(2023), quantity: Tonnes(2), to: Some("CN-RESERVE".into()) }).tx.unwrap();
-    let allocation = g.ok("cn-auth", Command::Allocate { from: "CN-RESERVE".into(), to: "CN-100001".into(), unit: cea(2023), quantity: Tonnes(1) }).tx.unwrap();
+    let allocation = g
+        .ok("cn-auth", Command::Allocate { from: "CN-RESERVE".into(), to: "CN-100001".into(), unit: cea(2023), quantity: Tonnes(1) })
+        .tx
+        .unwrap();
     g.ok("cn-auth", Command::Reverse { tx: allocation, reason: "wrong holder".into() });
     let u = g.r.unit_named(&cea(2023)).unwrap();
     assert_eq!(g.r.holding(g.account("CN-RESERVE"), u).unwrap().free_block_count(), 2, "the returned serial sits in its own block");
@@ -556,7 +591,18 @@ fn only_the_exact_spelling_names_a_market_an_account_or_a_unit() {
         let e = g.no("cn-auth", Command::SetCap { market: code.into(), vintage: 2024, cap: Tonnes(5_000) });
         assert_eq!(e.kind, RejectKind::NotFound, "{code:?}: {}", e.message);
     }
-    for number in ["CN\0-100001", "cn-100001", "CN-0100001", "CN-100001 ", "CN-100001\0", "CN-+100001", "CN-100000", "CN-99999999999", "CN-issuance", "CN\0-ISSUANCE"] {
+    for number in [
+        "CN\0-100001",
+        "cn-100001",
+        "CN-0100001",
+        "CN-100001 ",
+        "CN-100001\0",
+        "CN-+100001",
+        "CN-100000",
+        "CN-99999999999",
+        "CN-issuance",
+        "CN\0-ISSUANCE",
+    ] {
         assert_eq!(g.r.find_account(number), None, "{number:?}");
         let e = g.no("alice", transfer("CN-100001", number, cea(2024), 1));
         assert_eq!(e.kind, RejectKind::NotFound, "{number:?}: {}", e.message);

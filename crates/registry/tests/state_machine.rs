@@ -74,11 +74,43 @@ struct MarketDef {
 }
 
 const MARKET_DEFS: [MarketDef; 4] = [
-    MarketDef { code: "CN", name: "National", level: MarketLevel::National, allowance: "CEA", offsets: &["CCER"], authority: "cn-auth", individuals: false },
-    MarketDef { code: "BJ", name: "Beijing", level: MarketLevel::Pilot, allowance: "BEA", offsets: &[], authority: "bj-auth", individuals: true },
-    MarketDef { code: "GD", name: "Guangdong", level: MarketLevel::Pilot, allowance: "GDEA", offsets: &["PHCER"], authority: "gd-auth", individuals: false },
+    MarketDef {
+        code: "CN",
+        name: "National",
+        level: MarketLevel::National,
+        allowance: "CEA",
+        offsets: &["CCER"],
+        authority: "cn-auth",
+        individuals: false,
+    },
+    MarketDef {
+        code: "BJ",
+        name: "Beijing",
+        level: MarketLevel::Pilot,
+        allowance: "BEA",
+        offsets: &[],
+        authority: "bj-auth",
+        individuals: true,
+    },
+    MarketDef {
+        code: "GD",
+        name: "Guangdong",
+        level: MarketLevel::Pilot,
+        allowance: "GDEA",
+        offsets: &["PHCER"],
+        authority: "gd-auth",
+        individuals: false,
+    },
     // Only ever added by a random AddMarket step.
-    MarketDef { code: "SH", name: "Shanghai", level: MarketLevel::Pilot, allowance: "SHEA", offsets: &[], authority: "sh-auth", individuals: true },
+    MarketDef {
+        code: "SH",
+        name: "Shanghai",
+        level: MarketLevel::Pilot,
+        allowance: "SHEA",
+        offsets: &[],
+        authority: "sh-auth",
+        individuals: true,
+    },
 ];
 
 fn spec_of(d: &MarketDef) -> MarketSpec {
@@ -705,7 +737,8 @@ impl Model {
             }
             Command::VoidPending { pending } => {
                 let p = self.pendings.get(pending).ok_or(NotFound)?;
-                let allowed = self.is_rep(actor, p.from) || self.is_rep(actor, p.to) || self.is_authority(actor, self.accounts[p.from].market);
+                let allowed =
+                    self.is_rep(actor, p.from) || self.is_rep(actor, p.to) || self.is_authority(actor, self.accounts[p.from].market);
                 if !allowed {
                     return Err(Forbidden);
                 }
@@ -928,24 +961,114 @@ enum CapRel {
 
 #[derive(Clone, Debug)]
 enum Op {
-    Issue { market: Mkt, class: IssueClass, vintage: usize, qty: Qty, to: IssueTo, actor: Actor },
-    SetCap { market: Mkt, vintage: usize, rel: CapRel, actor: Actor },
-    Allocate { src: Src, to: Dst, unit: UnitSel, qty: Qty, actor: Actor },
-    Transfer { src: Src, to: Dst, unit: UnitSel, qty: Qty, actor: Actor },
-    Surrender { src: Src, unit: UnitSel, qty: Qty, year: usize, actor: Actor },
-    Cancel { src: Src, unit: UnitSel, qty: Qty, actor: Actor },
-    CreatePending { id: Named, src: Src, to: Dst, unit: UnitSel, qty: Qty, purpose: usize, actor: Actor },
-    PostPending { id: Existing, actor: Actor },
-    VoidPending { id: Existing, actor: Actor },
-    Freeze { id: Named, src: Src, unit: UnitSel, qty: Qty, bad_order: bool, actor: Actor },
-    Unfreeze { id: Existing, actor: Actor },
-    SetStatus { account: Acc, status: StatusSel, actor: Actor },
-    AddRep { account: Acc, person: usize, actor: Actor },
-    RemoveRep { account: Acc, person: usize, any_person: bool, actor: Actor },
-    Reverse { tx: TxSel, no_reason: bool, actor: Actor },
-    OpenAccount { market: Mkt, kind: usize, holder_type: Option<usize>, bad_holder: bool, reps: Vec<usize>, actor: Actor },
-    Recognise { market: Mkt, issuer: Mkt, actor: Actor },
-    AddMarket { which: usize, actor: Actor },
+    Issue {
+        market: Mkt,
+        class: IssueClass,
+        vintage: usize,
+        qty: Qty,
+        to: IssueTo,
+        actor: Actor,
+    },
+    SetCap {
+        market: Mkt,
+        vintage: usize,
+        rel: CapRel,
+        actor: Actor,
+    },
+    Allocate {
+        src: Src,
+        to: Dst,
+        unit: UnitSel,
+        qty: Qty,
+        actor: Actor,
+    },
+    Transfer {
+        src: Src,
+        to: Dst,
+        unit: UnitSel,
+        qty: Qty,
+        actor: Actor,
+    },
+    Surrender {
+        src: Src,
+        unit: UnitSel,
+        qty: Qty,
+        year: usize,
+        actor: Actor,
+    },
+    Cancel {
+        src: Src,
+        unit: UnitSel,
+        qty: Qty,
+        actor: Actor,
+    },
+    CreatePending {
+        id: Named,
+        src: Src,
+        to: Dst,
+        unit: UnitSel,
+        qty: Qty,
+        purpose: usize,
+        actor: Actor,
+    },
+    PostPending {
+        id: Existing,
+        actor: Actor,
+    },
+    VoidPending {
+        id: Existing,
+        actor: Actor,
+    },
+    Freeze {
+        id: Named,
+        src: Src,
+        unit: UnitSel,
+        qty: Qty,
+        bad_order: bool,
+        actor: Actor,
+    },
+    Unfreeze {
+        id: Existing,
+        actor: Actor,
+    },
+    SetStatus {
+        account: Acc,
+        status: StatusSel,
+        actor: Actor,
+    },
+    AddRep {
+        account: Acc,
+        person: usize,
+        actor: Actor,
+    },
+    RemoveRep {
+        account: Acc,
+        person: usize,
+        any_person: bool,
+        actor: Actor,
+    },
+    Reverse {
+        tx: TxSel,
+        no_reason: bool,
+        actor: Actor,
+    },
+    OpenAccount {
+        market: Mkt,
+        kind: usize,
+        holder_type: Option<usize>,
+        bad_holder: bool,
+        reps: Vec<usize>,
+        actor: Actor,
+    },
+    Recognise {
+        market: Mkt,
+        issuer: Mkt,
+        actor: Actor,
+    },
+    AddMarket {
+        which: usize,
+        actor: Actor,
+    },
     InitAgain,
     /// Sends an earlier envelope again, unchanged.
     Retry(usize),
@@ -1047,7 +1170,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(IssueTo::Unknown),
     ];
     let cap_rel = prop_oneof![2 => Just(CapRel::AtIssued), 5 => (1u64..=400).prop_map(CapRel::Above), 1 => Just(CapRel::Below)];
-    let tx_sel = prop_oneof![10 => any::<usize>().prop_map(TxSel::Live), 6 => Just(TxSel::Last), 1 => Just(TxSel::Zero), 1 => Just(TxSel::Beyond)];
+    let tx_sel =
+        prop_oneof![10 => any::<usize>().prop_map(TxSel::Live), 6 => Just(TxSel::Last), 1 => Just(TxSel::Zero), 1 => Just(TxSel::Beyond)];
     prop_oneof![
         14 => (mkt(), issue_class, 0usize..VINTAGES.len(), issue_qty, issue_to, actor())
             .prop_map(|(market, class, vintage, qty, to, actor)| Op::Issue { market, class, vintage, qty, to, actor }),
@@ -1134,7 +1258,15 @@ struct Harness {
 
 impl Harness {
     fn new() -> Harness {
-        Harness { reg: Registry::new(), model: Model::default(), records: Vec::new(), sent: Vec::new(), next_id: 0, stats: Stats::default(), unknown: 0 }
+        Harness {
+            reg: Registry::new(),
+            model: Model::default(),
+            records: Vec::new(),
+            sent: Vec::new(),
+            next_id: 0,
+            stats: Stats::default(),
+            unknown: 0,
+        }
     }
 
     fn fresh_id(&mut self) -> String {
@@ -1206,7 +1338,13 @@ impl Harness {
             ensure!(recognised == mm.recognised, "{}: recognises {recognised:?} vs model {:?}", mm.code, mm.recognised);
             let own = [rm.issuance, rm.reserve, rm.surrender, rm.cancellation].map(|a| a.0 as usize);
             ensure!(own == [mm.issuance, mm.reserve, mm.surrender, mm.cancellation], "{}: own accounts {own:?}", mm.code);
-            ensure!(rm.holder_accounts.len() as u32 == mm.opened, "{}: accounts opened {} vs model {}", mm.code, rm.holder_accounts.len(), mm.opened);
+            ensure!(
+                rm.holder_accounts.len() as u32 == mm.opened,
+                "{}: accounts opened {} vs model {}",
+                mm.code,
+                rm.holder_accounts.len(),
+                mm.opened
+            );
             ensure!(r.find_market(&mm.code) == Some(MarketIdx(i as u16)), "find_market({})", mm.code);
         }
 
@@ -1297,7 +1435,9 @@ impl Harness {
                 } else {
                     r.freeze(&name).map(|f| (f.account, f.account, f.unit, f.blocks.clone()))
                 };
-                let want = model.get(&name).map(|l| (AccountIdx(l.from as u32), AccountIdx(l.to as u32), UnitTypeIdx(l.unit as u32), l.serials.clone()));
+                let want = model
+                    .get(&name)
+                    .map(|l| (AccountIdx(l.from as u32), AccountIdx(l.to as u32), UnitTypeIdx(l.unit as u32), l.serials.clone()));
                 match (got, want) {
                     (None, None) => {}
                     (Some((f, t, u, blocks)), Some((wf, wt, wu, serials))) => {
@@ -1541,11 +1681,13 @@ impl Harness {
                 let mk = &m.markets[mi];
                 let vintage = VINTAGES[*vintage];
                 let unit = match class {
-                    IssueClass::Offset(p) if !mk.offsets.is_empty() => UnitRef::offset(&mk.offsets[p % mk.offsets.len()], PROJECTS[*p], vintage),
+                    IssueClass::Offset(p) if !mk.offsets.is_empty() => {
+                        UnitRef::offset(&mk.offsets[p % mk.offsets.len()], PROJECTS[*p], vintage)
+                    }
                     IssueClass::BadProject if !mk.offsets.is_empty() => UnitRef::offset(&mk.offsets[0], "bad project", vintage),
                     IssueClass::WrongShape if !mk.offsets.is_empty() => UnitRef::allowance(&mk.offsets[0], vintage),
                     IssueClass::WrongShape => UnitRef::offset(&mk.allowance, "P1", vintage),
-                    IssueClass::UnknownCode if self.unknown % 2 == 0 => UnitRef::allowance(&format!("{code}X"), vintage),
+                    IssueClass::UnknownCode if self.unknown.is_multiple_of(2) => UnitRef::allowance(&format!("{code}X"), vintage),
                     IssueClass::UnknownCode => UnitRef::allowance(&format!("{}\0", mk.allowance), vintage),
                     _ => UnitRef::allowance(&mk.allowance, vintage),
                 };
@@ -1613,7 +1755,8 @@ impl Harness {
                     Named::Pool(n) => format!("p{n}"),
                     Named::Bad => "bad pending".to_string(),
                 };
-                let purpose = [PendingPurpose::Settlement, PendingPurpose::Pledge, PendingPurpose::Approval, PendingPurpose::Escrow][*purpose];
+                let purpose =
+                    [PendingPurpose::Settlement, PendingPurpose::Pledge, PendingPurpose::Approval, PendingPurpose::Escrow][*purpose];
                 let command = Command::CreatePending { pending, from: self.number(from), to: self.number(to), unit, quantity, purpose };
                 (self.pick_actor(actor, reps_of(from)), command)
             }
@@ -1680,7 +1823,11 @@ impl Harness {
             Op::RemoveRep { account, person, any_person, actor } => {
                 let a = self.account_sel(account);
                 let reps = reps_of(a);
-                let person = if *any_person || reps.is_empty() { PERSONS[person % PERSONS.len()].to_string() } else { reps[person % reps.len()].clone() };
+                let person = if *any_person || reps.is_empty() {
+                    PERSONS[person % PERSONS.len()].to_string()
+                } else {
+                    reps[person % reps.len()].clone()
+                };
                 let right = self.account_admins(a.map(|a| m.accounts[a].market));
                 (self.pick_actor(actor, right), Command::RemoveRepresentative { account: self.number(a), person })
             }
@@ -1714,12 +1861,16 @@ impl Harness {
                     None => HolderType::Entity,
                 };
                 let holder = if *bad_holder { " ".to_string() } else { "Holder Co".to_string() };
-                let mut representatives: Vec<String> = reps.iter().map(|i| PERSONS.get(*i).map_or("no body".to_string(), |p| p.to_string())).collect();
+                let mut representatives: Vec<String> =
+                    reps.iter().map(|i| PERSONS.get(*i).map_or("no body".to_string(), |p| p.to_string())).collect();
                 if representatives.is_empty() && !*bad_holder {
                     representatives.push("alice".into());
                 }
                 let right = self.account_admins(mi);
-                (self.pick_actor(actor, right), Command::OpenAccount { market: code, kind, holder: holder.clone(), holder_type, representatives })
+                (
+                    self.pick_actor(actor, right),
+                    Command::OpenAccount { market: code, kind, holder: holder.clone(), holder_type, representatives },
+                )
             }
             Op::Recognise { market, issuer, actor } => {
                 let (code, mi) = self.market(market);
@@ -1783,7 +1934,13 @@ impl Harness {
                         representatives.push(PERSONS[*r].into());
                     }
                 }
-                let command = Command::OpenAccount { market: d.code.into(), kind, holder: format!("{} holder {j}", d.code), holder_type, representatives };
+                let command = Command::OpenAccount {
+                    market: d.code.into(),
+                    kind,
+                    holder: format!("{} holder {j}", d.code),
+                    holder_type,
+                    representatives,
+                };
                 let env = self.envelope(d.authority, command);
                 self.exec(env)?;
             }
@@ -1802,7 +1959,8 @@ impl Harness {
             self.exec(env)?;
             if let Some(standard) = d.offsets.first() {
                 let unit = UnitRef::offset(standard, PROJECTS[0], VINTAGES[1]);
-                let env = self.envelope(d.authority, Command::Issue { unit, quantity: Tonnes(s.issue.1), to: Some(format!("{}-RESERVE", d.code)) });
+                let env = self
+                    .envelope(d.authority, Command::Issue { unit, quantity: Tonnes(s.issue.1), to: Some(format!("{}-RESERVE", d.code)) });
                 self.exec(env)?;
             }
             let own: Vec<usize> = holders.iter().copied().filter(|a| self.model.accounts[*a].market == mi).collect();
@@ -1847,11 +2005,7 @@ impl Harness {
 
     fn restore(&mut self, from_journal: bool) -> Result<(), String> {
         let live = self.reg.state_hash();
-        let rebuilt = if from_journal {
-            self.replay()?
-        } else {
-            Snapshot::decode(&self.reg.snapshot().encode())?.into_registry()
-        };
+        let rebuilt = if from_journal { self.replay()? } else { Snapshot::decode(&self.reg.snapshot().encode())?.into_registry() };
         ensure!(rebuilt.state_hash() == live, "registry rebuilt from {} differs", if from_journal { "the journal" } else { "a snapshot" });
         self.reg = rebuilt;
         self.compare()

@@ -56,7 +56,9 @@ struct Scale {
 
 fn scale() -> Scale {
     match std::env::var("ETS_BENCH_SCALE").as_deref() {
-        Ok("full") => Scale { sqlite_transfers: 2_000_000, postgres_transfers: 1_000_000, replay_records: 10_000_000, memory_blocks: 5_000_000 },
+        Ok("full") => {
+            Scale { sqlite_transfers: 2_000_000, postgres_transfers: 1_000_000, replay_records: 10_000_000, memory_blocks: 5_000_000 }
+        }
         _ => Scale { sqlite_transfers: 100_000, postgres_transfers: 50_000, replay_records: 200_000, memory_blocks: 1_000_000 },
     }
 }
@@ -72,18 +74,35 @@ fn setup_commands() -> Vec<Envelope> {
         individuals_may_trade: false,
         authorities: vec!["mee".into()],
     };
-    let mut out = vec![env("init".into(), "admin", Command::InitRegistry { admins: vec!["admin".into()] }), env("cn".into(), "admin", Command::AddMarket(spec))];
+    let mut out = vec![
+        env("init".into(), "admin", Command::InitRegistry { admins: vec!["admin".into()] }),
+        env("cn".into(), "admin", Command::AddMarket(spec)),
+    ];
     for i in 0..ACCOUNTS {
         out.push(env(
             format!("open-{i}"),
             "admin",
-            Command::OpenAccount { market: "CN".into(), kind: AccountKind::Operator, holder: format!("Entity {i}"), holder_type: HolderType::Entity, representatives: vec![format!("r{i}")] },
+            Command::OpenAccount {
+                market: "CN".into(),
+                kind: AccountKind::Operator,
+                holder: format!("Entity {i}"),
+                holder_type: HolderType::Entity,
+                representatives: vec![format!("r{i}")],
+            },
         ));
     }
     let unit = UnitRef::allowance("CEA", 2024);
-    out.push(env("issue".into(), "mee", Command::Issue { unit: unit.clone(), quantity: Tonnes(u64::from(ACCOUNTS) * 1_000_000_000), to: None }));
+    out.push(env(
+        "issue".into(),
+        "mee",
+        Command::Issue { unit: unit.clone(), quantity: Tonnes(u64::from(ACCOUNTS) * 1_000_000_000), to: None },
+    ));
     for i in 0..ACCOUNTS {
-        out.push(env(format!("alloc-{i}"), "mee", Command::Allocate { from: "CN-ISSUANCE".into(), to: account(i), unit: unit.clone(), quantity: Tonnes(1_000_000_000) }));
+        out.push(env(
+            format!("alloc-{i}"),
+            "mee",
+            Command::Allocate { from: "CN-ISSUANCE".into(), to: account(i), unit: unit.clone(), quantity: Tonnes(1_000_000_000) },
+        ));
     }
     out
 }
@@ -168,7 +187,10 @@ fn sqlite(scale: &Scale) {
     let dir = tempfile::tempdir().unwrap();
     let location = Location::Sqlite(dir.path().join("bench.db"));
     let rate = durable_transfers(&location, scale.sqlite_transfers);
-    println!("| durable transfers, SQLite (WAL, synchronous=FULL, batches <= 8,192) | {rate:.0} transfers/s | {} transfers, 10,000 accounts |", scale.sqlite_transfers);
+    println!(
+        "| durable transfers, SQLite (WAL, synchronous=FULL, batches <= 8,192) | {rate:.0} transfers/s | {} transfers, 10,000 accounts |",
+        scale.sqlite_transfers
+    );
 }
 
 fn postgres(scale: &Scale) {
@@ -226,7 +248,11 @@ fn memory(scale: &Scale) {
     }
     let bytes = (LIVE_BYTES.load(Ordering::Relaxed) - before) as f64;
     let per_million = bytes / scale.memory_blocks as f64 * 1_000_000.0;
-    println!("| memory per million serial blocks held | {:.1} MiB | {} blocks over 10,000 holdings |", per_million / 1_048_576.0, scale.memory_blocks);
+    println!(
+        "| memory per million serial blocks held | {:.1} MiB | {} blocks over 10,000 holdings |",
+        per_million / 1_048_576.0,
+        scale.memory_blocks
+    );
     drop(holdings);
 
     // The whole registry per transfer: blocks plus the transaction log and the idempotency index.

@@ -191,8 +191,8 @@ impl Ledger {
         let start_seq = self.registry.seq();
         let mut results = Vec::with_capacity(envelopes.len());
         let mut records = Vec::new();
-        for envelope in envelopes {
-            match self.registry.execute(envelope) {
+        for (envelope, outcome) in envelopes.iter().zip(self.registry.execute_batch(envelopes)) {
+            match outcome {
                 Ok(Outcome::Accepted { seq, fingerprint, events, receipt }) => {
                     records.push(Record { seq, at, command_id: envelope.id.clone(), actor: envelope.actor.clone(), fingerprint, events });
                     results.push(Ok(Submitted { receipt, duplicate: false }));
@@ -319,9 +319,7 @@ fn replay_row(registry: &mut Registry, seq: u64, command_id: &str, body: &[u8]) 
     if record.seq != seq || record.command_id != command_id {
         return Err(StoreError::Corrupt(format!("record {seq}: its body names record {} / command '{}'", record.seq, record.command_id)));
     }
-    registry
-        .apply_record(record.seq, &record.command_id, record.fingerprint, &record.events)
-        .map_err(StoreError::Corrupt)
+    registry.apply_record(record.seq, &record.command_id, record.fingerprint, &record.events).map_err(StoreError::Corrupt)
 }
 
 /// Checks a stored registry from scratch: the whole hash chain, a replay of every record, every
@@ -367,7 +365,9 @@ pub fn audit(backend: &mut dyn Backend) -> Result<AuditReport, StoreError> {
     let mut stored = backend.holdings(None)?;
     stored.sort();
     if let Some(i) = (0..expected.len().max(stored.len())).find(|&i| expected.get(i) != stored.get(i)) {
-        let show = |r: Option<&HoldingRow>| r.map_or("nothing".to_string(), |r| format!("{} {} free {} encumbered {}", r.account, r.unit, r.free, r.encumbered));
+        let show = |r: Option<&HoldingRow>| {
+            r.map_or("nothing".to_string(), |r| format!("{} {} free {} encumbered {}", r.account, r.unit, r.free, r.encumbered))
+        };
         return Err(StoreError::Corrupt(format!(
             "the holdings table differs from the journal: the journal gives {}, the table has {}",
             show(expected.get(i)),
@@ -382,7 +382,11 @@ pub fn audit(backend: &mut dyn Backend) -> Result<AuditReport, StoreError> {
         }
     }
     if accounts.len() != registry.accounts().len() {
-        return Err(StoreError::Corrupt(format!("the accounts table has {} rows, the journal opens {} accounts", accounts.len(), registry.accounts().len())));
+        return Err(StoreError::Corrupt(format!(
+            "the accounts table has {} rows, the journal opens {} accounts",
+            accounts.len(),
+            registry.accounts().len()
+        )));
     }
     let (records, head_hash) = verifier.head();
     Ok(AuditReport {

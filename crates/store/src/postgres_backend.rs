@@ -33,9 +33,7 @@ impl PostgresBackend {
             if !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || schema.is_empty() {
                 return Err(StoreError::Io(format!("schema name '{schema}' must be letters, digits and underscores")));
             }
-            client
-                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"; SET search_path TO \"{schema}\""))
-                .map_err(io)?;
+            client.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"; SET search_path TO \"{schema}\"")).map_err(io)?;
         }
         let mut backend = PostgresBackend { client };
         backend.migrate()?;
@@ -45,8 +43,7 @@ impl PostgresBackend {
     fn migrate(&mut self) -> Result<(), StoreError> {
         let mut tx = self.client.transaction().map_err(io)?;
         tx.batch_execute("SELECT pg_advisory_xact_lock(hashtext('ets-migrate:' || current_schema()))").map_err(io)?;
-        tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL)")
-            .map_err(io)?;
+        tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL)").map_err(io)?;
         let current: i32 = tx.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[]).map_err(io)?.get(0);
         if current as u32 > SCHEMA_VERSION {
             return Err(StoreError::Corrupt(format!(
@@ -55,8 +52,7 @@ impl PostgresBackend {
         }
         for m in MIGRATIONS.iter().filter(|m| m.version > current as u32) {
             tx.batch_execute(m.postgres).map_err(io)?;
-            tx.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", &[&(m.version as i32), &m.name])
-                .map_err(io)?;
+            tx.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", &[&(m.version as i32), &m.name]).map_err(io)?;
         }
         tx.commit().map_err(io)
     }
@@ -80,14 +76,10 @@ impl Backend for PostgresBackend {
             return Err(StoreError::Conflict(format!("journal ends at record {last}, this writer expected {expected_last_seq}")));
         }
         {
-            let sink = tx
-                .copy_in("COPY journal (seq, at_ms, command_id, body, prev_hash, hash) FROM STDIN (FORMAT binary)")
-                .map_err(io)?;
+            let sink = tx.copy_in("COPY journal (seq, at_ms, command_id, body, prev_hash, hash) FROM STDIN (FORMAT binary)").map_err(io)?;
             let mut writer = BinaryCopyInWriter::new(sink, &[Type::INT8, Type::INT8, Type::TEXT, Type::BYTEA, Type::BYTEA, Type::BYTEA]);
             for r in records {
-                writer
-                    .write(&[&i64_of(r.seq), &r.at.0, &r.command_id, &r.body, &&r.prev_hash[..], &&r.hash[..]])
-                    .map_err(io)?;
+                writer.write(&[&i64_of(r.seq), &r.at.0, &r.command_id, &r.body, &&r.prev_hash[..], &&r.hash[..]]).map_err(io)?;
             }
             writer.finish().map_err(io)?;
         }
@@ -119,7 +111,8 @@ impl Backend for PostgresBackend {
                      FROM STDIN (FORMAT binary)",
                 )
                 .map_err(io)?;
-            let types = [Type::INT8, Type::INT8, Type::INT8, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::INT8, Type::INT4, Type::INT8];
+            let types =
+                [Type::INT8, Type::INT8, Type::INT8, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::INT8, Type::INT4, Type::INT8];
             let mut writer = BinaryCopyInWriter::new(sink, &types);
             for t in &projection.transactions {
                 let year = t.compliance_year.map(i32::from);
@@ -196,8 +189,7 @@ impl Backend for PostgresBackend {
             &[&i64_of(seq), &&state_hash[..], &body],
         )
         .map_err(io)?;
-        tx.execute("DELETE FROM snapshots WHERE seq NOT IN (SELECT seq FROM snapshots ORDER BY seq DESC LIMIT 2)", &[])
-            .map_err(io)?;
+        tx.execute("DELETE FROM snapshots WHERE seq NOT IN (SELECT seq FROM snapshots ORDER BY seq DESC LIMIT 2)", &[]).map_err(io)?;
         tx.commit().map_err(io)
     }
 

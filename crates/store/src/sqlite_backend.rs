@@ -28,7 +28,8 @@ impl SqliteBackend {
         }
         // A large page cache keeps the B-tree interior pages of the journal and its indexes in
         // memory, so appends do not read pages back or spill half-written ones.
-        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-131072; PRAGMA temp_store=MEMORY;").map_err(io)?;
+        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-131072; PRAGMA temp_store=MEMORY;")
+            .map_err(io)?;
         let mut backend = SqliteBackend { conn };
         backend.migrate()?;
         Ok(backend)
@@ -36,8 +37,7 @@ impl SqliteBackend {
 
     fn migrate(&mut self) -> Result<(), StoreError> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(io)?;
-        tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL)")
-            .map_err(io)?;
+        tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL)").map_err(io)?;
         let current: u32 = tx.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0)).map_err(io)?;
         if current > SCHEMA_VERSION {
             return Err(StoreError::Corrupt(format!(
@@ -98,9 +98,7 @@ impl Backend for SqliteBackend {
                 )
                 .map_err(io)?;
             for a in &projection.accounts {
-                account
-                    .execute(params![a.number, a.market, a.kind, a.holder, a.holder_type, a.status, a.representatives])
-                    .map_err(io)?;
+                account.execute(params![a.number, a.market, a.kind, a.holder, a.holder_type, a.status, a.representatives]).map_err(io)?;
             }
             for chunk in projection.holdings.chunks(ROWS_PER_INSERT) {
                 let amounts: Vec<[i64; 2]> = chunk.iter().map(|h| [i64_of(h.free), i64_of(h.encumbered)]).collect();
@@ -170,11 +168,8 @@ impl Backend for SqliteBackend {
     }
 
     fn record_hash(&mut self, seq: u64) -> Result<Option<[u8; 32]>, StoreError> {
-        let hash: Option<Vec<u8>> = self
-            .conn
-            .query_row("SELECT hash FROM journal WHERE seq = ?1", params![i64_of(seq)], |r| r.get(0))
-            .optional()
-            .map_err(io)?;
+        let hash: Option<Vec<u8>> =
+            self.conn.query_row("SELECT hash FROM journal WHERE seq = ?1", params![i64_of(seq)], |r| r.get(0)).optional().map_err(io)?;
         hash.map(|h| hash32(&h, &format!("record {seq} hash"))).transpose()
     }
 
@@ -189,9 +184,7 @@ impl Backend for SqliteBackend {
     }
 
     fn load_snapshot(&mut self, seq: u64) -> Result<Vec<u8>, StoreError> {
-        self.conn
-            .query_row("SELECT body FROM snapshots WHERE seq = ?1", params![i64_of(seq)], |r| r.get(0))
-            .map_err(io)
+        self.conn.query_row("SELECT body FROM snapshots WHERE seq = ?1", params![i64_of(seq)], |r| r.get(0)).map_err(io)
     }
 
     fn save_snapshot(&mut self, seq: u64, state_hash: [u8; 32], body: &[u8]) -> Result<(), StoreError> {
@@ -202,8 +195,7 @@ impl Backend for SqliteBackend {
         )
         .map_err(io)?;
         // Keep the two newest: one to fall back on if the newest is found damaged.
-        tx.execute("DELETE FROM snapshots WHERE seq NOT IN (SELECT seq FROM snapshots ORDER BY seq DESC LIMIT 2)", [])
-            .map_err(io)?;
+        tx.execute("DELETE FROM snapshots WHERE seq NOT IN (SELECT seq FROM snapshots ORDER BY seq DESC LIMIT 2)", []).map_err(io)?;
         tx.commit().map_err(io)
     }
 

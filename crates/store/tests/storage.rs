@@ -131,9 +131,41 @@ fn scenario(db: &Db) -> Ledger {
     let day2 = vec![
         env("t1", "rep0", Command::Transfer { from: "CN-100001".into(), to: "CN-100002".into(), unit: cea(), quantity: Tonnes(12_345) }),
         env("t2", "rep1", Command::Transfer { from: "CN-100002".into(), to: "CN-100004".into(), unit: cea(), quantity: Tonnes(5_000) }),
-        env("p1", "rep2", Command::CreatePending { pending: "settle-1".into(), from: "CN-100003".into(), to: "CN-100001".into(), unit: cea(), quantity: Tonnes(7_000), purpose: PendingPurpose::Settlement }),
-        env("p2", "rep2", Command::CreatePending { pending: "pledge-1".into(), from: "CN-100003".into(), to: "CN-100004".into(), unit: cea(), quantity: Tonnes(3_000), purpose: PendingPurpose::Pledge }),
-        env("f1", "mee", Command::Freeze { freeze: "fz".into(), account: "CN-100002".into(), unit: cea(), quantity: Tonnes(1_000), order: "court-1".into() }),
+        env(
+            "p1",
+            "rep2",
+            Command::CreatePending {
+                pending: "settle-1".into(),
+                from: "CN-100003".into(),
+                to: "CN-100001".into(),
+                unit: cea(),
+                quantity: Tonnes(7_000),
+                purpose: PendingPurpose::Settlement,
+            },
+        ),
+        env(
+            "p2",
+            "rep2",
+            Command::CreatePending {
+                pending: "pledge-1".into(),
+                from: "CN-100003".into(),
+                to: "CN-100004".into(),
+                unit: cea(),
+                quantity: Tonnes(3_000),
+                purpose: PendingPurpose::Pledge,
+            },
+        ),
+        env(
+            "f1",
+            "mee",
+            Command::Freeze {
+                freeze: "fz".into(),
+                account: "CN-100002".into(),
+                unit: cea(),
+                quantity: Tonnes(1_000),
+                order: "court-1".into(),
+            },
+        ),
     ];
     assert!(ledger.submit_batch(at("2025-10-15"), &day2).unwrap().iter().all(|r| r.is_ok()));
     let day3 = vec![
@@ -172,7 +204,8 @@ fn repeated_id_is_idempotent_across_restarts(db: &Db) {
     let seq = ledger.registry().seq();
     drop(ledger);
     let mut ledger = open(db);
-    let again = env("t1", "rep0", Command::Transfer { from: "CN-100001".into(), to: "CN-100002".into(), unit: cea(), quantity: Tonnes(12_345) });
+    let again =
+        env("t1", "rep0", Command::Transfer { from: "CN-100001".into(), to: "CN-100002".into(), unit: cea(), quantity: Tonnes(12_345) });
     let submitted = ledger.submit(at("2026-01-05"), &again).unwrap();
     assert!(submitted.duplicate);
     assert_eq!(submitted.receipt.tx, Some(TxId(5)));
@@ -189,7 +222,11 @@ fn rejected_command_writes_nothing(db: &Db) {
     let mut ledger = scenario(db);
     let before = (ledger.backend().last_seq().unwrap(), ledger.backend().holdings(None).unwrap(), ledger.registry().state_hash());
     let batch = vec![
-        env("bad-1", "rep0", Command::Transfer { from: "CN-100001".into(), to: "CN-100002".into(), unit: cea(), quantity: Tonnes(10_000_000) }),
+        env(
+            "bad-1",
+            "rep0",
+            Command::Transfer { from: "CN-100001".into(), to: "CN-100002".into(), unit: cea(), quantity: Tonnes(10_000_000) },
+        ),
         env("bad-2", "rep0", Command::Transfer { from: "CN-100001".into(), to: "CN-999999".into(), unit: cea(), quantity: Tonnes(1) }),
     ];
     let results = ledger.submit_batch(at("2026-01-05"), &batch).unwrap();
@@ -204,7 +241,9 @@ fn second_writer_gets_conflict_and_recovers(db: &Db) {
     drop(ledger);
     let mut first = open(db);
     let mut second = open(db);
-    let t = |id: &str| env(id, "rep0", Command::Transfer { from: "CN-100001".into(), to: "CN-100002".into(), unit: cea(), quantity: Tonnes(10) });
+    let t = |id: &str| {
+        env(id, "rep0", Command::Transfer { from: "CN-100001".into(), to: "CN-100002".into(), unit: cea(), quantity: Tonnes(10) })
+    };
     first.submit(at("2026-01-05"), &t("w1")).unwrap();
     match second.submit(at("2026-01-05"), &t("w2")) {
         Err(SubmitError::Store(StoreError::Conflict(_))) => {}
@@ -221,7 +260,8 @@ fn second_writer_gets_conflict_and_recovers(db: &Db) {
 fn snapshot_plus_tail_equals_full_replay(db: &Db) {
     let mut ledger = scenario(db);
     ledger.snapshot().unwrap();
-    let more = env("after", "rep0", Command::Transfer { from: "CN-100001".into(), to: "CN-100003".into(), unit: cea(), quantity: Tonnes(99) });
+    let more =
+        env("after", "rep0", Command::Transfer { from: "CN-100001".into(), to: "CN-100003".into(), unit: cea(), quantity: Tonnes(99) });
     ledger.submit(at("2026-01-06"), &more).unwrap();
     let hash = ledger.registry().state_hash();
     drop(ledger);
