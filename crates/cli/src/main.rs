@@ -555,7 +555,7 @@ fn run(cli: &Cli, out: &Output) -> Result<(), CliError> {
             if ledger.registry().find_account(account).is_none() {
                 return Err(CliError::new(ExitCode::NotFound, format!("unknown account '{account}'")));
             }
-            let rows = ledger.backend().transactions(account, before.map(Date::end_exclusive))?;
+            let rows = ledger.transactions(account, before.map(Date::end_exclusive))?;
             out.history(account, before, &rows);
             Ok(())
         }

@@ -62,35 +62,43 @@ fn acknowledged_transfers_survive_sigkill() {
         child.wait().unwrap();
         let acks = reader.join().unwrap();
 
-        let conn = rusqlite::Connection::open(&db).unwrap();
-        let mut lookup = conn
-            .prepare(
-                "SELECT seq, (SELECT COUNT(*) FROM journal j2 WHERE j2.command_id = j.command_id) FROM journal j WHERE command_id = ?1",
-            )
-            .unwrap();
+        let journal = journal_ids(&db);
         for (id, seq) in &acks {
-            let found: Option<(u64, u64)> = lookup.query_row([id], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))).ok();
-            assert_eq!(found, Some((*seq, 1)), "round {round}: acknowledged {id} (record {seq}) is not in the journal exactly once");
+            assert_eq!(
+                journal.get(id),
+                Some(&(*seq, 1)),
+                "round {round}: acknowledged {id} (record {seq}) is not in the journal exactly once"
+            );
             if let Some(earlier) = acknowledged.insert(id.clone(), *seq) {
                 assert_eq!(earlier, *seq, "round {round}: {id} acknowledged at record {earlier} and again at {seq}");
                 resubmitted += 1;
             }
         }
-        drop(lookup);
-        drop(conn);
         let verify =
             Command::new(env!("CARGO_BIN_EXE_ets")).args(["--database", db.to_str().unwrap(), "audit", "verify"]).output().unwrap();
         assert!(verify.status.success(), "round {round}: audit failed after kill: {}", String::from_utf8_lossy(&verify.stderr));
         eprintln!("round {round}: {} acknowledgements, journal verified", acks.len());
     }
     // Every acknowledgement ever given is still there at the end.
-    let conn = rusqlite::Connection::open(&db).unwrap();
+    let journal = journal_ids(&db);
     for (id, seq) in &acknowledged {
-        let stored: i64 = conn.query_row("SELECT seq FROM journal WHERE command_id = ?1", [id], |r| r.get(0)).unwrap();
-        assert_eq!(stored as u64, *seq, "{id}");
+        assert_eq!(journal.get(id), Some(&(*seq, 1)), "{id}");
     }
     assert!(killed_while_running >= iterations * 3 / 4, "only {killed_while_running} of {iterations} kills hit a running writer");
     assert!(acknowledged.len() > 1000, "too few acknowledgements to mean anything: {}", acknowledged.len());
     assert!(resubmitted > 0 || iterations < 4, "no round resubmitted an acknowledged id");
     eprintln!("{iterations} kills ({killed_while_running} mid-stream), {} distinct acknowledged transfers, {resubmitted} re-acknowledged as duplicates", acknowledged.len());
+}
+
+/// Every command id in the journal, with its record number and how many records carry it.
+fn journal_ids(db: &std::path::Path) -> HashMap<String, (u64, u64)> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn.prepare("SELECT command_id, seq FROM journal").unwrap();
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))).unwrap();
+    let mut out: HashMap<String, (u64, u64)> = HashMap::new();
+    for row in rows {
+        let (id, seq) = row.unwrap();
+        out.entry(id).and_modify(|e| e.1 += 1).or_insert((seq, 1));
+    }
+    out
 }

@@ -77,8 +77,9 @@ pub struct TxRow {
 pub trait Backend: Send {
     fn kind(&self) -> &'static str;
 
-    /// Appends sealed records (in order, continuing from `expected_last_seq`) and the query-table
-    /// changes they cause. Fails with `Conflict`, writing nothing, if the journal has moved on.
+    /// Appends sealed records (in order, continuing from `expected_last_seq`) and the accounts and
+    /// holdings rows they change. Fails with `Conflict`, writing nothing, if the journal has moved
+    /// on. (`projection.transactions` go through `append_transactions`.)
     fn append(&mut self, expected_last_seq: u64, records: &[SealedRecord], projection: &Projection) -> Result<(), StoreError>;
 
     fn last_seq(&mut self) -> Result<u64, StoreError>;
@@ -98,6 +99,15 @@ pub trait Backend: Send {
     fn accounts(&mut self, market: Option<&str>) -> Result<Vec<AccountRow>, StoreError>;
 
     fn holdings(&mut self, account: Option<&str>) -> Result<Vec<HoldingRow>, StoreError>;
+
+    /// Writes the transactions-table rows of journal records `after_seq + 1 ..= through_seq`
+    /// with the mark that says so, in one transaction, if the table ends exactly at `after_seq`;
+    /// otherwise writes nothing and returns false (another writer moved it; catching up from
+    /// the journal on the next open fills any gap).
+    fn append_transactions(&mut self, rows: &[TxRow], after_seq: u64, through_seq: u64) -> Result<bool, StoreError>;
+
+    /// The journal record up to which the transactions table is written.
+    fn transactions_through(&mut self) -> Result<u64, StoreError>;
 
     /// Transactions touching `account`, in order, accepted before `before` when given.
     fn transactions(&mut self, account: &str, before: Option<Timestamp>) -> Result<Vec<TxRow>, StoreError>;

@@ -2,7 +2,7 @@
 //! Commands are executed in batches; a batch is written in one transaction and nothing in it
 //! is acknowledged before that transaction commits.
 
-use crate::backend::{Backend, HoldingRow, StoreError};
+use crate::backend::{Backend, HoldingRow, StoreError, TxRow};
 use crate::projection::{holding_row, Projection};
 use crate::Location;
 use ets_core::Timestamp;
@@ -56,6 +56,56 @@ pub struct Ledger {
     options: LedgerOptions,
     /// Set when storage failed and the in-memory state could not be rebuilt from it.
     poisoned: Option<String>,
+    history: History,
+}
+
+/// Rows of the transactions table (account history) for journaled records, written in large
+/// batches after the journal commits: rows keyed by account land on random index pages, and
+/// writing them with every batch multiplied the bytes written per transfer several times over.
+/// Nothing acknowledged depends on them: the journal is durable first, and opening a ledger
+/// catches the table up from the journal.
+#[derive(Default)]
+pub(crate) struct History {
+    rows: Vec<TxRow>,
+    after_seq: u64,
+    through_seq: u64,
+}
+
+/// Transactions-table rows held back before they are written.
+pub const HISTORY_ROWS_MAX: usize = 65_536;
+
+impl History {
+    fn starting_at(seq: u64) -> History {
+        History { rows: Vec::new(), after_seq: seq, through_seq: seq }
+    }
+
+    pub(crate) fn push(&mut self, rows: Vec<TxRow>, through_seq: u64) {
+        self.rows.extend(rows);
+        self.through_seq = through_seq;
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        self.rows.len() >= HISTORY_ROWS_MAX
+    }
+
+    /// Writes what is held back. If another writer moved the table meanwhile, the rows are
+    /// dropped: the next open catches the table up from the journal.
+    pub(crate) fn flush(&mut self, backend: &mut dyn Backend) -> Result<(), StoreError> {
+        if self.through_seq == self.after_seq {
+            return Ok(());
+        }
+        let result = backend.append_transactions(&self.rows, self.after_seq, self.through_seq);
+        self.rows.clear();
+        self.after_seq = self.through_seq;
+        result.map(|_| ())
+    }
+}
+
+impl Drop for Ledger {
+    fn drop(&mut self) {
+        // Best effort: what is not written now is caught up from the journal on the next open.
+        let _ = self.history.flush(self.backend.as_mut());
+    }
 }
 
 /// A batch executed in memory and sealed, waiting to be made durable.
@@ -68,6 +118,11 @@ pub struct PreparedBatch {
 }
 
 impl PreparedBatch {
+    /// The transactions-table rows of this batch and the last record they cover, for `History`.
+    pub(crate) fn take_history(&mut self) -> (Vec<TxRow>, u64) {
+        (std::mem::take(&mut self.projection.transactions), self.sealed.last().map_or(self.start_seq, |r| r.seq))
+    }
+
     /// Phase two: one storage transaction; on success every command of the batch is durable.
     pub fn commit(&self, backend: &mut dyn Backend) -> Result<(), StoreError> {
         backend.append(self.start_seq, &self.sealed, &self.projection)?;
@@ -119,6 +174,12 @@ impl Backend for Detached {
     fn holdings(&mut self, _: Option<&str>) -> Result<Vec<HoldingRow>, StoreError> {
         Detached::error()
     }
+    fn append_transactions(&mut self, _: &[crate::TxRow], _: u64, _: u64) -> Result<bool, StoreError> {
+        Detached::error()
+    }
+    fn transactions_through(&mut self) -> Result<u64, StoreError> {
+        Detached::error()
+    }
     fn transactions(&mut self, _: &str, _: Option<Timestamp>) -> Result<Vec<crate::TxRow>, StoreError> {
         Detached::error()
     }
@@ -148,7 +209,9 @@ impl Ledger {
     pub fn with_backend(mut backend: Box<dyn Backend>, options: LedgerOptions) -> Result<Ledger, StoreError> {
         let (registry, head_hash, snapshot_seq) = load(backend.as_mut())?;
         registry.check_invariants().map_err(|e| StoreError::Corrupt(format!("state rebuilt from the journal breaks an invariant: {e}")))?;
-        Ok(Ledger { backend, registry, head_hash, snapshot_seq, options, poisoned: None })
+        catch_up_history(backend.as_mut(), &registry)?;
+        let history = History::starting_at(registry.seq());
+        Ok(Ledger { backend, registry, head_hash, snapshot_seq, options, poisoned: None, history })
     }
 
     pub fn registry(&self) -> &Registry {
@@ -175,13 +238,29 @@ impl Ledger {
             return Err(StoreError::Io(format!("ledger stopped after a storage failure: {why}")));
         }
         let (results, prepared) = self.prepare(at, envelopes);
-        let Some(prepared) = prepared else { return Ok(results) };
+        let Some(mut prepared) = prepared else { return Ok(results) };
         if let Err(e) = prepared.commit(self.backend.as_mut()) {
             // Memory is ahead of the durable journal: rebuild it from storage before going on.
             self.reload_after(&e);
             return Err(e);
         }
+        let (rows, through) = prepared.take_history();
+        self.history.push(rows, through);
+        if self.history.is_full() {
+            self.history.flush(self.backend.as_mut())?;
+        }
         Ok(results)
+    }
+
+    /// Writes the held-back rows of the transactions table (also done on drop).
+    pub fn flush_history(&mut self) -> Result<(), StoreError> {
+        self.history.flush(self.backend.as_mut())
+    }
+
+    /// Transactions touching `account`, in order, accepted before `before` when given.
+    pub fn transactions(&mut self, account: &str, before: Option<Timestamp>) -> Result<Vec<TxRow>, StoreError> {
+        self.flush_history()?;
+        self.backend.transactions(account, before)
     }
 
     /// Phase one of a batch, in memory only: executes the commands (the state moves on), seals
@@ -229,6 +308,7 @@ impl Ledger {
     fn reload_after(&mut self, error: &StoreError) {
         match load(self.backend.as_mut()) {
             Ok((registry, head, snapshot_seq)) => {
+                self.history = History::starting_at(registry.seq());
                 self.registry = registry;
                 self.head_hash = head;
                 self.snapshot_seq = snapshot_seq;
@@ -240,14 +320,16 @@ impl Ledger {
 
     /// Splits the ledger for the pipelined writer: the state machine and the storage go to
     /// different threads. `join` puts them back together.
-    pub(crate) fn split(self) -> (Ledger, Box<dyn Backend>) {
-        let Ledger { backend, registry, head_hash, snapshot_seq, options, poisoned } = self;
-        (Ledger { backend: Box::new(Detached), registry, head_hash, snapshot_seq, options, poisoned }, backend)
+    pub(crate) fn split(mut self) -> (Ledger, Box<dyn Backend>, History) {
+        let backend = std::mem::replace(&mut self.backend, Box::new(Detached));
+        let history = std::mem::replace(&mut self.history, History::starting_at(self.registry.seq()));
+        (self, backend, history)
     }
 
     /// Rejoins a split ledger. If storage failed meanwhile, the state is rebuilt from storage.
     pub(crate) fn join(mut self, backend: Box<dyn Backend>, failure: Option<StoreError>) -> Ledger {
         self.backend = backend;
+        self.history = History::starting_at(self.registry.seq());
         if let Some(error) = failure {
             self.reload_after(&error);
         }
@@ -312,6 +394,22 @@ fn load(backend: &mut dyn Backend) -> Result<(Registry, [u8; 32], u64), StoreErr
         replay_row(&mut registry, row.seq, &row.command_id, &row.body)
     })?;
     Ok((registry, verifier.head().1, from))
+}
+
+/// Writes the transactions-table rows of journal records the table does not have yet.
+fn catch_up_history(backend: &mut dyn Backend, registry: &Registry) -> Result<(), StoreError> {
+    let through = backend.transactions_through()?;
+    if through >= registry.seq() {
+        return Ok(());
+    }
+    let mut rows = Vec::new();
+    backend.scan_journal(through, &mut |row| {
+        let record = Record::decode(&row.body).map_err(|e| StoreError::Corrupt(format!("record {}: {e}", row.seq)))?;
+        rows.extend(Projection::build(registry, [(record.seq, record.at, record.events.as_slice())]).transactions);
+        Ok(())
+    })?;
+    backend.append_transactions(&rows, through, registry.seq())?;
+    Ok(())
 }
 
 fn replay_row(registry: &mut Registry, seq: u64, command_id: &str, body: &[u8]) -> Result<(), StoreError> {

@@ -104,36 +104,6 @@ impl Backend for PostgresBackend {
             )
             .map_err(io)?;
         }
-        if !projection.transactions.is_empty() {
-            let sink = tx
-                .copy_in(
-                    "COPY transactions (tx, seq, at_ms, kind, from_account, to_account, unit, quantity, compliance_year, reverses)
-                     FROM STDIN (FORMAT binary)",
-                )
-                .map_err(io)?;
-            let types =
-                [Type::INT8, Type::INT8, Type::INT8, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::INT8, Type::INT4, Type::INT8];
-            let mut writer = BinaryCopyInWriter::new(sink, &types);
-            for t in &projection.transactions {
-                let year = t.compliance_year.map(i32::from);
-                let reverses = t.reverses.map(i64_of);
-                writer
-                    .write(&[
-                        &i64_of(t.tx),
-                        &i64_of(t.seq),
-                        &t.at.0,
-                        &t.kind,
-                        &t.from_account,
-                        &t.to_account,
-                        &t.unit,
-                        &i64_of(t.quantity),
-                        &year,
-                        &reverses,
-                    ])
-                    .map_err(io)?;
-            }
-            writer.finish().map_err(io)?;
-        }
         tx.commit().map_err(io)
     }
 
@@ -234,6 +204,52 @@ impl Backend for PostgresBackend {
                 encumbered: r.get::<_, i64>(3) as u64,
             })
             .collect())
+    }
+
+    fn append_transactions(&mut self, rows: &[TxRow], after_seq: u64, through_seq: u64) -> Result<bool, StoreError> {
+        let mut tx = self.client.transaction().map_err(io)?;
+        let mark: i64 = tx.query_one("SELECT seq FROM projection_marks WHERE name = 'transactions' FOR UPDATE", &[]).map_err(io)?.get(0);
+        if mark as u64 != after_seq {
+            return Ok(false);
+        }
+        if !rows.is_empty() {
+            let sink = tx
+                .copy_in(
+                    "COPY transactions (tx, seq, at_ms, kind, from_account, to_account, unit, quantity, compliance_year, reverses)
+                     FROM STDIN (FORMAT binary)",
+                )
+                .map_err(io)?;
+            let types =
+                [Type::INT8, Type::INT8, Type::INT8, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::INT8, Type::INT4, Type::INT8];
+            let mut writer = BinaryCopyInWriter::new(sink, &types);
+            for t in rows {
+                let year = t.compliance_year.map(i32::from);
+                let reverses = t.reverses.map(i64_of);
+                writer
+                    .write(&[
+                        &i64_of(t.tx),
+                        &i64_of(t.seq),
+                        &t.at.0,
+                        &t.kind,
+                        &t.from_account,
+                        &t.to_account,
+                        &t.unit,
+                        &i64_of(t.quantity),
+                        &year,
+                        &reverses,
+                    ])
+                    .map_err(io)?;
+            }
+            writer.finish().map_err(io)?;
+        }
+        tx.execute("UPDATE projection_marks SET seq = $1 WHERE name = 'transactions'", &[&i64_of(through_seq)]).map_err(io)?;
+        tx.commit().map_err(io)?;
+        Ok(true)
+    }
+
+    fn transactions_through(&mut self) -> Result<u64, StoreError> {
+        let mark: i64 = self.client.query_one("SELECT seq FROM projection_marks WHERE name = 'transactions'", &[]).map_err(io)?.get(0);
+        Ok(mark as u64)
     }
 
     fn transactions(&mut self, account: &str, before: Option<Timestamp>) -> Result<Vec<TxRow>, StoreError> {

@@ -60,7 +60,7 @@ impl LedgerService {
     /// Starts the executor and storage threads. `clock` stamps each batch; it is the only clock.
     pub fn start(ledger: Ledger, mut clock: impl FnMut() -> Timestamp + Send + 'static, batch_max: usize) -> LedgerService {
         assert!((1..=BATCH_MAX).contains(&batch_max), "batch_max must be 1..={BATCH_MAX}");
-        let (mut ledger, mut backend) = ledger.split();
+        let (mut ledger, mut backend, mut history) = ledger.split();
         let (sender, jobs) = mpsc::sync_channel::<Job>(QUEUE_MAX);
         let (to_storage, sealed) = mpsc::sync_channel::<Sealed>(BATCHES_IN_FLIGHT_MAX);
         let failure: Arc<Mutex<Option<StoreError>>> = Arc::new(Mutex::new(None));
@@ -101,7 +101,8 @@ impl LedgerService {
         let storage = std::thread::Builder::new()
             .name("ets-ledger-storage".into())
             .spawn(move || {
-                while let Ok(Sealed { replies, prepared }) = sealed.recv() {
+                let mut next = sealed.recv().ok();
+                while let Some(Sealed { replies, mut prepared }) = next.take() {
                     let earlier = failed.lock().expect("failure lock").clone();
                     let outcome = match (earlier, &prepared) {
                         (Some(error), _) => Err(error),
@@ -113,6 +114,10 @@ impl LedgerService {
                             for (reply, result) in replies {
                                 let _ = reply.send(result.map_err(SubmitError::Rejected));
                             }
+                            if let Some(batch) = prepared.as_mut() {
+                                let (rows, through) = batch.take_history();
+                                history.push(rows, through);
+                            }
                         }
                         Err(error) => {
                             failed.lock().expect("failure lock").get_or_insert_with(|| error.clone());
@@ -121,7 +126,20 @@ impl LedgerService {
                             }
                         }
                     }
+                    // History rows go out in large batches, or whenever the writer is idle.
+                    next = match sealed.try_recv() {
+                        Ok(batch) => Some(batch),
+                        Err(mpsc::TryRecvError::Empty) => {
+                            let _ = history.flush(backend.as_mut());
+                            sealed.recv().ok()
+                        }
+                        Err(mpsc::TryRecvError::Disconnected) => None,
+                    };
+                    if history.is_full() {
+                        let _ = history.flush(backend.as_mut());
+                    }
                 }
+                let _ = history.flush(backend.as_mut());
                 backend
             })
             .expect("spawn ledger storage");

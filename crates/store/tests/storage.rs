@@ -69,6 +69,7 @@ on_both_backends!(
     audit_names_a_missing_record,
     audit_detects_a_tampered_query_table,
     history_is_point_in_time,
+    history_is_caught_up_after_a_crash,
     migrations_are_versioned_and_run_once,
 );
 
@@ -343,8 +344,8 @@ fn audit_detects_a_tampered_query_table(db: &Db) {
 
 fn history_is_point_in_time(db: &Db) {
     let mut ledger = scenario(db);
-    let all = ledger.backend().transactions("CN-100001", None).unwrap();
-    let before_trading = ledger.backend().transactions("CN-100001", Some(Date::parse("2025-10-14").unwrap().end_exclusive())).unwrap();
+    let all = ledger.transactions("CN-100001", None).unwrap();
+    let before_trading = ledger.transactions("CN-100001", Some(Date::parse("2025-10-14").unwrap().end_exclusive())).unwrap();
     assert_eq!(before_trading.len(), 1, "only the allocation");
     assert_eq!(before_trading[0].kind, "allocation");
     assert!(all.len() > before_trading.len());
@@ -377,4 +378,25 @@ fn migrations_are_versioned_and_run_once(db: &Db) {
         Err(StoreError::Corrupt(m)) => assert!(m.contains("newer than this program"), "{m}"),
         other => panic!("expected a refusal of a newer schema, got {:?}", other.map(|_| ())),
     }
+}
+
+fn history_is_caught_up_after_a_crash(db: &Db) {
+    let mut ledger = scenario(db);
+    let expected = ledger.transactions("CN-100002", None).unwrap();
+    let more =
+        env("late", "rep0", Command::Transfer { from: "CN-100001".into(), to: "CN-100002".into(), unit: cea(), quantity: Tonnes(7) });
+    ledger.submit(at("2026-02-01"), &more).unwrap();
+    // A crash before the held-back history rows are written: the journal has the transfer,
+    // the transactions table does not.
+    std::mem::forget(ledger);
+    let mut backend = db.location.open().unwrap();
+    assert_eq!(backend.transactions("CN-100002", None).unwrap(), expected);
+    assert!(backend.transactions_through().unwrap() < backend.last_seq().unwrap());
+    drop(backend);
+    // Opening catches the table up from the journal.
+    let mut reopened = open(db);
+    let rows = reopened.transactions("CN-100002", None).unwrap();
+    assert_eq!(rows.len(), expected.len() + 1);
+    assert_eq!((rows.last().unwrap().quantity, rows.last().unwrap().at), (7, at("2026-02-01")));
+    assert_eq!(reopened.backend().transactions_through().unwrap(), reopened.registry().seq());
 }
