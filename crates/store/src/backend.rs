@@ -40,6 +40,8 @@ pub struct JournalRow {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccountRow {
+    /// The registry's account index: the key other tables use.
+    pub id: u32,
     pub number: String,
     pub market: String,
     pub kind: String,
@@ -48,6 +50,15 @@ pub struct AccountRow {
     pub status: String,
     /// Comma-separated representative ids.
     pub representatives: String,
+}
+
+/// A unit type, named as people write it (`CEA:2024`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnitRow {
+    pub id: u32,
+    pub name: String,
+    pub market: String,
+    pub vintage: u16,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -61,6 +72,11 @@ pub struct HoldingRow {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TxRow {
     pub tx: u64,
+    /// Account and unit keys as stored (`accounts.id`, `units.id`); the names below are joined
+    /// in when reading.
+    pub from_id: Option<u32>,
+    pub to_id: Option<u32>,
+    pub unit_id: u32,
     pub seq: u64,
     pub at: Timestamp,
     pub kind: String,

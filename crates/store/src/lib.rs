@@ -15,7 +15,7 @@ mod projection;
 mod sqlite_backend;
 mod writer;
 
-pub use backend::{AccountRow, Backend, HoldingRow, JournalRow, StoreError, TxRow};
+pub use backend::{AccountRow, Backend, HoldingRow, JournalRow, StoreError, TxRow, UnitRow};
 pub use ledger::{audit, AuditReport, Ledger, LedgerOptions, PreparedBatch, SubmitError, Submitted};
 pub use postgres_backend::PostgresBackend;
 pub use projection::Projection;

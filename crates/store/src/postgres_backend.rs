@@ -83,11 +83,18 @@ impl Backend for PostgresBackend {
             }
             writer.finish().map_err(io)?;
         }
+        for u in &projection.units {
+            tx.execute(
+                "INSERT INTO units (id, name, market, vintage) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+                &[&(u.id as i32), &u.name, &u.market, &i32::from(u.vintage)],
+            )
+            .map_err(io)?;
+        }
         for a in &projection.accounts {
             tx.execute(
-                "INSERT INTO accounts (number, market, kind, holder, holder_type, status, representatives) VALUES ($1, $2, $3, $4, $5, $6, $7)
+                "INSERT INTO accounts (id, number, market, kind, holder, holder_type, status, representatives) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                  ON CONFLICT (number) DO UPDATE SET status = excluded.status, representatives = excluded.representatives",
-                &[&a.number, &a.market, &a.kind, &a.holder, &a.holder_type, &a.status, &a.representatives],
+                &[&(a.id as i32), &a.number, &a.market, &a.kind, &a.holder, &a.holder_type, &a.status, &a.representatives],
             )
             .map_err(io)?;
         }
@@ -167,7 +174,7 @@ impl Backend for PostgresBackend {
         let rows = self
             .client
             .query(
-                "SELECT number, market, kind, holder, holder_type, status, representatives FROM accounts
+                "SELECT id, number, market, kind, holder, holder_type, status, representatives FROM accounts
                  WHERE $1::text IS NULL OR market = $1 ORDER BY market, number",
                 &[&market],
             )
@@ -175,13 +182,14 @@ impl Backend for PostgresBackend {
         Ok(rows
             .iter()
             .map(|r| AccountRow {
-                number: r.get(0),
-                market: r.get(1),
-                kind: r.get(2),
-                holder: r.get(3),
-                holder_type: r.get(4),
-                status: r.get(5),
-                representatives: r.get(6),
+                id: r.get::<_, i32>(0) as u32,
+                number: r.get(1),
+                market: r.get(2),
+                kind: r.get(3),
+                holder: r.get(4),
+                holder_type: r.get(5),
+                status: r.get(6),
+                representatives: r.get(7),
             })
             .collect())
     }
@@ -215,29 +223,19 @@ impl Backend for PostgresBackend {
         if !rows.is_empty() {
             let sink = tx
                 .copy_in(
-                    "COPY transactions (tx, seq, at_ms, kind, from_account, to_account, unit, quantity, compliance_year, reverses)
+                    "COPY transactions (tx, seq, at_ms, kind, from_id, to_id, unit_id, quantity, compliance_year, reverses)
                      FROM STDIN (FORMAT binary)",
                 )
                 .map_err(io)?;
             let types =
-                [Type::INT8, Type::INT8, Type::INT8, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::INT8, Type::INT4, Type::INT8];
+                [Type::INT8, Type::INT8, Type::INT8, Type::TEXT, Type::INT4, Type::INT4, Type::INT4, Type::INT8, Type::INT4, Type::INT8];
             let mut writer = BinaryCopyInWriter::new(sink, &types);
             for t in rows {
                 let year = t.compliance_year.map(i32::from);
                 let reverses = t.reverses.map(i64_of);
+                let (from, to, unit) = (t.from_id.map(|a| a as i32), t.to_id.map(|a| a as i32), t.unit_id as i32);
                 writer
-                    .write(&[
-                        &i64_of(t.tx),
-                        &i64_of(t.seq),
-                        &t.at.0,
-                        &t.kind,
-                        &t.from_account,
-                        &t.to_account,
-                        &t.unit,
-                        &i64_of(t.quantity),
-                        &year,
-                        &reverses,
-                    ])
+                    .write(&[&i64_of(t.tx), &i64_of(t.seq), &t.at.0, &t.kind, &from, &to, &unit, &i64_of(t.quantity), &year, &reverses])
                     .map_err(io)?;
             }
             writer.finish().map_err(io)?;
@@ -257,8 +255,15 @@ impl Backend for PostgresBackend {
         let rows = self
             .client
             .query(
-                "SELECT tx, seq, at_ms, kind, from_account, to_account, unit, quantity, compliance_year, reverses FROM transactions
-                 WHERE (from_account = $1 OR to_account = $1) AND ($2::int8 IS NULL OR at_ms < $2) ORDER BY tx",
+                "SELECT t.tx, t.seq, t.at_ms, t.kind, fa.number, ta.number, u.name, t.quantity, t.compliance_year, t.reverses,
+                        t.from_id, t.to_id, t.unit_id
+                 FROM transactions t
+                 LEFT JOIN accounts fa ON fa.id = t.from_id
+                 LEFT JOIN accounts ta ON ta.id = t.to_id
+                 JOIN units u ON u.id = t.unit_id
+                 WHERE (t.from_id = (SELECT id FROM accounts WHERE number = $1) OR t.to_id = (SELECT id FROM accounts WHERE number = $1))
+                   AND ($2::int8 IS NULL OR t.at_ms < $2)
+                 ORDER BY t.tx",
                 &[&account, &before],
             )
             .map_err(io)?;
@@ -275,6 +280,9 @@ impl Backend for PostgresBackend {
                 quantity: r.get::<_, i64>(7) as u64,
                 compliance_year: r.get::<_, Option<i32>>(8).map(|y| y as u16),
                 reverses: r.get::<_, Option<i64>>(9).map(|v| v as u64),
+                from_id: r.get::<_, Option<i32>>(10).map(|a| a as u32),
+                to_id: r.get::<_, Option<i32>>(11).map(|a| a as u32),
+                unit_id: r.get::<_, i32>(12) as u32,
             })
             .collect())
     }

@@ -1,12 +1,13 @@
 //! The query tables' view of a batch: which account, holding and transaction rows it changes.
 
-use crate::backend::{AccountRow, HoldingRow, TxRow};
+use crate::backend::{AccountRow, HoldingRow, TxRow, UnitRow};
 use ets_core::Timestamp;
 use ets_registry::{AccountIdx, Event, Registry, TxId, TxKind, UnitTypeIdx};
 use std::collections::BTreeSet;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Projection {
+    pub units: Vec<UnitRow>,
     pub accounts: Vec<AccountRow>,
     pub holdings: Vec<HoldingRow>,
     pub transactions: Vec<TxRow>,
@@ -18,6 +19,7 @@ impl Projection {
         let mut accounts = BTreeSet::new();
         let mut holdings: BTreeSet<(AccountIdx, UnitTypeIdx)> = BTreeSet::new();
         let mut transactions = Vec::new();
+        let mut units = Vec::new();
         let mut names = UnitNames::default();
         for (seq, at, events) in records {
             for event in events {
@@ -48,15 +50,21 @@ impl Projection {
                     Event::Frozen { account, unit, .. } | Event::Unfrozen { account, unit, .. } => {
                         holdings.insert((*account, *unit));
                     }
+                    Event::UnitTypeRegistered { unit, spec } => units.push(UnitRow {
+                        id: unit.0,
+                        name: registry.unit_name(*unit),
+                        market: registry.market(spec.issuer).spec.code.clone(),
+                        vintage: spec.vintage,
+                    }),
                     Event::RegistryInitialised { .. }
                     | Event::MarketAdded { .. }
                     | Event::CapSet { .. }
-                    | Event::UnitsRecognised { .. }
-                    | Event::UnitTypeRegistered { .. } => {}
+                    | Event::UnitsRecognised { .. } => {}
                 }
             }
         }
         Projection {
+            units,
             accounts: accounts.into_iter().map(|a| account_row(registry, a)).collect(),
             holdings: holdings.into_iter().map(|(a, u)| holding_row_named(registry, a, u, names.get(registry, u))).collect(),
             transactions,
@@ -67,6 +75,7 @@ impl Projection {
 pub fn account_row(registry: &Registry, idx: AccountIdx) -> AccountRow {
     let a = registry.account(idx);
     AccountRow {
+        id: idx.0,
         number: a.number.clone(),
         market: registry.market(a.market).spec.code.clone(),
         kind: a.kind.name().to_string(),
@@ -107,18 +116,21 @@ fn holding_row_named(registry: &Registry, account: AccountIdx, unit: UnitTypeIdx
 
 fn tx_row(registry: &Registry, tx: TxId, seq: u64, at: Timestamp, names: &mut UnitNames) -> TxRow {
     let record = &registry.transactions()[(tx.0 - 1) as usize];
-    let number = |a: AccountIdx| registry.account(a).number.clone();
-    let (from, to) = match record.kind {
-        TxKind::IssuanceReversal { .. } => (Some(number(record.to)), None),
-        _ => (record.from.map(number), Some(number(record.to))),
+    let number = |a: u32| registry.account(AccountIdx(a)).number.clone();
+    let (from_id, to_id) = match record.kind {
+        TxKind::IssuanceReversal { .. } => (Some(record.to.0), None),
+        _ => (record.from.map(|a| a.0), Some(record.to.0)),
     };
     TxRow {
         tx: tx.0,
+        from_id,
+        to_id,
+        unit_id: record.unit.0,
         seq,
         at,
         kind: record.kind.name().to_string(),
-        from_account: from,
-        to_account: to,
+        from_account: from_id.map(number),
+        to_account: to_id.map(number),
         unit: names.get(registry, record.unit),
         quantity: record.blocks.iter().map(|b| b.len()).sum(),
         compliance_year: match record.kind {

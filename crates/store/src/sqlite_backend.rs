@@ -95,14 +95,22 @@ impl Backend for SqliteBackend {
                 let sql = multi_insert("journal", "seq, at_ms, command_id, body, prev_hash, hash", 6, chunk.len());
                 tx.prepare_cached(&sql).map_err(io)?.execute(params_from_iter(values)).map_err(io)?;
             }
+            let mut unit = tx
+                .prepare_cached("INSERT INTO units (id, name, market, vintage) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO NOTHING")
+                .map_err(io)?;
+            for u in &projection.units {
+                unit.execute(params![u.id, u.name, u.market, u.vintage]).map_err(io)?;
+            }
             let mut account = tx
                 .prepare_cached(
-                    "INSERT INTO accounts (number, market, kind, holder, holder_type, status, representatives) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                    "INSERT INTO accounts (id, number, market, kind, holder, holder_type, status, representatives) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                      ON CONFLICT (number) DO UPDATE SET status = excluded.status, representatives = excluded.representatives",
                 )
                 .map_err(io)?;
             for a in &projection.accounts {
-                account.execute(params![a.number, a.market, a.kind, a.holder, a.holder_type, a.status, a.representatives]).map_err(io)?;
+                account
+                    .execute(params![a.id, a.number, a.market, a.kind, a.holder, a.holder_type, a.status, a.representatives])
+                    .map_err(io)?;
             }
             for chunk in projection.holdings.chunks(ROWS_PER_INSERT) {
                 let amounts: Vec<[i64; 2]> = chunk.iter().map(|h| [i64_of(h.free), i64_of(h.encumbered)]).collect();
@@ -181,20 +189,21 @@ impl Backend for SqliteBackend {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT number, market, kind, holder, holder_type, status, representatives FROM accounts
+                "SELECT id, number, market, kind, holder, holder_type, status, representatives FROM accounts
                  WHERE ?1 IS NULL OR market = ?1 ORDER BY market, number",
             )
             .map_err(io)?;
         let rows = stmt
             .query_map(params![market], |r| {
                 Ok(AccountRow {
-                    number: r.get(0)?,
-                    market: r.get(1)?,
-                    kind: r.get(2)?,
-                    holder: r.get(3)?,
-                    holder_type: r.get(4)?,
-                    status: r.get(5)?,
-                    representatives: r.get(6)?,
+                    id: r.get(0)?,
+                    number: r.get(1)?,
+                    market: r.get(2)?,
+                    kind: r.get(3)?,
+                    holder: r.get(4)?,
+                    holder_type: r.get(5)?,
+                    status: r.get(6)?,
+                    representatives: r.get(7)?,
                 })
             })
             .map_err(io)?;
@@ -234,22 +243,11 @@ impl Backend for SqliteBackend {
                 let extra: Vec<(Option<u16>, Option<i64>)> = chunk.iter().map(|t| (t.compliance_year, t.reverses.map(i64_of))).collect();
                 let mut values: Vec<&dyn ToSql> = Vec::with_capacity(chunk.len() * 10);
                 for ((t, i), (year, reverses)) in chunk.iter().zip(&ints).zip(&extra) {
-                    values.extend([
-                        &i[0] as &dyn ToSql,
-                        &i[1],
-                        &t.at.0,
-                        &t.kind,
-                        &t.from_account,
-                        &t.to_account,
-                        &t.unit,
-                        &i[2],
-                        year,
-                        reverses,
-                    ]);
+                    values.extend([&i[0] as &dyn ToSql, &i[1], &t.at.0, &t.kind, &t.from_id, &t.to_id, &t.unit_id, &i[2], year, reverses]);
                 }
                 let sql = multi_insert(
                     "transactions",
-                    "tx, seq, at_ms, kind, from_account, to_account, unit, quantity, compliance_year, reverses",
+                    "tx, seq, at_ms, kind, from_id, to_id, unit_id, quantity, compliance_year, reverses",
                     10,
                     chunk.len(),
                 );
@@ -271,8 +269,15 @@ impl Backend for SqliteBackend {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT tx, seq, at_ms, kind, from_account, to_account, unit, quantity, compliance_year, reverses FROM transactions
-                 WHERE (from_account = ?1 OR to_account = ?1) AND (?2 IS NULL OR at_ms < ?2) ORDER BY tx",
+                "SELECT t.tx, t.seq, t.at_ms, t.kind, fa.number, ta.number, u.name, t.quantity, t.compliance_year, t.reverses,
+                        t.from_id, t.to_id, t.unit_id
+                 FROM transactions t
+                 LEFT JOIN accounts fa ON fa.id = t.from_id
+                 LEFT JOIN accounts ta ON ta.id = t.to_id
+                 JOIN units u ON u.id = t.unit_id
+                 WHERE (t.from_id = (SELECT id FROM accounts WHERE number = ?1) OR t.to_id = (SELECT id FROM accounts WHERE number = ?1))
+                   AND (?2 IS NULL OR t.at_ms < ?2)
+                 ORDER BY t.tx",
             )
             .map_err(io)?;
         let rows = stmt
@@ -288,6 +293,9 @@ impl Backend for SqliteBackend {
                     quantity: r.get::<_, i64>(7)? as u64,
                     compliance_year: r.get(8)?,
                     reverses: r.get::<_, Option<i64>>(9)?.map(|v| v as u64),
+                    from_id: r.get(10)?,
+                    to_id: r.get(11)?,
+                    unit_id: r.get(12)?,
                 })
             })
             .map_err(io)?;

@@ -16,7 +16,14 @@ CREATE TABLE snapshots (
     body       BLOB    NOT NULL
 );
 -- Query tables: projections of the journal, written in the same transaction.
+CREATE TABLE units (
+    id      INTEGER PRIMARY KEY,
+    name    TEXT    NOT NULL UNIQUE,
+    market  TEXT    NOT NULL,
+    vintage INTEGER NOT NULL
+);
 CREATE TABLE accounts (
+    id              INTEGER NOT NULL UNIQUE,
     number          TEXT PRIMARY KEY,
     market          TEXT NOT NULL,
     kind            TEXT NOT NULL,
@@ -32,20 +39,22 @@ CREATE TABLE holdings (
     encumbered INTEGER NOT NULL CHECK (encumbered >= 0),
     PRIMARY KEY (account, unit)
 ) WITHOUT ROWID;
+-- Keys, not names: rows and index entries stay small, so the history of millions of
+-- transfers fits the page cache (join accounts and units for numbers and names).
 CREATE TABLE transactions (
     tx              INTEGER PRIMARY KEY,
     seq             INTEGER NOT NULL,
     at_ms           INTEGER NOT NULL,
     kind            TEXT    NOT NULL,
-    from_account    TEXT,
-    to_account      TEXT,
-    unit            TEXT    NOT NULL,
+    from_id         INTEGER,
+    to_id           INTEGER,
+    unit_id         INTEGER NOT NULL,
     quantity        INTEGER NOT NULL CHECK (quantity > 0),
     compliance_year INTEGER,
     reverses        INTEGER
 );
-CREATE INDEX transactions_from ON transactions (from_account, tx);
-CREATE INDEX transactions_to ON transactions (to_account, tx);
+CREATE INDEX transactions_from ON transactions (from_id, tx);
+CREATE INDEX transactions_to ON transactions (to_id, tx);
 -- How far the transactions table has been written: it trails the journal (its rows are
 -- written in large batches after the journal commits) and is caught up from the journal on open.
 CREATE TABLE projection_marks (
