@@ -112,15 +112,17 @@ impl Backend for SqliteBackend {
                     .execute(params![a.id, a.number, a.market, a.kind, a.holder, a.holder_type, a.status, a.representatives])
                     .map_err(io)?;
             }
-            for chunk in projection.holdings.chunks(ROWS_PER_INSERT) {
-                let amounts: Vec<[i64; 2]> = chunk.iter().map(|h| [i64_of(h.free), i64_of(h.encumbered)]).collect();
-                let mut values: Vec<&dyn ToSql> = Vec::with_capacity(chunk.len() * 4);
-                for (h, a) in chunk.iter().zip(&amounts) {
-                    values.extend([&h.account as &dyn ToSql, &h.unit, &a[0], &a[1]]);
+            // One-row statements: an UPDATE that touches one row needs no statement journal,
+            // where a multi-row upsert copies every page it touches into one.
+            let mut update =
+                tx.prepare_cached("UPDATE holdings SET free = ?3, encumbered = ?4 WHERE account = ?1 AND unit = ?2").map_err(io)?;
+            let mut insert =
+                tx.prepare_cached("INSERT INTO holdings (account, unit, free, encumbered) VALUES (?1, ?2, ?3, ?4)").map_err(io)?;
+            for h in &projection.holdings {
+                let values = params![h.account, h.unit, i64_of(h.free), i64_of(h.encumbered)];
+                if update.execute(values).map_err(io)? == 0 {
+                    insert.execute(values).map_err(io)?;
                 }
-                let sql = multi_insert("holdings", "account, unit, free, encumbered", 4, chunk.len())
-                    + " ON CONFLICT (account, unit) DO UPDATE SET free = excluded.free, encumbered = excluded.encumbered";
-                tx.prepare_cached(&sql).map_err(io)?.execute(params_from_iter(values)).map_err(io)?;
             }
         }
         tx.commit().map_err(io)
