@@ -94,8 +94,9 @@ pub trait Backend: Send {
     fn kind(&self) -> &'static str;
 
     /// Appends sealed records (in order, continuing from `expected_last_seq`) and the accounts and
-    /// holdings rows they change. Fails with `Conflict`, writing nothing, if the journal has moved
-    /// on. (`projection.transactions` go through `append_transactions`.)
+    /// units rows they add or change. Fails with `Conflict`, writing nothing, if the journal has
+    /// moved on. (`projection.transactions` and `projection.holdings` go through
+    /// `append_trailing`.)
     fn append(&mut self, expected_last_seq: u64, records: &[SealedRecord], projection: &Projection) -> Result<(), StoreError>;
 
     fn last_seq(&mut self) -> Result<u64, StoreError>;
@@ -116,14 +117,21 @@ pub trait Backend: Send {
 
     fn holdings(&mut self, account: Option<&str>) -> Result<Vec<HoldingRow>, StoreError>;
 
-    /// Writes the transactions-table rows of journal records `after_seq + 1 ..= through_seq`
-    /// with the mark that says so, in one transaction, if the table ends exactly at `after_seq`;
-    /// otherwise writes nothing and returns false (another writer moved it; catching up from
-    /// the journal on the next open fills any gap).
-    fn append_transactions(&mut self, rows: &[TxRow], after_seq: u64, through_seq: u64) -> Result<bool, StoreError>;
+    /// Brings the trailing tables from journal record `after_seq` to `through_seq`: inserts the
+    /// transactions rows of those records, writes the holdings rows they changed (their values
+    /// at `through_seq`) and moves the mark, in one transaction, if the mark is exactly at
+    /// `after_seq`; otherwise writes nothing and returns false (another writer moved it;
+    /// catching up from the journal on the next open fills any gap).
+    fn append_trailing(
+        &mut self,
+        transactions: &[TxRow],
+        holdings: &[HoldingRow],
+        after_seq: u64,
+        through_seq: u64,
+    ) -> Result<bool, StoreError>;
 
-    /// The journal record up to which the transactions table is written.
-    fn transactions_through(&mut self) -> Result<u64, StoreError>;
+    /// The journal record up to which the trailing tables (transactions, holdings) are written.
+    fn trailing_through(&mut self) -> Result<u64, StoreError>;
 
     /// Transactions touching `account`, in order, accepted before `before` when given.
     fn transactions(&mut self, account: &str, before: Option<Timestamp>) -> Result<Vec<TxRow>, StoreError>;

@@ -8,6 +8,7 @@ use crate::Location;
 use ets_core::Timestamp;
 use ets_registry::journal::{hex, GENESIS_HASH};
 use ets_registry::{ChainVerifier, Envelope, Outcome, Receipt, Record, Registry, Rejection, SealedRecord, Snapshot};
+use std::collections::HashMap;
 use std::fmt;
 
 #[derive(Clone, Debug)]
@@ -59,46 +60,61 @@ pub struct Ledger {
     history: History,
 }
 
-/// Rows of the transactions table (account history) for journaled records, written in large
-/// batches after the journal commits: rows keyed by account land on random index pages, and
-/// writing them with every batch multiplied the bytes written per transfer several times over.
-/// Nothing acknowledged depends on them: the journal is durable first, and opening a ledger
-/// catches the table up from the journal.
+/// The trailing query tables: transactions (account history) and holdings rows of journaled
+/// records, written in large batches after the journal commits. Rows keyed by account land on
+/// scattered index pages, and writing them with every batch multiplied the bytes written per
+/// transfer several times over; holdings rows change with nearly every transfer. Nothing
+/// acknowledged depends on them: the journal is durable first, and opening a ledger catches the
+/// tables up from the journal.
 #[derive(Default)]
 pub(crate) struct History {
     rows: Vec<TxRow>,
+    /// Latest values of the holdings changed since the last flush.
+    holdings: HashMap<(String, String), HoldingRow>,
     after_seq: u64,
     through_seq: u64,
 }
 
-/// Transactions-table rows held back before they are written.
+/// Transactions rows held back before the trailing tables are written.
 pub const HISTORY_ROWS_MAX: usize = 65_536;
 
 impl History {
     fn starting_at(seq: u64) -> History {
-        History { rows: Vec::new(), after_seq: seq, through_seq: seq }
+        History { rows: Vec::new(), holdings: HashMap::new(), after_seq: seq, through_seq: seq }
     }
 
-    pub(crate) fn push(&mut self, rows: Vec<TxRow>, through_seq: u64) {
-        self.rows.extend(rows);
-        self.through_seq = through_seq;
+    pub(crate) fn push(&mut self, trailing: Trailing) {
+        self.rows.extend(trailing.transactions);
+        for h in trailing.holdings {
+            self.holdings.insert((h.account.clone(), h.unit.clone()), h);
+        }
+        self.through_seq = trailing.through_seq;
     }
 
     pub(crate) fn is_full(&self) -> bool {
         self.rows.len() >= HISTORY_ROWS_MAX
     }
 
-    /// Writes what is held back. If another writer moved the table meanwhile, the rows are
-    /// dropped: the next open catches the table up from the journal.
+    /// Writes what is held back. If another writer moved the tables meanwhile, the rows are
+    /// dropped: the next open catches the tables up from the journal.
     pub(crate) fn flush(&mut self, backend: &mut dyn Backend) -> Result<(), StoreError> {
         if self.through_seq == self.after_seq {
             return Ok(());
         }
-        let result = backend.append_transactions(&self.rows, self.after_seq, self.through_seq);
+        let mut holdings: Vec<HoldingRow> = self.holdings.drain().map(|(_, h)| h).collect();
+        holdings.sort();
+        let result = backend.append_trailing(&self.rows, &holdings, self.after_seq, self.through_seq);
         self.rows.clear();
         self.after_seq = self.through_seq;
         result.map(|_| ())
     }
+}
+
+/// What a committed batch adds to the trailing tables.
+pub(crate) struct Trailing {
+    transactions: Vec<TxRow>,
+    holdings: Vec<HoldingRow>,
+    through_seq: u64,
 }
 
 impl Drop for Ledger {
@@ -118,9 +134,13 @@ pub struct PreparedBatch {
 }
 
 impl PreparedBatch {
-    /// The transactions-table rows of this batch and the last record they cover, for `History`.
-    pub(crate) fn take_history(&mut self) -> (Vec<TxRow>, u64) {
-        (std::mem::take(&mut self.projection.transactions), self.sealed.last().map_or(self.start_seq, |r| r.seq))
+    /// The trailing-table rows of this batch and the last record they cover, for `History`.
+    pub(crate) fn take_trailing(&mut self) -> Trailing {
+        Trailing {
+            transactions: std::mem::take(&mut self.projection.transactions),
+            holdings: std::mem::take(&mut self.projection.holdings),
+            through_seq: self.sealed.last().map_or(self.start_seq, |r| r.seq),
+        }
     }
 
     /// Phase two: one storage transaction; on success every command of the batch is durable.
@@ -174,10 +194,10 @@ impl Backend for Detached {
     fn holdings(&mut self, _: Option<&str>) -> Result<Vec<HoldingRow>, StoreError> {
         Detached::error()
     }
-    fn append_transactions(&mut self, _: &[crate::TxRow], _: u64, _: u64) -> Result<bool, StoreError> {
+    fn append_trailing(&mut self, _: &[crate::TxRow], _: &[HoldingRow], _: u64, _: u64) -> Result<bool, StoreError> {
         Detached::error()
     }
-    fn transactions_through(&mut self) -> Result<u64, StoreError> {
+    fn trailing_through(&mut self) -> Result<u64, StoreError> {
         Detached::error()
     }
     fn transactions(&mut self, _: &str, _: Option<Timestamp>) -> Result<Vec<crate::TxRow>, StoreError> {
@@ -244,15 +264,14 @@ impl Ledger {
             self.reload_after(&e);
             return Err(e);
         }
-        let (rows, through) = prepared.take_history();
-        self.history.push(rows, through);
+        self.history.push(prepared.take_trailing());
         if self.history.is_full() {
             self.history.flush(self.backend.as_mut())?;
         }
         Ok(results)
     }
 
-    /// Writes the held-back rows of the transactions table (also done on drop).
+    /// Writes the held-back rows of the trailing tables (also done on drop).
     pub fn flush_history(&mut self) -> Result<(), StoreError> {
         self.history.flush(self.backend.as_mut())
     }
@@ -396,20 +415,21 @@ fn load(backend: &mut dyn Backend) -> Result<(Registry, [u8; 32], u64), StoreErr
     Ok((registry, verifier.head().1, from))
 }
 
-/// Writes the transactions-table rows of journal records the table does not have yet.
+/// Writes the trailing-table rows of journal records the tables do not have yet: the
+/// transactions of those records, and the holdings they touched at their current values.
 fn catch_up_history(backend: &mut dyn Backend, registry: &Registry) -> Result<(), StoreError> {
-    let through = backend.transactions_through()?;
+    let through = backend.trailing_through()?;
     if through >= registry.seq() {
         return Ok(());
     }
-    let mut rows = Vec::new();
+    let mut history = History::starting_at(through);
     backend.scan_journal(through, &mut |row| {
         let record = Record::decode(&row.body).map_err(|e| StoreError::Corrupt(format!("record {}: {e}", row.seq)))?;
-        rows.extend(Projection::build(registry, [(record.seq, record.at, record.events.as_slice())]).transactions);
+        let projection = Projection::build(registry, [(record.seq, record.at, record.events.as_slice())]);
+        history.push(Trailing { transactions: projection.transactions, holdings: projection.holdings, through_seq: record.seq });
         Ok(())
     })?;
-    backend.append_transactions(&rows, through, registry.seq())?;
-    Ok(())
+    history.flush(backend)
 }
 
 fn replay_row(registry: &mut Registry, seq: u64, command_id: &str, body: &[u8]) -> Result<(), StoreError> {
@@ -420,11 +440,26 @@ fn replay_row(registry: &mut Registry, seq: u64, command_id: &str, body: &[u8]) 
     registry.apply_record(record.seq, &record.command_id, record.fingerprint, &record.events).map_err(StoreError::Corrupt)
 }
 
+fn all_holdings(registry: &Registry) -> Vec<HoldingRow> {
+    let mut rows = Vec::new();
+    for i in 0..registry.accounts().len() {
+        let account = ets_registry::AccountIdx(i as u32);
+        for (unit, _) in registry.holdings_of(account) {
+            rows.push(holding_row(registry, account, unit));
+        }
+    }
+    rows.sort();
+    rows
+}
+
 /// Checks a stored registry from scratch: the whole hash chain, a replay of every record, every
 /// invariant of the replayed state, every stored snapshot against the replay at its position,
 /// and the query tables against the replayed state. Reports the first thing found wrong.
 pub fn audit(backend: &mut dyn Backend) -> Result<AuditReport, StoreError> {
     let snapshots = backend.snapshot_list()?;
+    // The holdings table trails the journal up to its mark: it must equal the replayed state there.
+    let mark = backend.trailing_through()?;
+    let mut expected_holdings = if mark == 0 { Some(Vec::new()) } else { None };
     let mut verifier = ChainVerifier::default();
     let mut registry = Registry::new();
     // A snapshot is sound when its body decodes, hashes to its stored hash, and equals the
@@ -439,6 +474,9 @@ pub fn audit(backend: &mut dyn Backend) -> Result<AuditReport, StoreError> {
     backend.scan_journal(0, &mut |row| {
         verifier.check(row.seq, &row.body, &row.prev_hash, &row.hash).map_err(StoreError::Corrupt)?;
         replay_row(&mut registry, row.seq, &row.command_id, &row.body)?;
+        if row.seq == mark {
+            expected_holdings = Some(all_holdings(&registry));
+        }
         while let Some(((seq, hash), sound)) = next_snapshot.next_if(|((seq, _), _)| *seq <= row.seq) {
             if !sound || registry.state_hash() != *hash {
                 return Err(StoreError::Corrupt(format!("the snapshot at record {seq} does not match the state the journal gives there")));
@@ -452,14 +490,12 @@ pub fn audit(backend: &mut dyn Backend) -> Result<AuditReport, StoreError> {
     }
     registry.check_invariants().map_err(|e| StoreError::Corrupt(format!("the replayed state breaks an invariant: {e}")))?;
 
-    let mut expected: Vec<HoldingRow> = Vec::new();
-    for (i, _) in registry.accounts().iter().enumerate() {
-        let account = ets_registry::AccountIdx(i as u32);
-        for (unit, _) in registry.holdings_of(account) {
-            expected.push(holding_row(&registry, account, unit));
-        }
-    }
-    expected.sort();
+    let expected = expected_holdings.ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "the holdings and transactions tables claim to reach record {mark}, beyond the journal's last record {}",
+            registry.seq()
+        ))
+    })?;
     let mut stored = backend.holdings(None)?;
     stored.sort();
     if let Some(i) = (0..expected.len().max(stored.len())).find(|&i| expected.get(i) != stored.get(i)) {

@@ -98,19 +98,6 @@ impl Backend for PostgresBackend {
             )
             .map_err(io)?;
         }
-        if !projection.holdings.is_empty() {
-            let accounts: Vec<&str> = projection.holdings.iter().map(|h| h.account.as_str()).collect();
-            let units: Vec<&str> = projection.holdings.iter().map(|h| h.unit.as_str()).collect();
-            let free: Vec<i64> = projection.holdings.iter().map(|h| i64_of(h.free)).collect();
-            let encumbered: Vec<i64> = projection.holdings.iter().map(|h| i64_of(h.encumbered)).collect();
-            tx.execute(
-                "INSERT INTO holdings (account, unit, free, encumbered)
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[])
-                 ON CONFLICT (account, unit) DO UPDATE SET free = excluded.free, encumbered = excluded.encumbered",
-                &[&accounts, &units, &free, &encumbered],
-            )
-            .map_err(io)?;
-        }
         tx.commit().map_err(io)
     }
 
@@ -214,11 +201,24 @@ impl Backend for PostgresBackend {
             .collect())
     }
 
-    fn append_transactions(&mut self, rows: &[TxRow], after_seq: u64, through_seq: u64) -> Result<bool, StoreError> {
+    fn append_trailing(&mut self, rows: &[TxRow], holdings: &[HoldingRow], after_seq: u64, through_seq: u64) -> Result<bool, StoreError> {
         let mut tx = self.client.transaction().map_err(io)?;
-        let mark: i64 = tx.query_one("SELECT seq FROM projection_marks WHERE name = 'transactions' FOR UPDATE", &[]).map_err(io)?.get(0);
+        let mark: i64 = tx.query_one("SELECT seq FROM projection_marks WHERE name = 'trailing' FOR UPDATE", &[]).map_err(io)?.get(0);
         if mark as u64 != after_seq {
             return Ok(false);
+        }
+        if !holdings.is_empty() {
+            let accounts: Vec<&str> = holdings.iter().map(|h| h.account.as_str()).collect();
+            let units: Vec<&str> = holdings.iter().map(|h| h.unit.as_str()).collect();
+            let free: Vec<i64> = holdings.iter().map(|h| i64_of(h.free)).collect();
+            let encumbered: Vec<i64> = holdings.iter().map(|h| i64_of(h.encumbered)).collect();
+            tx.execute(
+                "INSERT INTO holdings (account, unit, free, encumbered)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[])
+                 ON CONFLICT (account, unit) DO UPDATE SET free = excluded.free, encumbered = excluded.encumbered",
+                &[&accounts, &units, &free, &encumbered],
+            )
+            .map_err(io)?;
         }
         if !rows.is_empty() {
             let sink = tx
@@ -240,13 +240,13 @@ impl Backend for PostgresBackend {
             }
             writer.finish().map_err(io)?;
         }
-        tx.execute("UPDATE projection_marks SET seq = $1 WHERE name = 'transactions'", &[&i64_of(through_seq)]).map_err(io)?;
+        tx.execute("UPDATE projection_marks SET seq = $1 WHERE name = 'trailing'", &[&i64_of(through_seq)]).map_err(io)?;
         tx.commit().map_err(io)?;
         Ok(true)
     }
 
-    fn transactions_through(&mut self) -> Result<u64, StoreError> {
-        let mark: i64 = self.client.query_one("SELECT seq FROM projection_marks WHERE name = 'transactions'", &[]).map_err(io)?.get(0);
+    fn trailing_through(&mut self) -> Result<u64, StoreError> {
+        let mark: i64 = self.client.query_one("SELECT seq FROM projection_marks WHERE name = 'trailing'", &[]).map_err(io)?.get(0);
         Ok(mark as u64)
     }
 

@@ -112,18 +112,6 @@ impl Backend for SqliteBackend {
                     .execute(params![a.id, a.number, a.market, a.kind, a.holder, a.holder_type, a.status, a.representatives])
                     .map_err(io)?;
             }
-            // One-row statements: an UPDATE that touches one row needs no statement journal,
-            // where a multi-row upsert copies every page it touches into one.
-            let mut update =
-                tx.prepare_cached("UPDATE holdings SET free = ?3, encumbered = ?4 WHERE account = ?1 AND unit = ?2").map_err(io)?;
-            let mut insert =
-                tx.prepare_cached("INSERT INTO holdings (account, unit, free, encumbered) VALUES (?1, ?2, ?3, ?4)").map_err(io)?;
-            for h in &projection.holdings {
-                let values = params![h.account, h.unit, i64_of(h.free), i64_of(h.encumbered)];
-                if update.execute(values).map_err(io)? == 0 {
-                    insert.execute(values).map_err(io)?;
-                }
-            }
         }
         tx.commit().map_err(io)
     }
@@ -233,13 +221,25 @@ impl Backend for SqliteBackend {
         rows.collect::<Result<Vec<_>, _>>().map_err(io)
     }
 
-    fn append_transactions(&mut self, rows: &[TxRow], after_seq: u64, through_seq: u64) -> Result<bool, StoreError> {
+    fn append_trailing(&mut self, rows: &[TxRow], holdings: &[HoldingRow], after_seq: u64, through_seq: u64) -> Result<bool, StoreError> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(io)?;
-        let mark: i64 = tx.query_row("SELECT seq FROM projection_marks WHERE name = 'transactions'", [], |r| r.get(0)).map_err(io)?;
+        let mark: i64 = tx.query_row("SELECT seq FROM projection_marks WHERE name = 'trailing'", [], |r| r.get(0)).map_err(io)?;
         if mark as u64 != after_seq {
             return Ok(false);
         }
         {
+            // One-row statements: an UPDATE that touches one row needs no statement journal,
+            // where a multi-row upsert copies every page it touches into one.
+            let mut update =
+                tx.prepare_cached("UPDATE holdings SET free = ?3, encumbered = ?4 WHERE account = ?1 AND unit = ?2").map_err(io)?;
+            let mut insert =
+                tx.prepare_cached("INSERT INTO holdings (account, unit, free, encumbered) VALUES (?1, ?2, ?3, ?4)").map_err(io)?;
+            for h in holdings {
+                let values = params![h.account, h.unit, i64_of(h.free), i64_of(h.encumbered)];
+                if update.execute(values).map_err(io)? == 0 {
+                    insert.execute(values).map_err(io)?;
+                }
+            }
             for chunk in rows.chunks(ROWS_PER_INSERT) {
                 let ints: Vec<[i64; 3]> = chunk.iter().map(|t| [i64_of(t.tx), i64_of(t.seq), i64_of(t.quantity)]).collect();
                 let extra: Vec<(Option<u16>, Option<i64>)> = chunk.iter().map(|t| (t.compliance_year, t.reverses.map(i64_of))).collect();
@@ -256,14 +256,13 @@ impl Backend for SqliteBackend {
                 tx.prepare_cached(&sql).map_err(io)?.execute(params_from_iter(values)).map_err(io)?;
             }
         }
-        tx.execute("UPDATE projection_marks SET seq = ?1 WHERE name = 'transactions'", params![i64_of(through_seq)]).map_err(io)?;
+        tx.execute("UPDATE projection_marks SET seq = ?1 WHERE name = 'trailing'", params![i64_of(through_seq)]).map_err(io)?;
         tx.commit().map_err(io)?;
         Ok(true)
     }
 
-    fn transactions_through(&mut self) -> Result<u64, StoreError> {
-        let mark: i64 =
-            self.conn.query_row("SELECT seq FROM projection_marks WHERE name = 'transactions'", [], |r| r.get(0)).map_err(io)?;
+    fn trailing_through(&mut self) -> Result<u64, StoreError> {
+        let mark: i64 = self.conn.query_row("SELECT seq FROM projection_marks WHERE name = 'trailing'", [], |r| r.get(0)).map_err(io)?;
         Ok(mark as u64)
     }
 

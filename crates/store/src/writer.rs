@@ -115,8 +115,7 @@ impl LedgerService {
                                 let _ = reply.send(result.map_err(SubmitError::Rejected));
                             }
                             if let Some(batch) = prepared.as_mut() {
-                                let (rows, through) = batch.take_history();
-                                history.push(rows, through);
+                                history.push(batch.take_trailing());
                             }
                         }
                         Err(error) => {

@@ -55,10 +55,11 @@ CREATE TABLE transactions (
 );
 CREATE INDEX transactions_from ON transactions (from_id, tx);
 CREATE INDEX transactions_to ON transactions (to_id, tx);
--- How far the transactions table has been written: it trails the journal (its rows are
--- written in large batches after the journal commits) and is caught up from the journal on open.
+-- How far the trailing query tables (transactions and holdings) have been written: they trail
+-- the journal (written in large batches after the journal commits) and are caught up from the
+-- journal on open.
 CREATE TABLE projection_marks (
     name TEXT PRIMARY KEY,
     seq  INTEGER NOT NULL
 );
-INSERT INTO projection_marks (name, seq) VALUES ('transactions', 0);
+INSERT INTO projection_marks (name, seq) VALUES ('trailing', 0);
