@@ -21,6 +21,9 @@ use std::thread::JoinHandle;
 pub const BATCH_MAX: usize = 8_192;
 /// Most commands waiting for the executor; submitters block beyond it (back-pressure).
 pub const QUEUE_MAX: usize = 65_536;
+/// How long the storage thread waits with nothing to commit before it writes the trailing
+/// query tables (transactions, holdings).
+pub const IDLE_FLUSH_AFTER: std::time::Duration = std::time::Duration::from_millis(100);
 /// Sealed batches waiting for the storage thread: memory may run at most this far ahead of disk.
 pub const BATCHES_IN_FLIGHT_MAX: usize = 2;
 
@@ -128,10 +131,16 @@ impl LedgerService {
                     // History rows go out in large batches, or whenever the writer is idle.
                     next = match sealed.try_recv() {
                         Ok(batch) => Some(batch),
-                        Err(mpsc::TryRecvError::Empty) => {
-                            let _ = history.flush(backend.as_mut());
-                            sealed.recv().ok()
-                        }
+                        // Idle for a moment: write the trailing tables now. (Flushing at every
+                        // momentary gap would undo their batching.)
+                        Err(mpsc::TryRecvError::Empty) => match sealed.recv_timeout(IDLE_FLUSH_AFTER) {
+                            Ok(batch) => Some(batch),
+                            Err(mpsc::RecvTimeoutError::Timeout) => {
+                                let _ = history.flush(backend.as_mut());
+                                sealed.recv().ok()
+                            }
+                            Err(mpsc::RecvTimeoutError::Disconnected) => None,
+                        },
                         Err(mpsc::TryRecvError::Disconnected) => None,
                     };
                     if history.is_full() {
