@@ -53,7 +53,8 @@ impl Ets {
             "SELECT seq || ':' || command_id || ':' || hex(hash) FROM journal ORDER BY seq",
             "SELECT account || ':' || unit || ':' || free || ':' || encumbered FROM holdings ORDER BY account, unit",
             "SELECT number || ':' || status || ':' || representatives FROM accounts ORDER BY number",
-            "SELECT tx || ':' || kind || ':' || quantity FROM transactions ORDER BY tx",
+            "SELECT account_id || ':' || tx || ':' || kind || ':' || quantity FROM postings ORDER BY account_id, tx",
+            "SELECT name || ':' || seq FROM projection_marks ORDER BY name",
             "SELECT seq || ':' || hex(state_hash) FROM snapshots ORDER BY seq",
         ] {
             let mut stmt = conn.prepare(sql).unwrap();

@@ -142,3 +142,53 @@ pub trait Backend: Send {
 pub(crate) fn hash32(bytes: &[u8], what: &str) -> Result<[u8; 32], StoreError> {
     bytes.try_into().map_err(|_| StoreError::Corrupt(format!("{what} is {} bytes, not 32", bytes.len())))
 }
+
+/// One side of a transaction as the postings table stores it: the account it touches, whether
+/// units came in or went out, and the other side.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Posting<'a> {
+    pub account_id: u32,
+    pub incoming: bool,
+    pub counterparty_id: Option<u32>,
+    pub row: &'a TxRow,
+}
+
+/// The postings of transaction rows, in key order (account, transaction) so that a flush
+/// inserts along the B-tree rather than all over it.
+pub(crate) fn postings(rows: &[TxRow]) -> Vec<Posting<'_>> {
+    let mut out = Vec::with_capacity(rows.len() * 2);
+    for row in rows {
+        if let Some(from) = row.from_id {
+            out.push(Posting { account_id: from, incoming: false, counterparty_id: row.to_id, row });
+        }
+        if let Some(to) = row.to_id {
+            out.push(Posting { account_id: to, incoming: true, counterparty_id: row.from_id, row });
+        }
+    }
+    out.sort_unstable_by_key(|p| (p.account_id, p.row.tx));
+    out
+}
+
+/// A transaction row rebuilt from one posting of it: the account and its counterparty take the
+/// places their direction gives them.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn tx_row_of_posting(
+    tx: u64,
+    seq: u64,
+    at: Timestamp,
+    kind: String,
+    incoming: bool,
+    (account_id, account): (u32, String),
+    (counterparty_id, counterparty): (Option<u32>, Option<String>),
+    (unit_id, unit): (u32, String),
+    quantity: u64,
+    compliance_year: Option<u16>,
+    reverses: Option<u64>,
+) -> TxRow {
+    let ((from_id, from_account), (to_id, to_account)) = if incoming {
+        ((counterparty_id, counterparty), (Some(account_id), Some(account)))
+    } else {
+        ((Some(account_id), Some(account)), (counterparty_id, counterparty))
+    };
+    TxRow { tx, from_id, to_id, unit_id, seq, at, kind, from_account, to_account, unit, quantity, compliance_year, reverses }
+}

@@ -1,7 +1,7 @@
 //! PostgreSQL for larger deployments. Batches go in with binary COPY; an advisory lock per
 //! schema keeps writers in single file, and the journal's primary key keeps them honest.
 
-use crate::backend::{hash32, AccountRow, Backend, HoldingRow, JournalRow, StoreError, TxRow};
+use crate::backend::{hash32, postings, tx_row_of_posting, AccountRow, Backend, HoldingRow, JournalRow, StoreError, TxRow};
 use crate::migrations::{MIGRATIONS, SCHEMA_VERSION};
 use crate::projection::Projection;
 use ets_core::Timestamp;
@@ -223,19 +223,43 @@ impl Backend for PostgresBackend {
         if !rows.is_empty() {
             let sink = tx
                 .copy_in(
-                    "COPY transactions (tx, seq, at_ms, kind, from_id, to_id, unit_id, quantity, compliance_year, reverses)
+                    "COPY postings (account_id, tx, seq, at_ms, kind, incoming, counterparty_id, unit_id, quantity, compliance_year, reverses)
                      FROM STDIN (FORMAT binary)",
                 )
                 .map_err(io)?;
-            let types =
-                [Type::INT8, Type::INT8, Type::INT8, Type::TEXT, Type::INT4, Type::INT4, Type::INT4, Type::INT8, Type::INT4, Type::INT8];
+            let types = [
+                Type::INT4,
+                Type::INT8,
+                Type::INT8,
+                Type::INT8,
+                Type::TEXT,
+                Type::BOOL,
+                Type::INT4,
+                Type::INT4,
+                Type::INT8,
+                Type::INT4,
+                Type::INT8,
+            ];
             let mut writer = BinaryCopyInWriter::new(sink, &types);
-            for t in rows {
+            for p in postings(rows) {
+                let t = p.row;
                 let year = t.compliance_year.map(i32::from);
                 let reverses = t.reverses.map(i64_of);
-                let (from, to, unit) = (t.from_id.map(|a| a as i32), t.to_id.map(|a| a as i32), t.unit_id as i32);
+                let (account, counterparty, unit) = (p.account_id as i32, p.counterparty_id.map(|a| a as i32), t.unit_id as i32);
                 writer
-                    .write(&[&i64_of(t.tx), &i64_of(t.seq), &t.at.0, &t.kind, &from, &to, &unit, &i64_of(t.quantity), &year, &reverses])
+                    .write(&[
+                        &account,
+                        &i64_of(t.tx),
+                        &i64_of(t.seq),
+                        &t.at.0,
+                        &t.kind,
+                        &p.incoming,
+                        &counterparty,
+                        &unit,
+                        &i64_of(t.quantity),
+                        &year,
+                        &reverses,
+                    ])
                     .map_err(io)?;
             }
             writer.finish().map_err(io)?;
@@ -255,34 +279,33 @@ impl Backend for PostgresBackend {
         let rows = self
             .client
             .query(
-                "SELECT t.tx, t.seq, t.at_ms, t.kind, fa.number, ta.number, u.name, t.quantity, t.compliance_year, t.reverses,
-                        t.from_id, t.to_id, t.unit_id
-                 FROM transactions t
-                 LEFT JOIN accounts fa ON fa.id = t.from_id
-                 LEFT JOIN accounts ta ON ta.id = t.to_id
-                 JOIN units u ON u.id = t.unit_id
-                 WHERE (t.from_id = (SELECT id FROM accounts WHERE number = $1) OR t.to_id = (SELECT id FROM accounts WHERE number = $1))
-                   AND ($2::int8 IS NULL OR t.at_ms < $2)
-                 ORDER BY t.tx",
+                "SELECT p.tx, p.seq, p.at_ms, p.kind, p.incoming, p.account_id, a.number, p.counterparty_id, c.number, p.unit_id, u.name,
+                        p.quantity, p.compliance_year, p.reverses
+                 FROM postings p
+                 JOIN accounts a ON a.id = p.account_id
+                 LEFT JOIN accounts c ON c.id = p.counterparty_id
+                 JOIN units u ON u.id = p.unit_id
+                 WHERE p.account_id = (SELECT id FROM accounts WHERE number = $1) AND ($2::int8 IS NULL OR p.at_ms < $2)
+                 ORDER BY p.tx",
                 &[&account, &before],
             )
             .map_err(io)?;
         Ok(rows
             .iter()
-            .map(|r| TxRow {
-                tx: r.get::<_, i64>(0) as u64,
-                seq: r.get::<_, i64>(1) as u64,
-                at: Timestamp(r.get(2)),
-                kind: r.get(3),
-                from_account: r.get(4),
-                to_account: r.get(5),
-                unit: r.get(6),
-                quantity: r.get::<_, i64>(7) as u64,
-                compliance_year: r.get::<_, Option<i32>>(8).map(|y| y as u16),
-                reverses: r.get::<_, Option<i64>>(9).map(|v| v as u64),
-                from_id: r.get::<_, Option<i32>>(10).map(|a| a as u32),
-                to_id: r.get::<_, Option<i32>>(11).map(|a| a as u32),
-                unit_id: r.get::<_, i32>(12) as u32,
+            .map(|r| {
+                tx_row_of_posting(
+                    r.get::<_, i64>(0) as u64,
+                    r.get::<_, i64>(1) as u64,
+                    Timestamp(r.get(2)),
+                    r.get(3),
+                    r.get(4),
+                    (r.get::<_, i32>(5) as u32, r.get(6)),
+                    (r.get::<_, Option<i32>>(7).map(|a| a as u32), r.get(8)),
+                    (r.get::<_, i32>(9) as u32, r.get(10)),
+                    r.get::<_, i64>(11) as u64,
+                    r.get::<_, Option<i32>>(12).map(|y| y as u16),
+                    r.get::<_, Option<i64>>(13).map(|v| v as u64),
+                )
             })
             .collect())
     }

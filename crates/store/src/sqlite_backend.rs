@@ -1,7 +1,7 @@
 //! The embedded default: one SQLite file in WAL mode with `synchronous=FULL`, so a committed
 //! batch survives a process kill and a power cut.
 
-use crate::backend::{hash32, AccountRow, Backend, HoldingRow, JournalRow, StoreError, TxRow};
+use crate::backend::{hash32, postings, tx_row_of_posting, AccountRow, Backend, HoldingRow, JournalRow, StoreError, TxRow};
 use crate::migrations::{MIGRATIONS, SCHEMA_VERSION};
 use crate::projection::Projection;
 use ets_core::Timestamp;
@@ -240,17 +240,31 @@ impl Backend for SqliteBackend {
                     insert.execute(values).map_err(io)?;
                 }
             }
-            for chunk in rows.chunks(ROWS_PER_INSERT) {
-                let ints: Vec<[i64; 3]> = chunk.iter().map(|t| [i64_of(t.tx), i64_of(t.seq), i64_of(t.quantity)]).collect();
-                let extra: Vec<(Option<u16>, Option<i64>)> = chunk.iter().map(|t| (t.compliance_year, t.reverses.map(i64_of))).collect();
-                let mut values: Vec<&dyn ToSql> = Vec::with_capacity(chunk.len() * 10);
-                for ((t, i), (year, reverses)) in chunk.iter().zip(&ints).zip(&extra) {
-                    values.extend([&i[0] as &dyn ToSql, &i[1], &t.at.0, &t.kind, &t.from_id, &t.to_id, &t.unit_id, &i[2], year, reverses]);
+            let postings = postings(rows);
+            for chunk in postings.chunks(ROWS_PER_INSERT) {
+                let ints: Vec<[i64; 3]> = chunk.iter().map(|p| [i64_of(p.row.tx), i64_of(p.row.seq), i64_of(p.row.quantity)]).collect();
+                let extra: Vec<(Option<u16>, Option<i64>)> =
+                    chunk.iter().map(|p| (p.row.compliance_year, p.row.reverses.map(i64_of))).collect();
+                let mut values: Vec<&dyn ToSql> = Vec::with_capacity(chunk.len() * 11);
+                for ((p, i), (year, reverses)) in chunk.iter().zip(&ints).zip(&extra) {
+                    values.extend([
+                        &p.account_id as &dyn ToSql,
+                        &i[0],
+                        &i[1],
+                        &p.row.at.0,
+                        &p.row.kind,
+                        &p.incoming,
+                        &p.counterparty_id,
+                        &p.row.unit_id,
+                        &i[2],
+                        year,
+                        reverses,
+                    ]);
                 }
                 let sql = multi_insert(
-                    "transactions",
-                    "tx, seq, at_ms, kind, from_id, to_id, unit_id, quantity, compliance_year, reverses",
-                    10,
+                    "postings",
+                    "account_id, tx, seq, at_ms, kind, incoming, counterparty_id, unit_id, quantity, compliance_year, reverses",
+                    11,
                     chunk.len(),
                 );
                 tx.prepare_cached(&sql).map_err(io)?.execute(params_from_iter(values)).map_err(io)?;
@@ -270,34 +284,31 @@ impl Backend for SqliteBackend {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT t.tx, t.seq, t.at_ms, t.kind, fa.number, ta.number, u.name, t.quantity, t.compliance_year, t.reverses,
-                        t.from_id, t.to_id, t.unit_id
-                 FROM transactions t
-                 LEFT JOIN accounts fa ON fa.id = t.from_id
-                 LEFT JOIN accounts ta ON ta.id = t.to_id
-                 JOIN units u ON u.id = t.unit_id
-                 WHERE (t.from_id = (SELECT id FROM accounts WHERE number = ?1) OR t.to_id = (SELECT id FROM accounts WHERE number = ?1))
-                   AND (?2 IS NULL OR t.at_ms < ?2)
-                 ORDER BY t.tx",
+                "SELECT p.tx, p.seq, p.at_ms, p.kind, p.incoming, p.account_id, a.number, p.counterparty_id, c.number, p.unit_id, u.name,
+                        p.quantity, p.compliance_year, p.reverses
+                 FROM postings p
+                 JOIN accounts a ON a.id = p.account_id
+                 LEFT JOIN accounts c ON c.id = p.counterparty_id
+                 JOIN units u ON u.id = p.unit_id
+                 WHERE p.account_id = (SELECT id FROM accounts WHERE number = ?1) AND (?2 IS NULL OR p.at_ms < ?2)
+                 ORDER BY p.tx",
             )
             .map_err(io)?;
         let rows = stmt
             .query_map(params![account, before.map(|t| t.0)], |r| {
-                Ok(TxRow {
-                    tx: r.get::<_, i64>(0)? as u64,
-                    seq: r.get::<_, i64>(1)? as u64,
-                    at: Timestamp(r.get(2)?),
-                    kind: r.get(3)?,
-                    from_account: r.get(4)?,
-                    to_account: r.get(5)?,
-                    unit: r.get(6)?,
-                    quantity: r.get::<_, i64>(7)? as u64,
-                    compliance_year: r.get(8)?,
-                    reverses: r.get::<_, Option<i64>>(9)?.map(|v| v as u64),
-                    from_id: r.get(10)?,
-                    to_id: r.get(11)?,
-                    unit_id: r.get(12)?,
-                })
+                Ok(tx_row_of_posting(
+                    r.get::<_, i64>(0)? as u64,
+                    r.get::<_, i64>(1)? as u64,
+                    Timestamp(r.get(2)?),
+                    r.get(3)?,
+                    r.get(4)?,
+                    (r.get(5)?, r.get(6)?),
+                    (r.get(7)?, r.get(8)?),
+                    (r.get(9)?, r.get(10)?),
+                    r.get::<_, i64>(11)? as u64,
+                    r.get(12)?,
+                    r.get::<_, Option<i64>>(13)?.map(|v| v as u64),
+                ))
             })
             .map_err(io)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(io)

@@ -39,23 +39,24 @@ CREATE TABLE holdings (
     encumbered INTEGER NOT NULL CHECK (encumbered >= 0),
     PRIMARY KEY (account, unit)
 ) WITHOUT ROWID;
--- Keys, not names: rows and index entries stay small, so the history of millions of
--- transfers fits the page cache (join accounts and units for numbers and names).
-CREATE TABLE transactions (
-    tx              INTEGER PRIMARY KEY,
-    seq             INTEGER NOT NULL,
-    at_ms           INTEGER NOT NULL,
+-- Account history: one posting per account a transaction touches (two for a transfer),
+-- clustered by account so that a statement is one range scan and no secondary index is kept.
+-- Keys, not names (join accounts and units): rows stay small and a flush inserts in key order.
+CREATE TABLE postings (
+    account_id      INTEGER NOT NULL,
+    tx              INTEGER  NOT NULL,
+    seq             INTEGER  NOT NULL,
+    at_ms           INTEGER  NOT NULL,
     kind            TEXT    NOT NULL,
-    from_id         INTEGER,
-    to_id           INTEGER,
+    incoming        BOOLEAN NOT NULL,
+    counterparty_id INTEGER,
     unit_id         INTEGER NOT NULL,
-    quantity        INTEGER NOT NULL CHECK (quantity > 0),
+    quantity        INTEGER  NOT NULL CHECK (quantity > 0),
     compliance_year INTEGER,
-    reverses        INTEGER
-);
-CREATE INDEX transactions_from ON transactions (from_id, tx);
-CREATE INDEX transactions_to ON transactions (to_id, tx);
--- How far the trailing query tables (transactions and holdings) have been written: they trail
+    reverses        INTEGER,
+    PRIMARY KEY (account_id, tx)
+) WITHOUT ROWID;
+-- How far the trailing query tables (postings and holdings) have been written: they trail
 -- the journal (written in large batches after the journal commits) and are caught up from the
 -- journal on open.
 CREATE TABLE projection_marks (
