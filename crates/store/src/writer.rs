@@ -17,34 +17,42 @@ use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-/// Most commands in one batch (one storage transaction).
+/// Most commands in one batch (one storage transaction); a single larger group is taken whole.
 pub const BATCH_MAX: usize = 8_192;
-/// Most commands waiting for the executor; submitters block beyond it (back-pressure).
-pub const QUEUE_MAX: usize = 65_536;
+/// Most groups of commands waiting for the executor; submitters block beyond it (back-pressure).
+pub const QUEUE_MAX: usize = 8_192;
 /// How long the storage thread waits with nothing to commit before it writes the trailing
-/// query tables (transactions, holdings).
+/// query tables (postings, holdings).
 pub const IDLE_FLUSH_AFTER: std::time::Duration = std::time::Duration::from_millis(100);
 /// Sealed batches waiting for the storage thread: memory may run at most this far ahead of disk.
 pub const BATCHES_IN_FLIGHT_MAX: usize = 2;
 
-type Reply = Sender<Result<Submitted, SubmitError>>;
+type Answers = Vec<Result<Submitted, SubmitError>>;
+type Reply = Sender<Answers>;
 
+/// A group of commands from one caller, answered together (as a client library batches).
 struct Job {
-    envelope: Envelope,
+    envelopes: Vec<Envelope>,
     reply: Reply,
 }
 
 struct Sealed {
-    replies: Vec<(Reply, Result<Submitted, Rejection>)>,
+    replies: Vec<(Reply, Vec<Result<Submitted, Rejection>>)>,
     prepared: Option<PreparedBatch>,
 }
 
-/// The answer to one submitted command, available once its batch is durable.
-pub struct Submission(Receiver<Result<Submitted, SubmitError>>);
+/// The answers to a submitted group of commands, in order, available once they are durable.
+pub struct Submission(Receiver<Answers>, usize);
 
 impl Submission {
+    pub fn wait_all(self) -> Answers {
+        let n = self.1;
+        self.0.recv().unwrap_or_else(|_| (0..n).map(|_| Err(stopped())).collect())
+    }
+
+    /// The answer of a single-command submission.
     pub fn wait(self) -> Result<Submitted, SubmitError> {
-        self.0.recv().unwrap_or_else(|_| Err(stopped()))
+        self.wait_all().pop().unwrap_or_else(|| Err(stopped()))
     }
 }
 
@@ -72,27 +80,37 @@ impl LedgerService {
         let executor = std::thread::Builder::new()
             .name("ets-ledger-executor".into())
             .spawn(move || {
-                let mut batch = Vec::with_capacity(batch_max);
+                let mut batch: Vec<Job> = Vec::new();
                 while let Ok(first) = jobs.recv() {
+                    let mut commands = first.envelopes.len();
                     batch.push(first);
-                    while batch.len() < batch_max {
+                    while commands < batch_max {
                         match jobs.try_recv() {
-                            Ok(job) => batch.push(job),
+                            Ok(job) => {
+                                commands += job.envelopes.len();
+                                batch.push(job);
+                            }
                             Err(_) => break,
                         }
                     }
                     if let Some(error) = failed.lock().expect("failure lock").clone() {
                         for job in batch.drain(..) {
-                            let _ = job.reply.send(Err(SubmitError::Store(error.clone())));
+                            let _ = job.reply.send(job.envelopes.iter().map(|_| Err(SubmitError::Store(error.clone()))).collect());
                         }
                         continue;
                     }
-                    let (envelopes, replies): (Vec<Envelope>, Vec<Reply>) = batch.drain(..).map(|j| (j.envelope, j.reply)).unzip();
+                    let mut envelopes = Vec::with_capacity(commands);
+                    let mut groups = Vec::with_capacity(batch.len());
+                    for job in batch.drain(..) {
+                        groups.push((job.reply, job.envelopes.len()));
+                        envelopes.extend(job.envelopes);
+                    }
                     let (results, prepared) = ledger.prepare(clock(), &envelopes);
-                    let sealed = Sealed { replies: replies.into_iter().zip(results).collect(), prepared };
-                    if let Err(mpsc::SendError(sealed)) = to_storage.send(sealed) {
-                        for (reply, _) in sealed.replies {
-                            let _ = reply.send(Err(stopped()));
+                    let mut results = results.into_iter();
+                    let replies = groups.into_iter().map(|(reply, n)| (reply, results.by_ref().take(n).collect())).collect();
+                    if let Err(mpsc::SendError(sealed)) = to_storage.send(Sealed { replies, prepared }) {
+                        for (reply, results) in sealed.replies {
+                            let _ = reply.send(results.iter().map(|_| Err(stopped())).collect());
                         }
                     }
                 }
@@ -114,8 +132,8 @@ impl LedgerService {
                     };
                     match outcome {
                         Ok(()) => {
-                            for (reply, result) in replies {
-                                let _ = reply.send(result.map_err(SubmitError::Rejected));
+                            for (reply, results) in replies {
+                                let _ = reply.send(results.into_iter().map(|r| r.map_err(SubmitError::Rejected)).collect());
                             }
                             if let Some(batch) = prepared.as_mut() {
                                 history.push(batch.take_trailing());
@@ -123,8 +141,8 @@ impl LedgerService {
                         }
                         Err(error) => {
                             failed.lock().expect("failure lock").get_or_insert_with(|| error.clone());
-                            for (reply, _) in replies {
-                                let _ = reply.send(Err(SubmitError::Store(error.clone())));
+                            for (reply, results) in replies {
+                                let _ = reply.send(results.iter().map(|_| Err(SubmitError::Store(error.clone()))).collect());
                             }
                         }
                     }
@@ -155,11 +173,18 @@ impl LedgerService {
     }
 
     pub fn submit(&self, envelope: Envelope) -> Submission {
+        self.submit_all(vec![envelope])
+    }
+
+    /// Submits a group of commands; they are executed in order, and answered together once
+    /// durable. One reply channel per group instead of per command.
+    pub fn submit_all(&self, envelopes: Vec<Envelope>) -> Submission {
+        let n = envelopes.len();
         let (reply, answer) = mpsc::channel();
-        if let Err(mpsc::SendError(job)) = self.sender.send(Job { envelope, reply }) {
-            let _ = job.reply.send(Err(stopped()));
+        if let Err(mpsc::SendError(job)) = self.sender.send(Job { envelopes, reply }) {
+            let _ = job.reply.send((0..n).map(|_| Err(stopped())).collect());
         }
-        Submission(answer)
+        Submission(answer, n)
     }
 
     /// Stops accepting commands, finishes what is queued and hands the ledger back.

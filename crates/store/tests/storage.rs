@@ -7,7 +7,7 @@
 
 use ets_core::{Date, Timestamp, Tonnes};
 use ets_registry::{AccountKind, Command, Envelope, HolderType, MarketLevel, MarketSpec, PendingPurpose, RejectKind, TxId, UnitRef};
-use ets_store::{Backend, Ledger, LedgerOptions, Location, PostgresBackend, SqliteBackend, StoreError, SubmitError};
+use ets_store::{Backend, Ledger, LedgerOptions, LedgerService, Location, PostgresBackend, SqliteBackend, StoreError, SubmitError};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 struct Db {
@@ -70,6 +70,7 @@ on_both_backends!(
     audit_detects_a_tampered_query_table,
     history_is_point_in_time,
     history_is_caught_up_after_a_crash,
+    service_answers_groups_in_order_once_durable,
     migrations_are_versioned_and_run_once,
 );
 
@@ -401,4 +402,37 @@ fn history_is_caught_up_after_a_crash(db: &Db) {
     assert_eq!(rows.len(), expected.len() + 1);
     assert_eq!((rows.last().unwrap().quantity, rows.last().unwrap().at), (7, at("2026-02-01")));
     assert_eq!(reopened.backend().trailing_through().unwrap(), reopened.registry().seq());
+}
+
+fn service_answers_groups_in_order_once_durable(db: &Db) {
+    let ledger = scenario(db);
+    let seq = ledger.registry().seq();
+    let service = LedgerService::start(ledger, || at("2026-03-01"), 64);
+    let t = |id: String, q: u64| {
+        env(&id, "rep0", Command::Transfer { from: "CN-100001".into(), to: "CN-100002".into(), unit: cea(), quantity: Tonnes(q) })
+    };
+    // Three groups in flight at once; the second holds a transfer that must be refused.
+    let first = service.submit_all((0..100).map(|i| t(format!("g1-{i}"), 1)).collect());
+    let second = service.submit_all(vec![t("g2-0".into(), 2), t("g2-1".into(), 10_000_000), t("g2-2".into(), 3)]);
+    let single = service.submit(t("g3".into(), 4));
+    let first = first.wait_all();
+    assert_eq!(first.len(), 100);
+    let seqs: Vec<u64> = first.iter().map(|r| r.as_ref().unwrap().receipt.seq).collect();
+    assert_eq!(seqs, (seq + 1..=seq + 100).collect::<Vec<_>>(), "answers in submission order");
+    let second = second.wait_all();
+    assert!(second[0].is_ok() && second[2].is_ok());
+    match &second[1] {
+        Err(SubmitError::Rejected(r)) => assert_eq!(r.kind, RejectKind::Refused),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(single.wait().unwrap().receipt.seq, seq + 103);
+    let mut ledger = service.stop();
+    assert_eq!(ledger.registry().seq(), seq + 103);
+    drop(ledger);
+    // Everything answered is durable, and the trailing tables catch up.
+    let mut reopened = open(db);
+    assert_eq!(reopened.registry().seq(), seq + 103);
+    let rows = reopened.transactions("CN-100002", Some(at("2026-03-02"))).unwrap();
+    assert_eq!(rows.iter().filter(|r| r.at == at("2026-03-01")).count(), 103);
+    reopened.audit().unwrap();
 }
