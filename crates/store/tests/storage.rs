@@ -426,7 +426,7 @@ fn service_answers_groups_in_order_once_durable(db: &Db) {
         other => panic!("expected a refusal, got {other:?}"),
     }
     assert_eq!(single.wait().unwrap().receipt.seq, seq + 103);
-    let mut ledger = service.stop();
+    let ledger = service.stop();
     assert_eq!(ledger.registry().seq(), seq + 103);
     drop(ledger);
     // Everything answered is durable, and the trailing tables catch up.
