@@ -78,7 +78,6 @@ struct Demo {
     pending: Vec<Envelope>,
     next_id: u64,
     commands: u64,
-    rejected: u64,
 }
 
 impl Demo {
@@ -93,7 +92,6 @@ impl Demo {
         for (envelope, result) in batch.iter().zip(self.ledger.submit_batch(at, &batch)?) {
             self.commands += 1;
             if let Err(rejection) = result {
-                self.rejected += 1;
                 return Err(CliError::new(
                     ExitCode::Internal,
                     format!("demo command {} ({}) was rejected: {rejection}", envelope.id, envelope.command.name()),
@@ -124,11 +122,11 @@ fn prepare_location(location: Option<Location>) -> Result<Location, CliError> {
     let location = location.unwrap_or_else(|| Location::Sqlite("ets-demo.db".into()));
     if let Location::Sqlite(path) = &location {
         if path.exists() {
-            let is_ets = rusqlite_free_check(path);
-            if !is_ets {
+            // Only a registry that `ets demo` made is ever replaced; anything else is left alone.
+            if ets_store::SqliteBackend::first_command_id(path).as_deref() != Some(FIRST_COMMAND_ID) {
                 return Err(CliError::new(
                     ExitCode::Refused,
-                    format!("{} exists and is not an ets registry; choose another --database", path.display()),
+                    format!("{} exists and is not a registry made by `ets demo`; choose another --database", path.display()),
                 ));
             }
             for suffix in ["", "-wal", "-shm"] {
@@ -143,12 +141,8 @@ fn prepare_location(location: Option<Location>) -> Result<Location, CliError> {
     Ok(location)
 }
 
-/// An ets SQLite registry starts with the SQLite header and has a journal table; checked
-/// through the store so that the demo never deletes a file it did not make.
-fn rusqlite_free_check(path: &std::path::Path) -> bool {
-    let header = std::fs::read(path).map(|b| b.starts_with(b"SQLite format 3\0")).unwrap_or(false);
-    header && ets_store::SqliteBackend::open(path).is_ok_and(|mut b| ets_store::Backend::schema_version(&mut b).is_ok())
-}
+/// The id of the demo's first command: it marks a registry as one the demo made.
+const FIRST_COMMAND_ID: &str = "demo-1";
 
 pub fn run(location: Option<Location>, args: &DemoArgs, out: &Output) -> Result<(), CliError> {
     if args.accounts < 100 {
@@ -163,7 +157,7 @@ pub fn run(location: Option<Location>, args: &DemoArgs, out: &Output) -> Result<
             format!("{location} already holds a registry; the demo needs an empty one (for PostgreSQL, a new --schema)"),
         ));
     }
-    let mut demo = Demo { ledger, rng: ChaCha8Rng::seed_from_u64(args.seed), pending: Vec::new(), next_id: 0, commands: 0, rejected: 0 };
+    let mut demo = Demo { ledger, rng: ChaCha8Rng::seed_from_u64(args.seed), pending: Vec::new(), next_id: 0, commands: 0 };
     let markets = catalog::china_markets();
 
     eprintln!("demo: registry at {location}; adding the national market and the eight pilots");
@@ -477,6 +471,7 @@ pub fn run(location: Option<Location>, args: &DemoArgs, out: &Output) -> Result<
     eprintln!("demo: compliance year {VINTAGE} surrendered");
 
     let mut ledger = demo.ledger;
+    ledger.flush_history()?;
     ledger.snapshot()?;
     let elapsed = started.elapsed();
     let audit_started = Instant::now();

@@ -97,8 +97,8 @@ enum Cmd {
         #[arg(long, allow_hyphen_values = true)]
         quantity: String,
         /// The emission year the units are surrendered for
-        #[arg(long)]
-        year: u16,
+        #[arg(long, allow_hyphen_values = true)]
+        year: String,
         #[command(flatten)]
         write: WriteArgs,
     },
@@ -200,8 +200,8 @@ enum MarketCmd {
     /// Set the cap on allowances of one vintage
     Cap {
         market: String,
-        #[arg(long)]
-        vintage: u16,
+        #[arg(long, allow_hyphen_values = true)]
+        vintage: String,
         #[arg(long, allow_hyphen_values = true)]
         tonnes: String,
         #[command(flatten)]
@@ -429,6 +429,14 @@ fn parse_quantity(text: &str) -> Result<Tonnes, CliError> {
     Tonnes::parse_positive(text).map_err(|e| CliError::invalid(e.0))
 }
 
+fn parse_year(what: &str, text: &str) -> Result<u16, CliError> {
+    text.trim()
+        .parse::<u16>()
+        .ok()
+        .filter(|y| (ets_registry::VINTAGE_FIRST..=ets_registry::VINTAGE_LAST).contains(y))
+        .ok_or_else(|| CliError::invalid(format!("{what} '{text}' must be a year such as 2024")))
+}
+
 fn parse_unit(text: &str) -> Result<UnitRef, CliError> {
     UnitRef::parse(text).map_err(CliError::invalid)
 }
@@ -497,7 +505,7 @@ fn run(cli: &Cli, out: &Output) -> Result<(), CliError> {
                 account: account.clone(),
                 unit: parse_unit(unit)?,
                 quantity: parse_quantity(quantity)?,
-                compliance_year: *year,
+                compliance_year: parse_year("year", year)?,
             };
             submit(cli, out, write, command)
         }
@@ -636,7 +644,7 @@ fn run_market(cli: &Cli, out: &Output, command: &MarketCmd) -> Result<(), CliErr
         }
         MarketCmd::Cap { market, vintage, tonnes, write } => {
             let cap = parse_quantity(tonnes)?;
-            submit(cli, out, write, Command::SetCap { market: market.clone(), vintage: *vintage, cap })
+            submit(cli, out, write, Command::SetCap { market: market.clone(), vintage: parse_year("vintage", vintage)?, cap })
         }
         MarketCmd::Recognise { market, issuer, write } => {
             submit(cli, out, write, Command::RecogniseUnits { market: market.clone(), issuer: issuer.clone() })

@@ -21,7 +21,8 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
             widths[i] = widths[i].max(cell.chars().count());
         }
     }
-    let numeric = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit() || c == ',' || c == '.' || c == '%' || c == '-');
+    let numeric =
+        |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit() || c == ',' || c == '.' || c == '%' || c == '-' || c == '+');
     let mut out = String::new();
     let line = |cells: Vec<String>, out: &mut String| {
         let mut text = String::new();
@@ -47,6 +48,16 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         line(row.clone(), &mut out);
     }
     out
+}
+
+/// A balance in tonnes; negative only if history rows are missing, and then shown as such.
+fn signed_tonnes(value: i128) -> String {
+    let shown = Tonnes(value.unsigned_abs().min(u128::from(u64::MAX)) as u64).to_string();
+    if value < 0 {
+        format!("-{shown}")
+    } else {
+        shown
+    }
 }
 
 impl Output {
@@ -221,7 +232,7 @@ impl Output {
                 counterparty.clone(),
                 r.unit.clone(),
                 format!("{}{}", if delta < 0 { "-" } else { "+" }, Tonnes(r.quantity)),
-                Tonnes(*balance as u64).to_string(),
+                signed_tonnes(*balance),
             ]);
             values.push(json!({"tx": r.tx, "seq": r.seq, "at": r.at.to_string(), "kind": r.kind, "counterparty": counterparty,
                                "unit": r.unit, "change_t": delta as i64, "balance_t": *balance as i64,
@@ -245,7 +256,7 @@ impl Output {
             println!("  none");
         }
         for (unit, b) in nonzero {
-            println!("  {unit}: {} t", Tonnes(*b as u64));
+            println!("  {unit}: {} t", signed_tonnes(*b));
         }
     }
 

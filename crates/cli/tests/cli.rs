@@ -501,3 +501,28 @@ fn demo_runs_and_its_registry_verifies() {
     // Running it again replaces its own registry.
     ets.ok(&["demo", "--accounts", "300", "--trades", "500"]);
 }
+
+#[test]
+fn demo_never_replaces_a_registry_it_did_not_make() {
+    let ets = Ets::with_registry();
+    let before = ets.dump();
+    let r = ets.run(&["demo", "--accounts", "300"]);
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert!(r.stderr.contains("is not a registry made by `ets demo`"), "{}", r.stderr);
+    assert_eq!(ets.dump(), before);
+}
+
+#[test]
+fn malformed_year_is_invalid_input() {
+    let ets = Ets::with_registry();
+    ets.fails(
+        &["surrender", "--account", "CN-100001", "--unit", "CEA:2024", "--quantity", "1", "--year", "24x", "--as", "alice", "--id", "y"],
+        3,
+        &["year '24x' must be a year"],
+    );
+    ets.fails(
+        &["market", "cap", "CN", "--vintage", "-1", "--tonnes", "5", "--as", "mee", "--id", "c"],
+        3,
+        &["vintage '-1' must be a year"],
+    );
+}

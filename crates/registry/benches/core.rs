@@ -8,7 +8,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ets_core::{Timestamp, Tonnes};
-use ets_registry::journal::GENESIS_HASH;
+use ets_registry::journal::{GENESIS_HASH, JOURNAL_FORMAT};
 use ets_registry::{AccountKind, Command, Envelope, HolderType, MarketLevel, MarketSpec, Outcome, Record, Registry, UnitRef};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -131,7 +131,15 @@ fn bench(c: &mut Criterion) {
             let start = Instant::now();
             for c in &commands {
                 let Ok(Outcome::Accepted { seq, fingerprint, events, .. }) = r.execute(c) else { panic!("transfer not accepted") };
-                let record = Record { seq, at: Timestamp(0), command_id: c.id.clone(), actor: c.actor.clone(), fingerprint, events };
+                let record = Record {
+                    format: JOURNAL_FORMAT,
+                    seq,
+                    at: Timestamp(0),
+                    command_id: c.id.clone(),
+                    actor: c.actor.clone(),
+                    fingerprint,
+                    events,
+                };
                 prev = record.seal(prev).hash;
             }
             std::hint::black_box(prev);

@@ -19,6 +19,8 @@ pub const GENESIS_HASH: [u8; 32] = [0; 32];
 /// One accepted command: who asked, under which id, when the shell accepted it, and what happened.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
+    /// `JOURNAL_FORMAT` of the program that wrote the record; replay refuses other formats.
+    pub format: u32,
     pub seq: u64,
     pub at: Timestamp,
     pub command_id: String,

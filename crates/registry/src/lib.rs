@@ -21,5 +21,8 @@ pub use command::{Command, Envelope, RejectKind, Rejection, UnitRef};
 pub use event::Event;
 pub use journal::{ChainVerifier, Record, SealedRecord};
 pub use model::*;
-pub use registry::{Account, Freeze, MarketState, Outcome, Pending, Receipt, Registry, TxRecord, UnitTypeState};
+pub use registry::{
+    Account, Freeze, MarketState, Outcome, Pending, Receipt, Registry, TxRecord, UnitTypeState, ACCOUNT_NUMBER_FIRST, VINTAGE_FIRST,
+    VINTAGE_LAST,
+};
 pub use snapshot::Snapshot;

@@ -769,9 +769,21 @@ impl Registry {
             let project = unit.project.as_deref().unwrap_or_default();
             check_identifier("project", project).map_err(invalid)?;
         }
+        let spec = UnitSpec { issuer: m, class: self.unit_class(unit, is_allowance), vintage: unit.vintage };
+        // Every holding of a unit type stays within the bound that storage and sums rely on.
+        let issued_so_far = self.unit_by_spec.get(&spec).map_or(0, |u| self.unit(*u).issued);
+        if issued_so_far + q > Tonnes::MAX_PARSED.0 {
+            return reject(
+                RejectKind::Refused,
+                format!(
+                    "issuing {} {unit} would take it beyond {} t, the most of one unit type the registry holds",
+                    Tonnes(q),
+                    Tonnes::MAX_PARSED
+                ),
+            );
+        }
         let start = market.next_serial;
         let end = start.checked_add(q).ok_or_else(|| Rejection::new(RejectKind::Refused, "serial numbers exhausted"))?;
-        let spec = UnitSpec { issuer: m, class: self.unit_class(unit, is_allowance), vintage: unit.vintage };
         let mut events = Vec::with_capacity(2);
         let u = match self.unit_by_spec.get(&spec) {
             Some(u) => *u,

@@ -57,6 +57,7 @@ impl Reg {
         let out = self.r.execute(env);
         if let Ok(Outcome::Accepted { seq, fingerprint, events, .. }) = &out {
             self.records.push(Record {
+                format: ets_registry::journal::JOURNAL_FORMAT,
                 seq: *seq,
                 at: Timestamp(*seq as i64),
                 command_id: env.id.clone(),

@@ -1290,6 +1290,7 @@ impl Harness {
                 ensure!(self.reg.command_receipt(&env.id) == Some(got), "command_receipt does not return the receipt");
                 *self.stats.accepted.entry(env.command.name()).or_insert(0) += 1;
                 self.records.push(Record {
+                    format: ets_registry::journal::JOURNAL_FORMAT,
                     seq,
                     at: Timestamp(1_700_000_000_000 + seq as i64),
                     command_id: env.id.clone(),

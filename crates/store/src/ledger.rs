@@ -6,7 +6,7 @@ use crate::backend::{Backend, HoldingRow, StoreError, TxRow};
 use crate::projection::{holding_row, Projection};
 use crate::Location;
 use ets_core::Timestamp;
-use ets_registry::journal::{hex, GENESIS_HASH};
+use ets_registry::journal::{hex, GENESIS_HASH, JOURNAL_FORMAT};
 use ets_registry::{ChainVerifier, Envelope, Outcome, Receipt, Record, Registry, Rejection, SealedRecord, Snapshot};
 use std::collections::HashMap;
 use std::fmt;
@@ -58,6 +58,9 @@ pub struct Ledger {
     /// Set when storage failed and the in-memory state could not be rebuilt from it.
     poisoned: Option<String>,
     history: History,
+    /// Time of the last journal record: records never go back in time (a clock step or a
+    /// back-dated `ETS_CLOCK` is clamped to it), so point-in-time history follows journal order.
+    last_at: Timestamp,
 }
 
 /// The trailing query tables: transactions (account history) and holdings rows of journaled
@@ -95,18 +98,38 @@ impl History {
         self.rows.len() >= HISTORY_ROWS_MAX
     }
 
-    /// Writes what is held back. If another writer moved the tables meanwhile, the rows are
-    /// dropped: the next open catches the tables up from the journal.
+    /// Writes what is held back. On a storage error the rows stay held for the next try. If
+    /// another process moved the tables meanwhile (opening a registry catches them up), the
+    /// rows it already wrote are dropped and the rest go after its mark; a gap this buffer
+    /// cannot fill is left to the catch-up of the next open.
     pub(crate) fn flush(&mut self, backend: &mut dyn Backend) -> Result<(), StoreError> {
         if self.through_seq == self.after_seq {
             return Ok(());
         }
-        let mut holdings: Vec<HoldingRow> = self.holdings.drain().map(|(_, h)| h).collect();
+        let mut holdings: Vec<HoldingRow> = self.holdings.values().cloned().collect();
         holdings.sort();
-        let result = backend.append_trailing(&self.rows, &holdings, self.after_seq, self.through_seq);
+        if backend.append_trailing(&self.rows, &holdings, self.after_seq, self.through_seq)? {
+            self.clear();
+            return Ok(());
+        }
+        let mark = backend.trailing_through()?;
+        if mark >= self.through_seq || mark < self.after_seq {
+            self.clear();
+            return Ok(());
+        }
+        // The other process got part of the way: write the rest after its mark. Holdings rows
+        // are current values, so writing them again is right.
+        self.rows.retain(|r| r.seq > mark);
+        // If yet another writer moved the mark in between, the next open's catch-up covers it.
+        backend.append_trailing(&self.rows, &holdings, mark, self.through_seq)?;
+        self.clear();
+        Ok(())
+    }
+
+    fn clear(&mut self) {
         self.rows.clear();
+        self.holdings.clear();
         self.after_seq = self.through_seq;
-        result.map(|_| ())
     }
 }
 
@@ -227,11 +250,11 @@ impl Ledger {
     /// Loads the newest sound snapshot, replays the journal after it (checking the chain), and
     /// checks every invariant before accepting commands.
     pub fn with_backend(mut backend: Box<dyn Backend>, options: LedgerOptions) -> Result<Ledger, StoreError> {
-        let (registry, head_hash, snapshot_seq) = load(backend.as_mut())?;
+        let Loaded { registry, head: head_hash, snapshot_seq, last_at } = load(backend.as_mut())?;
         registry.check_invariants().map_err(|e| StoreError::Corrupt(format!("state rebuilt from the journal breaks an invariant: {e}")))?;
         catch_up_history(backend.as_mut(), &registry)?;
         let history = History::starting_at(registry.seq());
-        Ok(Ledger { backend, registry, head_hash, snapshot_seq, options, poisoned: None, history })
+        Ok(Ledger { backend, registry, head_hash, snapshot_seq, last_at, options, poisoned: None, history })
     }
 
     pub fn registry(&self) -> &Registry {
@@ -266,7 +289,9 @@ impl Ledger {
         }
         self.history.push(prepared.take_trailing());
         if self.history.is_full() {
-            self.history.flush(self.backend.as_mut())?;
+            // The batch is durable: a failure of the trailing tables must not be reported as
+            // the batch's (a caller would retry it); they catch up later.
+            let _ = self.history.flush(self.backend.as_mut());
         }
         Ok(results)
     }
@@ -286,13 +311,22 @@ impl Ledger {
     /// the accepted ones into the chain and builds their query-table rows. Nothing may be
     /// acknowledged until `PreparedBatch::commit` has succeeded.
     pub fn prepare(&mut self, at: Timestamp, envelopes: &[Envelope]) -> (Vec<Result<Submitted, Rejection>>, Option<PreparedBatch>) {
+        let at = at.max(self.last_at);
         let start_seq = self.registry.seq();
         let mut results = Vec::with_capacity(envelopes.len());
         let mut records = Vec::new();
         for (envelope, outcome) in envelopes.iter().zip(self.registry.execute_batch(envelopes)) {
             match outcome {
                 Ok(Outcome::Accepted { seq, fingerprint, events, receipt }) => {
-                    records.push(Record { seq, at, command_id: envelope.id.clone(), actor: envelope.actor.clone(), fingerprint, events });
+                    records.push(Record {
+                        format: JOURNAL_FORMAT,
+                        seq,
+                        at,
+                        command_id: envelope.id.clone(),
+                        actor: envelope.actor.clone(),
+                        fingerprint,
+                        events,
+                    });
                     results.push(Ok(Submitted { receipt, duplicate: false }));
                 }
                 Ok(Outcome::Duplicate(receipt)) => results.push(Ok(Submitted { receipt, duplicate: true })),
@@ -302,6 +336,7 @@ impl Ledger {
         if records.is_empty() {
             return (results, None);
         }
+        self.last_at = at;
         let mut prev = self.head_hash;
         let sealed: Vec<SealedRecord> = records
             .iter()
@@ -326,11 +361,12 @@ impl Ledger {
     /// After a failed commit: rebuild the state from what storage holds.
     fn reload_after(&mut self, error: &StoreError) {
         match load(self.backend.as_mut()) {
-            Ok((registry, head, snapshot_seq)) => {
+            Ok(Loaded { registry, head, snapshot_seq, last_at }) => {
                 self.history = History::starting_at(registry.seq());
                 self.registry = registry;
                 self.head_hash = head;
                 self.snapshot_seq = snapshot_seq;
+                self.last_at = last_at;
                 self.poisoned = None;
             }
             Err(reload) => self.poisoned = Some(format!("{error}; reloading also failed: {reload}")),
@@ -388,7 +424,15 @@ impl Ledger {
     }
 }
 
-fn load(backend: &mut dyn Backend) -> Result<(Registry, [u8; 32], u64), StoreError> {
+/// A registry loaded from storage: state, chain head, snapshot position, last record's time.
+struct Loaded {
+    registry: Registry,
+    head: [u8; 32],
+    snapshot_seq: u64,
+    last_at: Timestamp,
+}
+
+fn load(backend: &mut dyn Backend) -> Result<Loaded, StoreError> {
     let mut registry = Registry::new();
     let mut from = 0;
     for (seq, hash) in backend.snapshot_list()?.into_iter().rev() {
@@ -408,11 +452,17 @@ fn load(backend: &mut dyn Backend) -> Result<(Registry, [u8; 32], u64), StoreErr
             .ok_or_else(|| StoreError::Corrupt(format!("a snapshot stands at record {seq} but the journal has no record {seq}")))?,
     };
     let mut verifier = ChainVerifier::starting_at(from + 1, head);
-    backend.scan_journal(from, &mut |row| {
+    let mut last_at = Timestamp(i64::MIN);
+    // From the snapshot's own record (for its time) on.
+    backend.scan_journal(from.saturating_sub(1), &mut |row| {
+        last_at = row.at;
+        if row.seq == from {
+            return Ok(());
+        }
         verifier.check(row.seq, &row.body, &row.prev_hash, &row.hash).map_err(StoreError::Corrupt)?;
         replay_row(&mut registry, row.seq, &row.command_id, &row.body)
     })?;
-    Ok((registry, verifier.head().1, from))
+    Ok(Loaded { registry, head: verifier.head().1, snapshot_seq: from, last_at })
 }
 
 /// Writes the trailing-table rows of journal records the tables do not have yet: the
@@ -434,6 +484,12 @@ fn catch_up_history(backend: &mut dyn Backend, registry: &Registry) -> Result<()
 
 fn replay_row(registry: &mut Registry, seq: u64, command_id: &str, body: &[u8]) -> Result<(), StoreError> {
     let record = Record::decode(body).map_err(|e| StoreError::Corrupt(format!("record {seq}: {e}")))?;
+    if record.format != JOURNAL_FORMAT {
+        return Err(StoreError::Corrupt(format!(
+            "record {seq} is in journal format {}; this program reads format {JOURNAL_FORMAT}",
+            record.format
+        )));
+    }
     if record.seq != seq || record.command_id != command_id {
         return Err(StoreError::Corrupt(format!("record {seq}: its body names record {} / command '{}'", record.seq, record.command_id)));
     }

@@ -2,10 +2,11 @@
 //! registry state machine behind it.
 //!
 //! Invariants: a command is acknowledged only after the transaction that holds its journal
-//! record has committed (SQLite: WAL with `synchronous=FULL`; PostgreSQL: default synchronous
-//! commit). The journal is the truth; the query tables (accounts, holdings, transactions) are
-//! projections written in the same transaction, and snapshots are a cache that replay can
-//! always rebuild.
+//! record has committed (SQLite: WAL with `synchronous=FULL`; PostgreSQL: `synchronous_commit =
+//! on`). The journal is the truth. Query tables are projections of it: `accounts` and `units`
+//! are written in the same transaction as the records; `holdings` and `postings` trail it by at
+//! most one flush, behind a mark, and are caught up on every open. Snapshots are a cache that
+//! replay can always rebuild.
 
 mod backend;
 mod ledger;

@@ -29,6 +29,8 @@ impl PostgresBackend {
     /// Connects to `url`; with `schema`, creates it if needed and keeps every table there.
     pub fn open(url: &str, schema: Option<&str>) -> Result<PostgresBackend, StoreError> {
         let mut client = Client::connect(url, NoTls).map_err(|e| StoreError::Io(format!("cannot connect to {url}: {e}")))?;
+        // Acknowledgement waits for the commit to be flushed, whatever the role or server default.
+        client.batch_execute("SET synchronous_commit = on").map_err(io)?;
         if let Some(schema) = schema {
             if !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || schema.is_empty() {
                 return Err(StoreError::Io(format!("schema name '{schema}' must be letters, digits and underscores")));

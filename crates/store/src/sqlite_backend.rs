@@ -55,6 +55,13 @@ impl SqliteBackend {
         tx.commit().map_err(io)
     }
 
+    /// The command id of journal record 1, read without changing the file (no migrations):
+    /// None for anything that is not an ets registry with at least one record.
+    pub fn first_command_id(path: &Path) -> Option<String> {
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+        conn.query_row("SELECT command_id FROM journal WHERE seq = 1", [], |r| r.get(0)).ok()
+    }
+
     /// The raw connection, for tests that tamper with the file on purpose.
     pub fn connection(&self) -> &Connection {
         &self.conn

@@ -71,6 +71,7 @@ on_both_backends!(
     history_is_point_in_time,
     history_is_caught_up_after_a_crash,
     service_answers_groups_in_order_once_durable,
+    record_times_never_go_backwards,
     migrations_are_versioned_and_run_once,
 );
 
@@ -435,4 +436,21 @@ fn service_answers_groups_in_order_once_durable(db: &Db) {
     let rows = reopened.transactions("CN-100002", Some(at("2026-03-02"))).unwrap();
     assert_eq!(rows.iter().filter(|r| r.at == at("2026-03-01")).count(), 103);
     reopened.audit().unwrap();
+}
+
+fn record_times_never_go_backwards(db: &Db) {
+    let mut ledger = scenario(db);
+    let t = |id: &str| {
+        env(id, "rep0", Command::Transfer { from: "CN-100001".into(), to: "CN-100002".into(), unit: cea(), quantity: Tonnes(1) })
+    };
+    ledger.submit(at("2026-05-01"), &t("later")).unwrap();
+    // A clock stepped back (or a back-dated entry) is stamped with the last record's time.
+    ledger.submit(at("2026-04-01"), &t("earlier")).unwrap();
+    drop(ledger);
+    let mut reopened = open(db);
+    reopened.submit(at("2026-03-01"), &t("after-restart")).unwrap();
+    let rows = reopened.transactions("CN-100001", None).unwrap();
+    let last: Vec<Timestamp> = rows.iter().rev().take(3).map(|r| r.at).collect();
+    assert_eq!(last, vec![at("2026-05-01"); 3]);
+    assert!(rows.windows(2).all(|w| w[0].at <= w[1].at), "history follows journal order");
 }

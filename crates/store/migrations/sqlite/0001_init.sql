@@ -15,7 +15,8 @@ CREATE TABLE snapshots (
     state_hash BLOB    NOT NULL,
     body       BLOB    NOT NULL
 );
--- Query tables: projections of the journal, written in the same transaction.
+-- Query tables: projections of the journal. accounts and units are written in the same
+-- transaction as the records; holdings and postings trail it (see projection_marks).
 CREATE TABLE units (
     id      INTEGER PRIMARY KEY,
     name    TEXT    NOT NULL UNIQUE,
