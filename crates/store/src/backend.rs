@@ -13,6 +13,8 @@ pub enum StoreError {
     Corrupt(String),
     /// The database could not be reached, read or written.
     Io(String),
+    /// The database was made by a newer version of ets.
+    Incompatible(String),
 }
 
 impl fmt::Display for StoreError {
@@ -21,6 +23,7 @@ impl fmt::Display for StoreError {
             StoreError::Conflict(m) => write!(f, "concurrent write: {m}"),
             StoreError::Corrupt(m) => write!(f, "integrity failure: {m}"),
             StoreError::Io(m) => write!(f, "storage error: {m}"),
+            StoreError::Incompatible(m) => write!(f, "{m}"),
         }
     }
 }
@@ -137,6 +140,12 @@ pub trait Backend: Send {
     fn transactions(&mut self, account: &str, before: Option<Timestamp>) -> Result<Vec<TxRow>, StoreError>;
 
     fn schema_version(&mut self) -> Result<u32, StoreError>;
+
+    /// Starts a read-only transaction in which every later read sees one state of the database
+    /// (the audit must not mix a table read before a writer's commit with one read after).
+    fn begin_consistent_read(&mut self) -> Result<(), StoreError>;
+
+    fn end_consistent_read(&mut self) -> Result<(), StoreError>;
 }
 
 pub(crate) fn hash32(bytes: &[u8], what: &str) -> Result<[u8; 32], StoreError> {

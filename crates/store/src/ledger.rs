@@ -229,6 +229,12 @@ impl Backend for Detached {
     fn schema_version(&mut self) -> Result<u32, StoreError> {
         Detached::error()
     }
+    fn begin_consistent_read(&mut self) -> Result<(), StoreError> {
+        Detached::error()
+    }
+    fn end_consistent_read(&mut self) -> Result<(), StoreError> {
+        Detached::error()
+    }
 }
 
 /// What `audit` proved.
@@ -512,6 +518,15 @@ fn all_holdings(registry: &Registry) -> Vec<HoldingRow> {
 /// invariant of the replayed state, every stored snapshot against the replay at its position,
 /// and the query tables against the replayed state. Reports the first thing found wrong.
 pub fn audit(backend: &mut dyn Backend) -> Result<AuditReport, StoreError> {
+    backend.begin_consistent_read()?;
+    let report = audit_in_one_read(backend);
+    let ended = backend.end_consistent_read();
+    let report = report?;
+    ended?;
+    Ok(report)
+}
+
+fn audit_in_one_read(backend: &mut dyn Backend) -> Result<AuditReport, StoreError> {
     let snapshots = backend.snapshot_list()?;
     // The holdings table trails the journal up to its mark: it must equal the replayed state there.
     let mark = backend.trailing_through()?;

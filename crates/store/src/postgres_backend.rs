@@ -48,7 +48,7 @@ impl PostgresBackend {
         tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL)").map_err(io)?;
         let current: i32 = tx.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[]).map_err(io)?.get(0);
         if current as u32 > SCHEMA_VERSION {
-            return Err(StoreError::Corrupt(format!(
+            return Err(StoreError::Incompatible(format!(
                 "database schema version {current} is newer than this program's {SCHEMA_VERSION}; upgrade ets"
             )));
         }
@@ -310,6 +310,14 @@ impl Backend for PostgresBackend {
                 )
             })
             .collect())
+    }
+
+    fn begin_consistent_read(&mut self) -> Result<(), StoreError> {
+        self.client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").map_err(io)
+    }
+
+    fn end_consistent_read(&mut self) -> Result<(), StoreError> {
+        self.client.batch_execute("COMMIT").map_err(io)
     }
 
     fn schema_version(&mut self) -> Result<u32, StoreError> {

@@ -44,7 +44,7 @@ impl SqliteBackend {
         tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL)").map_err(io)?;
         let current: u32 = tx.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0)).map_err(io)?;
         if current > SCHEMA_VERSION {
-            return Err(StoreError::Corrupt(format!(
+            return Err(StoreError::Incompatible(format!(
                 "database schema version {current} is newer than this program's {SCHEMA_VERSION}; upgrade ets"
             )));
         }
@@ -319,6 +319,17 @@ impl Backend for SqliteBackend {
             })
             .map_err(io)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(io)
+    }
+
+    fn begin_consistent_read(&mut self) -> Result<(), StoreError> {
+        self.conn.execute_batch("BEGIN DEFERRED").map_err(io)?;
+        // A deferred transaction takes its read snapshot at its first read.
+        self.conn.query_row("SELECT COUNT(*) FROM projection_marks", [], |r| r.get::<_, i64>(0)).map_err(io)?;
+        Ok(())
+    }
+
+    fn end_consistent_read(&mut self) -> Result<(), StoreError> {
+        self.conn.execute_batch("COMMIT").map_err(io)
     }
 
     fn schema_version(&mut self) -> Result<u32, StoreError> {

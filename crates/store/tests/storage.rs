@@ -377,7 +377,7 @@ fn migrations_are_versioned_and_run_once(db: &Db) {
     assert!(again.last_seq().unwrap() > 0, "reopening kept the data");
     tamper(db, "INSERT INTO schema_migrations (version, name) VALUES (99, 'from the future')");
     match db.location.open() {
-        Err(StoreError::Corrupt(m)) => assert!(m.contains("newer than this program"), "{m}"),
+        Err(StoreError::Incompatible(m)) => assert!(m.contains("newer than this program"), "{m}"),
         other => panic!("expected a refusal of a newer schema, got {:?}", other.map(|_| ())),
     }
 }
