@@ -3,13 +3,10 @@
 //! checks that every printed acknowledgement survived. Ids depend only on the seed and position,
 //! so a rerun resubmits the same commands and must find the earlier ones already applied.
 
-use crate::{catalog, now, CliError, ExitCode};
+use crate::{now, CliError, ExitCode};
 use clap::Args;
-use ets_core::Tonnes;
-use ets_registry::{AccountKind, Command, Envelope, HolderType, UnitRef};
+use ets_registry::workload;
 use ets_store::{Ledger, LedgerOptions, LedgerService, Location, SubmitError};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use std::collections::VecDeque;
 use std::io::Write;
 
@@ -30,58 +27,15 @@ pub struct StressArgs {
 
 const ALLOCATION_T: u64 = 1_000_000;
 
-fn setup(accounts: u32) -> Vec<Envelope> {
-    let authority = "mee".to_string();
-    let mut spec = catalog::market("CN").expect("CN in catalog");
-    spec.authorities = vec![authority.clone()];
-    let mut out = vec![
-        Envelope { id: "stress-init".into(), actor: "admin".into(), command: Command::InitRegistry { admins: vec!["admin".into()] } },
-        Envelope { id: "stress-market".into(), actor: "admin".into(), command: Command::AddMarket(spec) },
-    ];
-    for i in 0..accounts {
-        out.push(Envelope {
-            id: format!("stress-open-{i}"),
-            actor: "admin".into(),
-            command: Command::OpenAccount {
-                market: "CN".into(),
-                kind: AccountKind::Operator,
-                holder: format!("Stress entity {i}"),
-                holder_type: HolderType::Entity,
-                representatives: vec![format!("rep-{i}")],
-            },
-        });
-    }
-    let unit = UnitRef::allowance("CEA", 2024);
-    out.push(Envelope {
-        id: "stress-issue".into(),
-        actor: authority.clone(),
-        command: Command::Issue { unit: unit.clone(), quantity: Tonnes(ALLOCATION_T * u64::from(accounts)), to: None },
-    });
-    for i in 0..accounts {
-        out.push(Envelope {
-            id: format!("stress-allocate-{i}"),
-            actor: authority.clone(),
-            command: Command::Allocate { from: "CN-ISSUANCE".into(), to: account(i), unit: unit.clone(), quantity: Tonnes(ALLOCATION_T) },
-        });
-    }
-    out
-}
-
-fn account(i: u32) -> String {
-    format!("CN-{}", 100_001 + i)
-}
-
 pub fn run(location: Location, args: &StressArgs) -> Result<(), CliError> {
     if args.accounts < 2 || args.window == 0 {
         return Err(CliError::new(ExitCode::Invalid, "stress needs at least 2 accounts and a window of at least 1"));
     }
     let mut ledger = Ledger::open(&location, LedgerOptions { snapshot_every: 50_000 })?;
-    for result in ledger.submit_batch(now()?, &setup(args.accounts))? {
+    for result in ledger.submit_batch(now()?, &workload::setup(args.accounts, ALLOCATION_T))? {
         result.map_err(CliError::from)?;
     }
     let service = LedgerService::start(ledger, || now().expect("clock"), 4096);
-    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
-    let unit = UnitRef::allowance("CEA", 2024);
     let mut in_flight = VecDeque::with_capacity(args.window);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -94,16 +48,8 @@ pub fn run(location: Location, args: &StressArgs) -> Result<(), CliError> {
         .and_then(|_| out.flush())
         .map_err(|e| CliError::new(ExitCode::Internal, format!("stdout: {e}")))
     };
-    for i in 0..args.transfers {
-        let from = rng.gen_range(0..args.accounts);
-        let to = (from + rng.gen_range(1..args.accounts)) % args.accounts;
-        let quantity = Tonnes(rng.gen_range(1..=1000));
-        let id = format!("stress-{}-{i}", args.seed);
-        let envelope = Envelope {
-            id: id.clone(),
-            actor: format!("rep-{from}"),
-            command: Command::Transfer { from: account(from), to: account(to), unit: unit.clone(), quantity },
-        };
+    for envelope in workload::Transfers::new(args.accounts, args.seed).take(args.transfers as usize) {
+        let id = envelope.id.clone();
         in_flight.push_back((id, service.submit(envelope)));
         if in_flight.len() >= args.window {
             let (id, submission) = in_flight.pop_front().expect("window is full");

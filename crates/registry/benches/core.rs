@@ -7,83 +7,23 @@
 //! SHA-256 chain link, i.e. everything but the disk.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ets_core::{Timestamp, Tonnes};
+use ets_core::Timestamp;
 use ets_registry::journal::{GENESIS_HASH, JOURNAL_FORMAT};
-use ets_registry::{AccountKind, Command, Envelope, HolderType, MarketLevel, MarketSpec, Outcome, Record, Registry, UnitRef};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use ets_registry::{workload, Envelope, Outcome, Record, Registry};
 use std::time::{Duration, Instant};
 
 const ACCOUNTS: u32 = 10_000;
 
 fn registry() -> Registry {
     let mut r = Registry::new();
-    let mut run = |id: String, actor: &str, command: Command| {
-        r.execute(&Envelope { id, actor: actor.into(), command }).expect("setup command accepted");
-    };
-    run("init".into(), "admin", Command::InitRegistry { admins: vec!["admin".into()] });
-    run(
-        "cn".into(),
-        "admin",
-        Command::AddMarket(MarketSpec {
-            code: "CN".into(),
-            name: "National".into(),
-            level: MarketLevel::National,
-            allowance_code: "CEA".into(),
-            offset_standards: vec![],
-            individuals_may_trade: false,
-            authorities: vec!["mee".into()],
-        }),
-    );
-    for i in 0..ACCOUNTS {
-        run(
-            format!("open-{i}"),
-            "admin",
-            Command::OpenAccount {
-                market: "CN".into(),
-                kind: AccountKind::Operator,
-                holder: format!("E{i}"),
-                holder_type: HolderType::Entity,
-                representatives: vec![format!("r{i}")],
-            },
-        );
-    }
-    let unit = UnitRef::allowance("CEA", 2024);
-    run("issue".into(), "mee", Command::Issue { unit: unit.clone(), quantity: Tonnes(u64::from(ACCOUNTS) * 100_000_000), to: None });
-    for i in 0..ACCOUNTS {
-        run(
-            format!("alloc-{i}"),
-            "mee",
-            Command::Allocate {
-                from: "CN-ISSUANCE".into(),
-                to: format!("CN-{}", 100_001 + i),
-                unit: unit.clone(),
-                quantity: Tonnes(100_000_000),
-            },
-        );
+    for command in workload::setup(ACCOUNTS, 100_000_000) {
+        r.execute(&command).expect("setup command accepted");
     }
     r
 }
 
 fn transfers(n: u64, seed: u64) -> Vec<Envelope> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let unit = UnitRef::allowance("CEA", 2024);
-    (0..n)
-        .map(|i| {
-            let from = rng.gen_range(0..ACCOUNTS);
-            let to = (from + rng.gen_range(1..ACCOUNTS)) % ACCOUNTS;
-            Envelope {
-                id: format!("t{seed}-{i}"),
-                actor: format!("r{from}"),
-                command: Command::Transfer {
-                    from: format!("CN-{}", 100_001 + from),
-                    to: format!("CN-{}", 100_001 + to),
-                    unit: unit.clone(),
-                    quantity: Tonnes(rng.gen_range(1..=1000)),
-                },
-            }
-        })
-        .collect()
+    workload::Transfers::new(ACCOUNTS, seed).take(n as usize).collect()
 }
 
 fn bench(c: &mut Criterion) {

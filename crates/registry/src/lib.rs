@@ -16,6 +16,7 @@ pub mod journal;
 pub mod model;
 mod registry;
 pub mod snapshot;
+pub mod workload;
 
 pub use command::{Command, Envelope, RejectKind, Rejection, UnitRef};
 pub use event::Event;

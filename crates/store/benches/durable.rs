@@ -10,9 +10,9 @@
 //! Every transfer is acknowledged only after its batch committed (SQLite WAL with
 //! synchronous=FULL; PostgreSQL synchronous commit), exactly as in `ets` and the crash test.
 
-use ets_core::{Timestamp, Tonnes};
+use ets_core::Timestamp;
 use ets_registry::holding::Holding;
-use ets_registry::{AccountKind, Block, Command, Envelope, HolderType, MarketLevel, MarketSpec, UnitRef};
+use ets_registry::{workload, Block, Envelope};
 use ets_store::{Ledger, LedgerOptions, LedgerService, Location, SubmitError};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::VecDeque;
@@ -66,87 +66,11 @@ fn scale() -> Scale {
 }
 
 fn setup_commands() -> Vec<Envelope> {
-    let env = |id: String, actor: &str, command| Envelope { id, actor: actor.into(), command };
-    let spec = MarketSpec {
-        code: "CN".into(),
-        name: "National".into(),
-        level: MarketLevel::National,
-        allowance_code: "CEA".into(),
-        offset_standards: vec![],
-        individuals_may_trade: false,
-        authorities: vec!["mee".into()],
-    };
-    let mut out = vec![
-        env("init".into(), "admin", Command::InitRegistry { admins: vec!["admin".into()] }),
-        env("cn".into(), "admin", Command::AddMarket(spec)),
-    ];
-    for i in 0..ACCOUNTS {
-        out.push(env(
-            format!("open-{i}"),
-            "admin",
-            Command::OpenAccount {
-                market: "CN".into(),
-                kind: AccountKind::Operator,
-                holder: format!("Entity {i}"),
-                holder_type: HolderType::Entity,
-                representatives: vec![format!("r{i}")],
-            },
-        ));
-    }
-    let unit = UnitRef::allowance("CEA", 2024);
-    out.push(env(
-        "issue".into(),
-        "mee",
-        Command::Issue { unit: unit.clone(), quantity: Tonnes(u64::from(ACCOUNTS) * 1_000_000_000), to: None },
-    ));
-    for i in 0..ACCOUNTS {
-        out.push(env(
-            format!("alloc-{i}"),
-            "mee",
-            Command::Allocate { from: "CN-ISSUANCE".into(), to: account(i), unit: unit.clone(), quantity: Tonnes(1_000_000_000) },
-        ));
-    }
-    out
+    workload::setup(ACCOUNTS, 1_000_000_000)
 }
 
-fn account(i: u32) -> String {
-    format!("CN-{}", 100_001 + i)
-}
-
-/// Deterministic transfers (xorshift): random accounts, 1 to 1,000 t.
-struct Transfers {
-    x: u64,
-    i: u64,
-    unit: UnitRef,
-}
-
-impl Transfers {
-    fn new(seed: u64) -> Transfers {
-        Transfers { x: 0x9e37_79b9_7f4a_7c15 ^ seed, i: 0, unit: UnitRef::allowance("CEA", 2024) }
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.x ^= self.x << 13;
-        self.x ^= self.x >> 7;
-        self.x ^= self.x << 17;
-        self.x
-    }
-}
-
-impl Iterator for Transfers {
-    type Item = Envelope;
-
-    fn next(&mut self) -> Option<Envelope> {
-        let from = (self.next_u64() % u64::from(ACCOUNTS)) as u32;
-        let to = (from + 1 + (self.next_u64() % u64::from(ACCOUNTS - 1)) as u32) % ACCOUNTS;
-        let quantity = Tonnes(1 + self.next_u64() % 1000);
-        self.i += 1;
-        Some(Envelope {
-            id: format!("t-{}", self.i),
-            actor: format!("r{from}"),
-            command: Command::Transfer { from: account(from), to: account(to), unit: self.unit.clone(), quantity },
-        })
-    }
+fn transfers(seed: u64) -> workload::Transfers {
+    workload::Transfers::new(ACCOUNTS, seed)
 }
 
 fn now() -> Timestamp {
@@ -162,7 +86,7 @@ fn durable_transfers(location: &Location, n: u64) -> f64 {
     let service = LedgerService::start(ledger, now, 8_192);
     // Clients send groups of commands, as a client library batches what its callers submit.
     let mut groups: Vec<Vec<Envelope>> = Vec::new();
-    let mut transfers = Transfers::new(1);
+    let mut transfers = transfers(1);
     let mut left = n as usize;
     while left > 0 {
         let size = left.min(GROUP);
@@ -223,7 +147,7 @@ fn replay(scale: &Scale) {
     for r in ledger.submit_batch(now(), &setup).expect("setup") {
         r.expect("setup accepted");
     }
-    let mut transfers = Transfers::new(2);
+    let mut transfers = transfers(2);
     let build = Instant::now();
     let mut written = setup_len;
     while written < scale.replay_records {
@@ -271,7 +195,7 @@ fn memory(scale: &Scale) {
         registry.execute(&c).expect("setup");
     }
     let n = scale.memory_blocks.min(1_000_000);
-    let commands: Vec<Envelope> = Transfers::new(3).take(n as usize).collect();
+    let commands: Vec<Envelope> = transfers(3).take(n as usize).collect();
     let before = LIVE_BYTES.load(Ordering::Relaxed);
     let blocks_before = registry.free_block_count();
     for c in &commands {
