@@ -141,6 +141,10 @@ pub trait Backend: Send {
 
     fn schema_version(&mut self) -> Result<u32, StoreError>;
 
+    /// Per (account id, unit id): the signed sum of its postings (units in less units out) and
+    /// the number of posting rows; for the audit.
+    fn posting_balances(&mut self) -> Result<Vec<(u32, u32, i64, u64)>, StoreError>;
+
     /// Starts a read-only transaction in which every later read sees one state of the database
     /// (the audit must not mix a table read before a writer's commit with one read after).
     fn begin_consistent_read(&mut self) -> Result<(), StoreError>;

@@ -8,7 +8,7 @@ use crate::Location;
 use ets_core::Timestamp;
 use ets_registry::journal::{hex, GENESIS_HASH, JOURNAL_FORMAT};
 use ets_registry::{ChainVerifier, Envelope, Outcome, Receipt, Record, Registry, Rejection, SealedRecord, Snapshot};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 #[derive(Clone, Debug)]
@@ -227,6 +227,9 @@ impl Backend for Detached {
         Detached::error()
     }
     fn schema_version(&mut self) -> Result<u32, StoreError> {
+        Detached::error()
+    }
+    fn posting_balances(&mut self) -> Result<Vec<(u32, u32, i64, u64)>, StoreError> {
         Detached::error()
     }
     fn begin_consistent_read(&mut self) -> Result<(), StoreError> {
@@ -502,6 +505,27 @@ fn replay_row(registry: &mut Registry, seq: u64, command_id: &str, body: &[u8]) 
     registry.apply_record(record.seq, &record.command_id, record.fingerprint, &record.events).map_err(StoreError::Corrupt)
 }
 
+/// What the postings table must add up to: per (account, unit) the units held (free and
+/// encumbered, nonzero only), and the number of posting rows (one per side of each transaction).
+fn posting_balances(registry: &Registry) -> (BTreeMap<(u32, u32), i64>, u64) {
+    let mut balances = BTreeMap::new();
+    for (i, _) in registry.accounts().iter().enumerate() {
+        let account = ets_registry::AccountIdx(i as u32);
+        for (unit, holding) in registry.holdings_of(account) {
+            balances.insert((account.0, unit.0), holding.total() as i64);
+        }
+    }
+    let rows = registry
+        .transactions()
+        .iter()
+        .map(|t| match (t.from, t.kind) {
+            (None, _) | (_, ets_registry::TxKind::IssuanceReversal { .. }) => 1,
+            _ => 2,
+        })
+        .sum();
+    (balances, rows)
+}
+
 fn all_holdings(registry: &Registry) -> Vec<HoldingRow> {
     let mut rows = Vec::new();
     for i in 0..registry.accounts().len() {
@@ -531,6 +555,7 @@ fn audit_in_one_read(backend: &mut dyn Backend) -> Result<AuditReport, StoreErro
     // The holdings table trails the journal up to its mark: it must equal the replayed state there.
     let mark = backend.trailing_through()?;
     let mut expected_holdings = if mark == 0 { Some(Vec::new()) } else { None };
+    let mut expected_postings = if mark == 0 { Some((BTreeMap::new(), 0)) } else { None };
     let mut verifier = ChainVerifier::default();
     let mut registry = Registry::new();
     // A snapshot is sound when its body decodes, hashes to its stored hash, and equals the
@@ -547,6 +572,7 @@ fn audit_in_one_read(backend: &mut dyn Backend) -> Result<AuditReport, StoreErro
         replay_row(&mut registry, row.seq, &row.command_id, &row.body)?;
         if row.seq == mark {
             expected_holdings = Some(all_holdings(&registry));
+            expected_postings = Some(posting_balances(&registry));
         }
         while let Some(((seq, hash), sound)) = next_snapshot.next_if(|((seq, _), _)| *seq <= row.seq) {
             if !sound || registry.state_hash() != *hash {
@@ -577,6 +603,28 @@ fn audit_in_one_read(backend: &mut dyn Backend) -> Result<AuditReport, StoreErro
             "the holdings table differs from the journal: the journal gives {}, the table has {}",
             show(expected.get(i)),
             show(stored.get(i))
+        )));
+    }
+    let (expected_balances, expected_rows) = expected_postings.expect("set with the expected holdings");
+    let stored = backend.posting_balances()?;
+    let stored_rows: u64 = stored.iter().map(|(_, _, _, n)| n).sum();
+    let stored_balances: BTreeMap<(u32, u32), i64> =
+        stored.iter().filter(|(_, _, b, _)| *b != 0).map(|(a, u, b, _)| ((*a, *u), *b)).collect();
+    if stored_rows != expected_rows {
+        return Err(StoreError::Corrupt(format!(
+            "the postings table has {stored_rows} rows; the journal up to record {mark} gives {expected_rows}"
+        )));
+    }
+    if let Some(((a, u), b)) = expected_balances
+        .iter()
+        .find(|(k, b)| stored_balances.get(k) != Some(b))
+        .or_else(|| stored_balances.iter().find(|(k, _)| !expected_balances.contains_key(k)))
+    {
+        return Err(StoreError::Corrupt(format!(
+            "the postings of account {} in unit {} add up to {}, the journal gives {b} (up to record {mark})",
+            registry.accounts().get(*a as usize).map_or("?", |x| x.number.as_str()),
+            registry.units().get(*u as usize).map_or("?".to_string(), |_| registry.unit_name(ets_registry::UnitTypeIdx(*u))),
+            stored_balances.get(&(*a, *u)).copied().unwrap_or(0),
         )));
     }
     let accounts = backend.accounts(None)?;

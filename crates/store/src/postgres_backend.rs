@@ -312,6 +312,18 @@ impl Backend for PostgresBackend {
             .collect())
     }
 
+    fn posting_balances(&mut self) -> Result<Vec<(u32, u32, i64, u64)>, StoreError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT account_id, unit_id, SUM(CASE WHEN incoming THEN quantity ELSE -quantity END)::int8, COUNT(*)
+                 FROM postings GROUP BY account_id, unit_id ORDER BY account_id, unit_id",
+                &[],
+            )
+            .map_err(io)?;
+        Ok(rows.iter().map(|r| (r.get::<_, i32>(0) as u32, r.get::<_, i32>(1) as u32, r.get(2), r.get::<_, i64>(3) as u64)).collect())
+    }
+
     fn begin_consistent_read(&mut self) -> Result<(), StoreError> {
         self.client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").map_err(io)
     }

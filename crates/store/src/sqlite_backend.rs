@@ -321,6 +321,18 @@ impl Backend for SqliteBackend {
         rows.collect::<Result<Vec<_>, _>>().map_err(io)
     }
 
+    fn posting_balances(&mut self) -> Result<Vec<(u32, u32, i64, u64)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT account_id, unit_id, SUM(CASE WHEN incoming THEN quantity ELSE -quantity END), COUNT(*)
+                 FROM postings GROUP BY account_id, unit_id ORDER BY account_id, unit_id",
+            )
+            .map_err(io)?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? as u64))).map_err(io)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(io)
+    }
+
     fn begin_consistent_read(&mut self) -> Result<(), StoreError> {
         self.conn.execute_batch("BEGIN DEFERRED").map_err(io)?;
         // A deferred transaction takes its read snapshot at its first read.

@@ -68,6 +68,7 @@ on_both_backends!(
     audit_names_an_altered_record,
     audit_names_a_missing_record,
     audit_detects_a_tampered_query_table,
+    audit_detects_tampered_postings,
     history_is_point_in_time,
     history_is_caught_up_after_a_crash,
     service_answers_groups_in_order_once_durable,
@@ -453,4 +454,16 @@ fn record_times_never_go_backwards(db: &Db) {
     let last: Vec<Timestamp> = rows.iter().rev().take(3).map(|r| r.at).collect();
     assert_eq!(last, vec![at("2026-05-01"); 3]);
     assert!(rows.windows(2).all(|w| w[0].at <= w[1].at), "history follows journal order");
+}
+
+fn audit_detects_tampered_postings(db: &Db) {
+    drop(scenario(db));
+    assert!(audit_of(db).is_ok());
+    tamper(db, "UPDATE postings SET quantity = quantity + 1 WHERE tx = 5 AND incoming");
+    let err = audit_of(db).unwrap_err().to_string();
+    assert!(err.contains("postings of account CN-100002") && err.contains("CEA:2024"), "{err}");
+    tamper(db, "UPDATE postings SET quantity = quantity - 1 WHERE tx = 5 AND incoming");
+    tamper(db, "DELETE FROM postings WHERE tx = 6");
+    let err = audit_of(db).unwrap_err().to_string();
+    assert!(err.contains("the postings table has"), "{err}");
 }
