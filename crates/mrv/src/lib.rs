@@ -1,0 +1,81 @@
+//! ets-mrv: the monitoring, reporting and verification (MRV) methodology library.
+//!
+//! A pure library: no I/O at run time, no clock, no floating point. Quantities are exact
+//! [`rust_decimal::Decimal`]s in tCO2e (or the stated unit); every arithmetic step is checked
+//! for overflow and every rounding is named (see [`num`]).
+//!
+//! What is here:
+//! - [`num`]: checked arithmetic, the per-result rounding rule (6 dp, half-even) and
+//!   [`num::round_whole_tonnes`] with an explicit [`num::WholeTonneRounding`] mode.
+//! - [`factors`]: the versioned factor file `data/factors-v1.json` (compiled in, validated on
+//!   load: every entry has a source key and a validity period; dated entries such as China's
+//!   default high coal carbon content; uncertain values are flagged).
+//! - [`cn_power`]: China national ETS power sector, 2022 accounting guideline (fuel combustion
+//!   with measured or default carbon content, carbon content from element carbon, purchased
+//!   electricity for reporting years up to 2022).
+//! - [`eu_mrr`]: EU MRR standard combustion and process methods, mass balance (uncertain),
+//!   installation categories, AVR materiality, activity-data tier check.
+//! - [`pfc`]: aluminium CF4/C2F6 with a selectable GWP set (AR4, AR5, AR6).
+//! - [`METHODS`]: the list of methods with their versions and source keys.
+//!
+//! Not yet (later work): monitoring plans, monthly data and evidence storage, the reporting and
+//! verification workflow, the data-quality engine, import/export, and the CLI.
+
+pub mod cn_power;
+pub mod error;
+pub mod eu_mrr;
+pub mod factors;
+pub mod num;
+pub mod pfc;
+
+pub use error::{MrvError, Result};
+pub use factors::{Factor, FactorSet, Status};
+pub use num::{round_whole_tonnes, WholeTonneRounding};
+
+/// A named, versioned methodology and where it comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MethodInfo {
+    pub id: &'static str,
+    pub version: u32,
+    /// Source keys in the domain files.
+    pub sources: &'static [&'static str],
+    pub status: Status,
+}
+
+/// Every method in this crate.
+pub const METHODS: &[MethodInfo] = &[
+    MethodInfo {
+        id: cn_power::METHOD_ID,
+        version: cn_power::METHOD_VERSION,
+        sources: &["GUIDE2022", "ELEC21", "CHEMLINKED", "TPF-EF"],
+        status: Status::Confirmed,
+    },
+    MethodInfo {
+        id: eu_mrr::METHOD_ID,
+        version: eu_mrr::METHOD_VERSION,
+        sources: &["S65", "S67", "S68", "S69"],
+        status: Status::Confirmed,
+    },
+    MethodInfo { id: "eu.mrr.mass-balance", version: 1, sources: &["IR2547"], status: eu_mrr::MASS_BALANCE_STATUS },
+    MethodInfo {
+        id: pfc::METHOD_ID,
+        version: pfc::METHOD_VERSION,
+        sources: &["IPCC AR4 WG1", "IPCC AR5 WG1", "IPCC AR6 WG1"],
+        status: Status::Confirmed,
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_method_source_is_known_to_the_factor_data() {
+        let f = FactorSet::builtin().unwrap();
+        for m in METHODS {
+            for s in m.sources {
+                assert!(f.sources.contains_key(*s), "{} cites unknown source {s}", m.id);
+            }
+        }
+    }
+}
