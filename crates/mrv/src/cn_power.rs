@@ -98,6 +98,12 @@ pub fn carbon_to_co2(carbon_t: Decimal) -> Result<Decimal> {
     Ok(round_result(div(times_44, C_TO_CO2_DEN, "carbon × 44 / 12")?))
 }
 
+/// Carbon oxidised, tC: `FC × NCV × CC × OF`, exact (checked; inputs are not range-checked
+/// here, callers validate them). Shared by [`fuel_emissions`] and [`crate::monthly`].
+pub fn carbon_oxidised(consumption: Decimal, ncv: Decimal, carbon_content: Decimal, oxidation_factor: Decimal) -> Result<Decimal> {
+    product(&[consumption, ncv, carbon_content, oxidation_factor], "FC × NCV × CC × OF")
+}
+
 /// `E_fuel = Σ FC × NCV × CC × OF × 44/12` with the default high carbon content resolved
 /// from `factors` where a fuel has no measured value.
 pub fn fuel_emissions(fuels: &[FuelBurn], factors: &FactorSet) -> Result<FuelEmissions> {
@@ -114,7 +120,7 @@ pub fn fuel_emissions(fuels: &[FuelBurn], factors: &FactorSet) -> Result<FuelEmi
                 (f.value, Some((f.source.clone(), f.status)))
             }
         };
-        let carbon_t = product(&[fuel.consumption, fuel.ncv_gj_per_unit, cc, fuel.oxidation_factor], "FC × NCV × CC × OF")?;
+        let carbon_t = carbon_oxidised(fuel.consumption, fuel.ncv_gj_per_unit, cc, fuel.oxidation_factor)?;
         carbon_total = num::add(carbon_total, carbon_t, "sum of carbon")?;
         lines.push(FuelLine { carbon_t, co2_t: carbon_to_co2(carbon_t)?, carbon_content: cc, default_used });
     }

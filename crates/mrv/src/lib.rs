@@ -16,17 +16,31 @@
 //! - [`eu_mrr`]: EU MRR standard combustion and process methods, mass balance (uncertain),
 //!   installation categories, AVR materiality, activity-data tier check.
 //! - [`pfc`]: aluminium CF4/C2F6 with a selectable GWP set (AR4, AR5, AR6).
+//! - [`monthly`]: China power-sector monthly activity data ([`monthly::MonthlyRecord`]: entity,
+//!   emission unit, source stream, month, fuel, quantity, NCV, measured carbon content with its
+//!   lab report or missing, oxidation factor; checked constructors) and
+//!   [`monthly::unit_year_emissions`]: a unit's monthly and annual emissions via [`cn_power`],
+//!   with the dated default high carbon content for unmeasured months when fewer than
+//!   [`monthly::MissingCarbonRule::min_measured_months`] (3) months are measured (`CHEMLINKED`).
+//! - [`quality`]: the data-quality engine: named checks over one unit's year (plausible ranges
+//!   per fuel from the factor data, month-on-month jumps, missing months, carbon content vs NCV,
+//!   duplicate records, reused / back-dated / late lab reports, samples outside their month,
+//!   default carbon used), findings with severity sorted for a regulator's queue.
 //! - [`METHODS`]: the list of methods with their versions and source keys.
 //!
-//! Not yet (later work): monitoring plans, monthly data and evidence storage, the reporting and
-//! verification workflow, the data-quality engine, import/export, and the CLI.
+//! Not yet (later work): monitoring plans, evidence storage itself, the reporting and
+//! verification workflow, import/export, and the CLI.
 
 pub mod cn_power;
 pub mod error;
 pub mod eu_mrr;
 pub mod factors;
+pub mod monthly;
 pub mod num;
 pub mod pfc;
+pub mod quality;
+#[cfg(test)]
+mod testgen;
 
 pub use error::{MrvError, Result};
 pub use factors::{Factor, FactorSet, Status};
