@@ -26,10 +26,15 @@
 //!   per fuel from the factor data, month-on-month jumps, missing months, carbon content vs NCV,
 //!   duplicate records, reused / back-dated / late lab reports, samples outside their month,
 //!   default carbon used), findings with severity sorted for a regulator's queue.
+//! - [`verification`]: the annual-report verification workflow as a pure state machine (steps
+//!   with actor and time in, events out): submission and versioned resubmission by the entity,
+//!   verifier assignment with accreditation and conflict-of-interest checks, findings
+//!   (misstatements, non-conformities), an opinion computed from AVR materiality (5% / 2% by
+//!   category, `[S69]`), acceptance into verified emissions or return by the authority.
 //! - [`METHODS`]: the list of methods with their versions and source keys.
 //!
-//! Not yet (later work): monitoring plans, evidence storage itself, the reporting and
-//! verification workflow, import/export, and the CLI.
+//! Not yet (later work): monitoring plans, evidence storage itself, persisting the
+//! verification workflow's events in the journal, import/export, and the CLI.
 
 pub mod cn_power;
 pub mod error;
@@ -41,6 +46,7 @@ pub mod pfc;
 pub mod quality;
 #[cfg(test)]
 mod testgen;
+pub mod verification;
 
 pub use error::{MrvError, Result};
 pub use factors::{Factor, FactorSet, Status};
