@@ -22,6 +22,10 @@
 //!   [`monthly::unit_year_emissions`]: a unit's monthly and annual emissions via [`cn_power`],
 //!   with the dated default high carbon content for unmeasured months when fewer than
 //!   [`monthly::MissingCarbonRule::min_measured_months`] (3) months are measured (`CHEMLINKED`).
+//! - [`import`]: import of monthly activity data from CSV text (a `&str` or any reader, no
+//!   file-system access): a documented template ([`import::COLUMNS`]), exact decimal parsing,
+//!   every problem reported with row, column and [`import::ProblemKind`]; a file with any
+//!   problem imports nothing; at most [`import::MAX_ROWS`] data rows.
 //! - [`quality`]: the data-quality engine: named checks over one unit's year (plausible ranges
 //!   per fuel from the factor data, month-on-month jumps, missing months, carbon content vs NCV,
 //!   duplicate records, reused / back-dated / late lab reports, samples outside their month,
@@ -34,12 +38,13 @@
 //! - [`METHODS`]: the list of methods with their versions and source keys.
 //!
 //! Not yet (later work): monitoring plans, evidence storage itself, persisting the
-//! verification workflow's events in the journal, import/export, and the CLI.
+//! verification workflow's events in the journal, export, and the CLI.
 
 pub mod cn_power;
 pub mod error;
 pub mod eu_mrr;
 pub mod factors;
+pub mod import;
 pub mod monthly;
 pub mod num;
 pub mod pfc;
