@@ -6,9 +6,11 @@
 
 mod date;
 mod quantity;
+mod rejection;
 
 pub use date::{Date, DateError, Timestamp};
 pub use quantity::{Fen, QuantityError, Tonnes};
+pub use rejection::Rejection;
 
 /// Largest length of an identifier chosen by a client (command ids, account holders, persons).
 pub const IDENTIFIER_LENGTH_MAX: usize = 64;

@@ -69,7 +69,6 @@ use crate::num::round_result;
 use ets_core::{check_identifier, Date, Timestamp};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
 /// Why a step was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,25 +88,7 @@ pub enum RejectKind {
 }
 
 /// A refused step: its kind and a message for the user.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Rejection {
-    pub kind: RejectKind,
-    pub message: String,
-}
-
-impl Rejection {
-    pub fn new(kind: RejectKind, message: impl Into<String>) -> Rejection {
-        Rejection { kind, message: message.into() }
-    }
-}
-
-impl fmt::Display for Rejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Rejection {}
+pub type Rejection = ets_core::Rejection<RejectKind>;
 
 /// An accredited (or not) verification body.
 #[derive(Clone, Debug, PartialEq, Eq)]

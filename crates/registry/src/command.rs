@@ -211,22 +211,5 @@ pub enum RejectKind {
     Conflict,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Rejection {
-    pub kind: RejectKind,
-    pub message: String,
-}
-
-impl Rejection {
-    pub fn new(kind: RejectKind, message: impl Into<String>) -> Rejection {
-        Rejection { kind, message: message.into() }
-    }
-}
-
-impl fmt::Display for Rejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Rejection {}
+/// A refused registry command.
+pub type Rejection = ets_core::Rejection<RejectKind>;

@@ -30,16 +30,8 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
-/// A stored journal record.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct JournalRow {
-    pub seq: u64,
-    pub at: Timestamp,
-    pub command_id: String,
-    pub body: Vec<u8>,
-    pub prev_hash: [u8; 32],
-    pub hash: [u8; 32],
-}
+/// A stored journal record: exactly the sealed record that was appended.
+pub use ets_registry::SealedRecord as JournalRow;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccountRow {
