@@ -1,9 +1,25 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// A calendar day (proleptic Gregorian), stored as days since 1970-01-01.
+/// A calendar day (proleptic Gregorian), stored as days since 1970-01-01. Serialized as its
+/// `YYYY-MM-DD` text, so files people write and read carry dates as they write them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Date(pub i32);
+
+impl TryFrom<String> for Date {
+    type Error = DateError;
+
+    fn try_from(text: String) -> Result<Date, DateError> {
+        Date::parse(&text)
+    }
+}
+
+impl From<Date> for String {
+    fn from(d: Date) -> String {
+        d.to_string()
+    }
+}
 
 /// An instant in milliseconds since 1970-01-01T00:00:00Z. The core never reads a clock: the
 /// shell stamps each accepted command with one of these.
@@ -42,6 +58,11 @@ impl Date {
         let month: u32 = parts[1].parse().map_err(|_| bad())?;
         let day: u32 = parts[2].parse().map_err(|_| bad())?;
         Date::from_ymd(year, month, day)
+    }
+
+    /// The day `days` later (earlier if negative).
+    pub fn plus_days(self, days: i32) -> Date {
+        Date(self.0 + days)
     }
 
     pub fn ymd(self) -> (i32, u32, u32) {

@@ -4,6 +4,7 @@
 //! compliance units are whole tonnes of CO2e held in `Tonnes` (u64); money is `Fen` (i64, the
 //! smallest unit of the yuan). Every parser here is strict: it never goes through floating point.
 
+pub mod chain;
 mod date;
 mod quantity;
 mod rejection;

@@ -96,7 +96,7 @@ pub fn mass_balance(streams: &[MassStream], factors: &FactorSet, on: Date) -> Re
 }
 
 /// Installation category (MRR Art. 19). `[S65]`
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum Category {
     A,
     B,
@@ -134,7 +134,7 @@ pub fn materiality_threshold(total_emissions_t: Decimal, category: Category, fac
 }
 
 /// Activity-data tiers 1 to 4 (fuels and mass-balance streams; not flaring). `[S67]`
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum Tier {
     T1 = 1,
     T2 = 2,

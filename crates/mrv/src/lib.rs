@@ -35,12 +35,24 @@
 //!   verifier assignment with accreditation and conflict-of-interest checks, findings
 //!   (misstatements, non-conformities), an opinion computed from AVR materiality (5% / 2% by
 //!   category, `[S69]`), acceptance into verified emissions or return by the authority.
+//! - [`entity`]: reporting entities (sector, province, markets, representatives), their
+//!   installations and emission units (generating units with capacity, category and cooling;
+//!   clinker lines; aluminium electrolysis; steel processes).
+//! - [`plan`]: monitoring plans (China's data-quality control plan, the EU plan with tiers):
+//!   source streams, each parameter measured (standard, frequency, lab, instrument) or default
+//!   (a factor key), instruments with uncertainty and calibration dates; validated against the
+//!   factor data and the tier rules.
+//! - [`state`]: the MRV system as one state machine (registration, versioned plans, versioned
+//!   monthly submissions with evidence hashes and due dates, annual reports computed from the
+//!   monthly data, the verification workflow, verified emissions) whose events the shell keeps in
+//!   a hash-chained journal; and the regulator's ranked anomaly queue.
+//! - [`sample`]: seeded sample data (clean monthly years, a whole MRV year with planted
+//!   anomalies) for `ets demo`, benchmarks and tests.
 //! - [`METHODS`]: the list of methods with their versions and source keys.
 //!
-//! Not yet (later work): monitoring plans, evidence storage itself, persisting the
-//! verification workflow's events in the journal, export, and the CLI.
 
 pub mod cn_power;
+pub mod entity;
 pub mod error;
 pub mod eu_mrr;
 pub mod factors;
@@ -48,7 +60,10 @@ pub mod import;
 pub mod monthly;
 pub mod num;
 pub mod pfc;
+pub mod plan;
 pub mod quality;
+pub mod sample;
+pub mod state;
 #[cfg(test)]
 mod testgen;
 pub mod verification;

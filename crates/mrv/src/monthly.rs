@@ -39,6 +39,7 @@ use crate::factors::{Factor, FactorSet, Status};
 use crate::num::{self, add, div};
 use ets_core::Date;
 use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
@@ -50,7 +51,8 @@ fn invalid(name: &'static str, value: impl fmt::Display, rule: &'static str) -> 
 }
 
 /// A calendar month.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct YearMonth {
     year: i32,
     month: u8,
@@ -113,6 +115,34 @@ impl YearMonth {
     }
 }
 
+impl TryFrom<String> for YearMonth {
+    type Error = MrvError;
+
+    fn try_from(text: String) -> Result<YearMonth> {
+        YearMonth::parse(&text)
+    }
+}
+
+impl From<YearMonth> for String {
+    fn from(m: YearMonth) -> String {
+        m.to_string()
+    }
+}
+
+impl TryFrom<RecordFields> for MonthlyRecord {
+    type Error = MrvError;
+
+    fn try_from(f: RecordFields) -> Result<MonthlyRecord> {
+        MonthlyRecord::new(f)
+    }
+}
+
+impl From<MonthlyRecord> for RecordFields {
+    fn from(r: MonthlyRecord) -> RecordFields {
+        r.f
+    }
+}
+
 impl fmt::Display for YearMonth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:04}-{:02}", self.year, self.month)
@@ -120,7 +150,8 @@ impl fmt::Display for YearMonth {
 }
 
 /// Fuels with plausibility ranges in the factor data (`dq.<key>.*`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Fuel {
     Coal,
     NaturalGas,
@@ -167,7 +198,7 @@ impl FromStr for Fuel {
 /// A measured carbon content with its laboratory evidence. The dates are not cross-checked
 /// here: a report dated before its sample is still a record to keep, and
 /// [`crate::quality`] flags it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LabMeasurement {
     cc_tc_per_gj: Decimal,
     report_id: String,
@@ -202,7 +233,8 @@ impl LabMeasurement {
 }
 
 /// The carbon content of one month's fuel.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Carbon {
     Measured(LabMeasurement),
     /// No measurement for the month: [`MissingCarbonRule`] decides what is used.
@@ -210,7 +242,7 @@ pub enum Carbon {
 }
 
 /// The inputs of [`MonthlyRecord::new`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordFields {
     pub entity: String,
     /// Emission unit id (e.g. a generating unit).
@@ -226,7 +258,8 @@ pub struct RecordFields {
 
 /// One source stream of one emission unit in one month. Built only through
 /// [`MonthlyRecord::new`], so every record holds valid values.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RecordFields", into = "RecordFields")]
 pub struct MonthlyRecord {
     f: RecordFields,
 }

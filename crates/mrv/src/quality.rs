@@ -57,7 +57,8 @@ pub const EVIDENCE_DEADLINE_KEY: &str = "cn.mrv.monthly_evidence_deadline_days";
 /// Used when no deadline is in the data for the year (before 2023): the same 40 days.
 pub const DEFAULT_MAX_REPORT_DELAY_DAYS: u32 = 40;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Severity {
     Info,
     Warning,

@@ -68,6 +68,7 @@ use crate::factors::FactorSet;
 use crate::num::round_result;
 use ets_core::{check_identifier, Date, Timestamp};
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Why a step was refused.
@@ -91,7 +92,7 @@ pub enum RejectKind {
 pub type Rejection = ets_core::Rejection<RejectKind>;
 
 /// An accredited (or not) verification body.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verifier {
     pub id: String,
     pub accredited: bool,
@@ -115,7 +116,7 @@ pub struct Parties {
 }
 
 /// A verifier's finding on one version of a report.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Finding {
     /// A misstatement of `amount_t` tCO2e (positive = overstated, negative = understated; the
     /// materiality test uses its absolute value). Must not be zero.
@@ -125,14 +126,14 @@ pub enum Finding {
 }
 
 /// The verification opinion.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OpinionKind {
     Unqualified,
     Qualified,
 }
 
 /// The computed opinion and what it was computed from.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Opinion {
     pub kind: OpinionKind,
     pub category: Category,
@@ -144,7 +145,7 @@ pub struct Opinion {
 }
 
 /// What happens to a report.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
     /// First version of an annual report, by one of the entity's representatives.
     Submit {
@@ -188,7 +189,7 @@ impl Command {
 }
 
 /// A command with its actor (a person) and time.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
     pub actor: String,
     pub at: Timestamp,
@@ -196,7 +197,7 @@ pub struct Step {
 }
 
 /// What happened. Each carries the actor and time of the step that produced it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     pub actor: String,
     pub at: Timestamp,
@@ -204,7 +205,7 @@ pub struct Event {
     pub kind: EventKind,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EventKind {
     Submitted { entity: String, year: i32, province: String, reported_emissions_t: Decimal, category: Option<Category> },
     Resubmitted { version: u32, reported_emissions_t: Decimal, reason: String },
@@ -217,7 +218,7 @@ pub enum EventKind {
 }
 
 /// Where a report stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ReportState {
     /// Current version awaits a verifier.
     Submitted,
@@ -232,7 +233,7 @@ pub enum ReportState {
 }
 
 /// One submitted version, kept as it was.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReportVersion {
     pub version: u32,
     pub reported_emissions_t: Decimal,
@@ -250,7 +251,7 @@ pub struct ReportVersion {
 }
 
 /// An annual report and all its versions.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     pub id: String,
     pub entity: String,
@@ -328,6 +329,11 @@ impl Workflow {
 
     pub fn parties(&self) -> &Parties {
         &self.parties
+    }
+
+    /// For the MRV state machine, which registers parties through its own journaled events.
+    pub(crate) fn parties_mut(&mut self) -> &mut Parties {
+        &mut self.parties
     }
 
     pub fn report(&self, id: &str) -> Option<&Report> {

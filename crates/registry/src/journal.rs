@@ -9,12 +9,12 @@ use crate::event::Event;
 use ets_core::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+pub use ets_core::chain::{chain_hash, hex, ChainVerifier, SealedRecord, GENESIS_HASH};
 use std::hash::{Hash, Hasher};
 
 /// Version of the record body encoding; bump when `Record` or `Event` change shape.
 pub const JOURNAL_FORMAT: u32 = 1;
-
-pub const GENESIS_HASH: [u8; 32] = [0; 32];
 
 /// One accepted command: who asked, under which id, when the shell accepted it, and what happened.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,17 +30,6 @@ pub struct Record {
     pub events: Vec<Event>,
 }
 
-/// A record as stored: body bytes plus its place in the chain.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SealedRecord {
-    pub seq: u64,
-    pub at: Timestamp,
-    pub command_id: String,
-    pub body: Vec<u8>,
-    pub prev_hash: [u8; 32],
-    pub hash: [u8; 32],
-}
-
 impl Record {
     pub fn encode(&self) -> Vec<u8> {
         postcard::to_allocvec(self).expect("record encodes")
@@ -51,64 +40,7 @@ impl Record {
     }
 
     pub fn seal(&self, prev_hash: [u8; 32]) -> SealedRecord {
-        let body = self.encode();
-        let hash = chain_hash(&prev_hash, self.seq, &body);
-        SealedRecord { seq: self.seq, at: self.at, command_id: self.command_id.clone(), body, prev_hash, hash }
-    }
-}
-
-pub fn chain_hash(prev_hash: &[u8; 32], seq: u64, body: &[u8]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(prev_hash);
-    h.update(seq.to_be_bytes());
-    h.update(body);
-    h.finalize().into()
-}
-
-/// Walks records in order and reports the first one that breaks the chain.
-#[derive(Debug)]
-pub struct ChainVerifier {
-    expected_seq: u64,
-    prev_hash: [u8; 32],
-}
-
-impl Default for ChainVerifier {
-    fn default() -> Self {
-        ChainVerifier { expected_seq: 1, prev_hash: GENESIS_HASH }
-    }
-}
-
-impl ChainVerifier {
-    /// Continues a chain whose record `next_seq - 1` has hash `prev_hash` (after a snapshot).
-    pub fn starting_at(next_seq: u64, prev_hash: [u8; 32]) -> ChainVerifier {
-        ChainVerifier { expected_seq: next_seq, prev_hash }
-    }
-
-    /// Checks one stored record (seq, body, stored prev_hash, stored hash) against the chain so far.
-    pub fn check(&mut self, seq: u64, body: &[u8], prev_hash: &[u8; 32], hash: &[u8; 32]) -> Result<(), String> {
-        if seq != self.expected_seq {
-            return Err(if seq > self.expected_seq {
-                format!("record {} is missing (next stored record is {seq})", self.expected_seq)
-            } else {
-                format!("record {seq} appears out of order (expected {})", self.expected_seq)
-            });
-        }
-        if prev_hash != &self.prev_hash {
-            return Err(format!(
-                "record {seq}: its link to record {} does not match that record's hash (a record was altered, removed or inserted)",
-                seq - 1
-            ));
-        }
-        if &chain_hash(prev_hash, seq, body) != hash {
-            return Err(format!("record {seq} was altered: its content does not match its hash"));
-        }
-        self.expected_seq += 1;
-        self.prev_hash = *hash;
-        Ok(())
-    }
-
-    pub fn head(&self) -> (u64, [u8; 32]) {
-        (self.expected_seq - 1, self.prev_hash)
+        SealedRecord::seal(self.seq, self.at, self.command_id.clone(), self.encode(), prev_hash)
     }
 }
 
@@ -190,8 +122,4 @@ impl Hasher for StableHasher {
 pub fn command_key(id: &str) -> u128 {
     let digest = Sha256::digest(id.as_bytes());
     u128::from_be_bytes(digest[..16].try_into().expect("16 bytes"))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
