@@ -13,6 +13,11 @@
 //! - [`cn_power`]: China national ETS power sector, 2022 accounting guideline (fuel combustion
 //!   with measured or default carbon content, carbon content from element carbon, purchased
 //!   electricity for reporting years up to 2022).
+//! - [`cn_industry`]: China national ETS steel, cement and aluminium (from the 2024 vintage):
+//!   combustion with measured or IPCC-fallback parameters, cement clinker process CO2 (carbonates
+//!   by the clinker method, organic carbon), steel enterprise and process levels (carbonate
+//!   fluxes, electrodes, carbon balance, carbon in products), aluminium anode CO2 and PFCs, the
+//!   allocation intensities, and the IPCC 2006 tier-1 fallback table with a lookup by fuel name.
 //! - [`eu_mrr`]: EU MRR standard combustion and process methods, mass balance (uncertain),
 //!   installation categories, AVR materiality, activity-data tier check.
 //! - [`pfc`]: aluminium CF4/C2F6 with a selectable GWP set (AR4, AR5, AR6).
@@ -51,6 +56,7 @@
 //! - [`METHODS`]: the list of methods with their versions and source keys.
 //!
 
+pub mod cn_industry;
 pub mod cn_power;
 pub mod entity;
 pub mod error;
@@ -102,6 +108,41 @@ pub const METHODS: &[MethodInfo] = &[
         version: pfc::METHOD_VERSION,
         sources: &["IPCC AR4 WG1", "IPCC AR5 WG1", "IPCC AR6 WG1"],
         status: Status::Confirmed,
+    },
+    MethodInfo {
+        id: cn_industry::combustion::METHOD_ID,
+        version: cn_industry::combustion::METHOD_VERSION,
+        sources: &[
+            "CETS-AG-03.01-2024",
+            "IPCC 2006 Vol.2 Ch.1 Table 1.2",
+            "IPCC 2006 Vol.2 Ch.1 Table 1.3",
+            "IPCC 2006 Vol.2 Ch.1 Table 1.4",
+        ],
+        status: cn_industry::combustion::STATUS,
+    },
+    MethodInfo {
+        id: cn_industry::cement::METHOD_ID,
+        version: cn_industry::cement::METHOD_VERSION,
+        sources: &["CN-CEMENT-2013", "IPCC 2006 Vol.3 Ch.2", "DRAFT2526"],
+        status: cn_industry::cement::STATUS,
+    },
+    MethodInfo {
+        id: cn_industry::steel::METHOD_ID,
+        version: cn_industry::steel::METHOD_VERSION,
+        sources: &["CETS-AG-03.01-2024", "IPCC 2006 Vol.3 Ch.2", "DRAFT2526"],
+        status: cn_industry::steel::STATUS,
+    },
+    MethodInfo {
+        id: cn_industry::aluminium::METHOD_ID,
+        version: cn_industry::aluminium::METHOD_VERSION,
+        sources: &["CN-ALU-2013", "IPCC 2006 Vol.3 Ch.4", "DRAFT2526", "IPCC AR4 WG1", "IPCC AR5 WG1", "IPCC AR6 WG1"],
+        status: cn_industry::aluminium::STATUS,
+    },
+    MethodInfo {
+        id: cn_industry::ipcc::METHOD_ID,
+        version: cn_industry::ipcc::METHOD_VERSION,
+        sources: &["IPCC 2006 Vol.2 Ch.1 Table 1.2", "IPCC 2006 Vol.2 Ch.1 Table 1.3", "IPCC 2006 Vol.2 Ch.1 Table 1.4"],
+        status: cn_industry::ipcc::STATUS,
     },
 ];
 
