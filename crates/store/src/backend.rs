@@ -142,6 +142,38 @@ pub trait Backend: Send {
     fn begin_consistent_read(&mut self) -> Result<(), StoreError>;
 
     fn end_consistent_read(&mut self) -> Result<(), StoreError>;
+
+    /// Appends one MRV journal record, and the evidence files it names that are not stored yet,
+    /// in one transaction, if the MRV journal ends at `expected_last_seq`; otherwise `Conflict`
+    /// and nothing written. A command id already in the MRV journal is also a `Conflict`.
+    fn mrv_append(&mut self, expected_last_seq: u64, record: &SealedRecord, evidence: &[EvidenceFile]) -> Result<(), StoreError>;
+
+    /// Streams every MRV journal record in order.
+    fn mrv_scan(&mut self, visit: &mut dyn FnMut(JournalRow) -> Result<(), StoreError>) -> Result<(), StoreError>;
+
+    /// The MRV journal record of a command id, if any.
+    fn mrv_command(&mut self, command_id: &str) -> Result<Option<JournalRow>, StoreError>;
+
+    /// A stored evidence file by its SHA-256 (lower-case hex).
+    fn mrv_evidence(&mut self, sha256: &str) -> Result<Option<EvidenceFile>, StoreError>;
+
+    /// The hashes (as stored) of every evidence file, with the SHA-256 of its stored content
+    /// recomputed, for the audit.
+    fn mrv_evidence_check(&mut self) -> Result<Vec<(String, String)>, StoreError>;
+}
+
+/// An evidence file's bytes, stored under the SHA-256 the journal records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EvidenceFile {
+    pub sha256: String,
+    pub name: String,
+    pub content: Vec<u8>,
+}
+
+/// Lower-case hex SHA-256 of bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    ets_core::chain::hex(&Sha256::digest(bytes))
 }
 
 pub(crate) fn hash32(bytes: &[u8], what: &str) -> Result<[u8; 32], StoreError> {

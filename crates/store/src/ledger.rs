@@ -238,6 +238,21 @@ impl Backend for Detached {
     fn end_consistent_read(&mut self) -> Result<(), StoreError> {
         Detached::error()
     }
+    fn mrv_append(&mut self, _: u64, _: &SealedRecord, _: &[crate::EvidenceFile]) -> Result<(), StoreError> {
+        Detached::error()
+    }
+    fn mrv_scan(&mut self, _: &mut dyn FnMut(crate::JournalRow) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        Detached::error()
+    }
+    fn mrv_command(&mut self, _: &str) -> Result<Option<crate::JournalRow>, StoreError> {
+        Detached::error()
+    }
+    fn mrv_evidence(&mut self, _: &str) -> Result<Option<crate::EvidenceFile>, StoreError> {
+        Detached::error()
+    }
+    fn mrv_evidence_check(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        Detached::error()
+    }
 }
 
 /// What `audit` proved.

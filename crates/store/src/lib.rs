@@ -6,18 +6,21 @@
 //! on`). The journal is the truth. Query tables are projections of it: `accounts` and `units`
 //! are written in the same transaction as the records; `holdings` and `postings` trail it by at
 //! most one flush, behind a mark, and are caught up on every open. Snapshots are a cache that
-//! replay can always rebuild.
+//! replay can always rebuild. The MRV journal (`MrvLog`) is a second hash-chained journal in the
+//! same database, for monitoring plans, monthly submissions with evidence and verification.
 
 mod backend;
 mod ledger;
 mod migrations;
+mod mrv_log;
 mod postgres_backend;
 mod projection;
 mod sqlite_backend;
 mod writer;
 
-pub use backend::{AccountRow, Backend, HoldingRow, JournalRow, StoreError, TxRow, UnitRow};
+pub use backend::{sha256_hex, AccountRow, Backend, EvidenceFile, HoldingRow, JournalRow, StoreError, TxRow, UnitRow};
 pub use ledger::{audit, AuditReport, Ledger, LedgerOptions, PreparedBatch, SubmitError, Submitted};
+pub use mrv_log::{MrvAudit, MrvError, MrvLog, MrvReceipt};
 pub use postgres_backend::PostgresBackend;
 pub use projection::Projection;
 pub use sqlite_backend::SqliteBackend;

@@ -7,11 +7,19 @@ pub struct Migration {
     pub postgres: &'static str,
 }
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "journal, snapshots and query tables",
-    sqlite: include_str!("../migrations/sqlite/0001_init.sql"),
-    postgres: include_str!("../migrations/postgres/0001_init.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "journal, snapshots and query tables",
+        sqlite: include_str!("../migrations/sqlite/0001_init.sql"),
+        postgres: include_str!("../migrations/postgres/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "MRV journal and evidence store",
+        sqlite: include_str!("../migrations/sqlite/0002_mrv.sql"),
+        postgres: include_str!("../migrations/postgres/0002_mrv.sql"),
+    },
+];
 
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;

@@ -1,7 +1,9 @@
 //! PostgreSQL for larger deployments. Batches go in with binary COPY; an advisory lock per
 //! schema keeps writers in single file, and the journal's primary key keeps them honest.
 
-use crate::backend::{hash32, postings, tx_row_of_posting, AccountRow, Backend, HoldingRow, JournalRow, StoreError, TxRow};
+use crate::backend::{
+    hash32, postings, sha256_hex, tx_row_of_posting, AccountRow, Backend, EvidenceFile, HoldingRow, JournalRow, StoreError, TxRow,
+};
 use crate::migrations::{MIGRATIONS, SCHEMA_VERSION};
 use crate::projection::Projection;
 use ets_core::Timestamp;
@@ -336,4 +338,74 @@ impl Backend for PostgresBackend {
         let v: i32 = self.client.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[]).map_err(io)?.get(0);
         Ok(v as u32)
     }
+
+    fn mrv_append(&mut self, expected_last_seq: u64, record: &SealedRecord, evidence: &[EvidenceFile]) -> Result<(), StoreError> {
+        let mut tx = self.client.transaction().map_err(io)?;
+        tx.batch_execute(MRV_APPEND_LOCK).map_err(io)?;
+        let last: i64 = tx.query_one("SELECT COALESCE(MAX(seq), 0) FROM mrv_journal", &[]).map_err(io)?.get(0);
+        if last as u64 != expected_last_seq {
+            return Err(StoreError::Conflict(format!("MRV journal ends at record {last}, this writer expected {expected_last_seq}")));
+        }
+        if let Some(row) = tx.query_opt("SELECT seq FROM mrv_journal WHERE command_id = $1", &[&record.command_id]).map_err(io)? {
+            let seq: i64 = row.get(0);
+            return Err(StoreError::Conflict(format!("command id '{}' is already MRV record {seq}", record.command_id)));
+        }
+        tx.execute(
+            "INSERT INTO mrv_journal (seq, at_ms, command_id, body, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&i64_of(record.seq), &record.at.0, &record.command_id, &record.body, &&record.prev_hash[..], &&record.hash[..]],
+        )
+        .map_err(io)?;
+        for e in evidence {
+            tx.execute(
+                "INSERT INTO mrv_evidence (sha256, name, content) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING",
+                &[&e.sha256, &e.name, &e.content],
+            )
+            .map_err(io)?;
+        }
+        tx.commit().map_err(io)
+    }
+
+    fn mrv_scan(&mut self, visit: &mut dyn FnMut(JournalRow) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        let params: [&(dyn postgres::types::ToSql + Sync); 0] = [];
+        let mut rows = self
+            .client
+            .query_raw("SELECT seq, at_ms, command_id, body, prev_hash, hash FROM mrv_journal ORDER BY seq", params)
+            .map_err(io)?;
+        while let Some(row) = rows.next().map_err(io)? {
+            visit(pg_journal_row(&row)?)?;
+        }
+        Ok(())
+    }
+
+    fn mrv_command(&mut self, command_id: &str) -> Result<Option<JournalRow>, StoreError> {
+        let row = self
+            .client
+            .query_opt("SELECT seq, at_ms, command_id, body, prev_hash, hash FROM mrv_journal WHERE command_id = $1", &[&command_id])
+            .map_err(io)?;
+        row.as_ref().map(pg_journal_row).transpose()
+    }
+
+    fn mrv_evidence(&mut self, sha256: &str) -> Result<Option<EvidenceFile>, StoreError> {
+        let row = self.client.query_opt("SELECT sha256, name, content FROM mrv_evidence WHERE sha256 = $1", &[&sha256]).map_err(io)?;
+        Ok(row.map(|r| EvidenceFile { sha256: r.get(0), name: r.get(1), content: r.get(2) }))
+    }
+
+    fn mrv_evidence_check(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = self.client.query("SELECT sha256, content FROM mrv_evidence ORDER BY sha256", &[]).map_err(io)?;
+        Ok(rows.iter().map(|r| (r.get::<_, String>(0), sha256_hex(r.get::<_, &[u8]>(1)))).collect())
+    }
+}
+
+const MRV_APPEND_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('ets-mrv-journal:' || current_schema()))";
+
+fn pg_journal_row(row: &postgres::Row) -> Result<JournalRow, StoreError> {
+    let seq = row.get::<_, i64>(0) as u64;
+    Ok(JournalRow {
+        seq,
+        at: Timestamp(row.get(1)),
+        command_id: row.get(2),
+        body: row.get(3),
+        prev_hash: hash32(row.get::<_, &[u8]>(4), &format!("MRV record {seq} prev_hash"))?,
+        hash: hash32(row.get::<_, &[u8]>(5), &format!("MRV record {seq} hash"))?,
+    })
 }

@@ -1,7 +1,9 @@
 //! The embedded default: one SQLite file in WAL mode with `synchronous=FULL`, so a committed
 //! batch survives a process kill and a power cut.
 
-use crate::backend::{hash32, postings, tx_row_of_posting, AccountRow, Backend, HoldingRow, JournalRow, StoreError, TxRow};
+use crate::backend::{
+    hash32, postings, sha256_hex, tx_row_of_posting, AccountRow, Backend, EvidenceFile, HoldingRow, JournalRow, StoreError, TxRow,
+};
 use crate::migrations::{MIGRATIONS, SCHEMA_VERSION};
 use crate::projection::Projection;
 use ets_core::Timestamp;
@@ -347,4 +349,85 @@ impl Backend for SqliteBackend {
     fn schema_version(&mut self) -> Result<u32, StoreError> {
         self.conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0)).map_err(io)
     }
+
+    fn mrv_append(&mut self, expected_last_seq: u64, record: &SealedRecord, evidence: &[EvidenceFile]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(io)?;
+        let last: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM mrv_journal", [], |r| r.get(0)).map_err(io)?;
+        if last as u64 != expected_last_seq {
+            return Err(StoreError::Conflict(format!("MRV journal ends at record {last}, this writer expected {expected_last_seq}")));
+        }
+        let taken: Option<i64> = tx
+            .query_row("SELECT seq FROM mrv_journal WHERE command_id = ?1", params![record.command_id], |r| r.get(0))
+            .optional()
+            .map_err(io)?;
+        if let Some(seq) = taken {
+            return Err(StoreError::Conflict(format!("command id '{}' is already MRV record {seq}", record.command_id)));
+        }
+        tx.execute(
+            "INSERT INTO mrv_journal (seq, at_ms, command_id, body, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![i64_of(record.seq), record.at.0, record.command_id, record.body, &record.prev_hash[..], &record.hash[..]],
+        )
+        .map_err(io)?;
+        for e in evidence {
+            tx.execute(
+                "INSERT INTO mrv_evidence (sha256, name, content) VALUES (?1, ?2, ?3) ON CONFLICT (sha256) DO NOTHING",
+                params![e.sha256, e.name, e.content],
+            )
+            .map_err(io)?;
+        }
+        tx.commit().map_err(io)
+    }
+
+    fn mrv_scan(&mut self, visit: &mut dyn FnMut(JournalRow) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        let mut stmt =
+            self.conn.prepare("SELECT seq, at_ms, command_id, body, prev_hash, hash FROM mrv_journal ORDER BY seq").map_err(io)?;
+        let mut rows = stmt.query([]).map_err(io)?;
+        while let Some(row) = rows.next().map_err(io)? {
+            visit(sqlite_journal_row(row)?)?;
+        }
+        Ok(())
+    }
+
+    fn mrv_command(&mut self, command_id: &str) -> Result<Option<JournalRow>, StoreError> {
+        let mut stmt =
+            self.conn.prepare("SELECT seq, at_ms, command_id, body, prev_hash, hash FROM mrv_journal WHERE command_id = ?1").map_err(io)?;
+        let mut rows = stmt.query(params![command_id]).map_err(io)?;
+        match rows.next().map_err(io)? {
+            Some(row) => Ok(Some(sqlite_journal_row(row)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn mrv_evidence(&mut self, sha256: &str) -> Result<Option<EvidenceFile>, StoreError> {
+        self.conn
+            .query_row("SELECT sha256, name, content FROM mrv_evidence WHERE sha256 = ?1", params![sha256], |r| {
+                Ok(EvidenceFile { sha256: r.get(0)?, name: r.get(1)?, content: r.get(2)? })
+            })
+            .optional()
+            .map_err(io)
+    }
+
+    fn mrv_evidence_check(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut stmt = self.conn.prepare("SELECT sha256, content FROM mrv_evidence ORDER BY sha256").map_err(io)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, sha256_hex(&r.get::<_, Vec<u8>>(1)?))))
+            .map_err(io)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(io)?;
+        Ok(rows)
+    }
+}
+
+fn sqlite_journal_row(row: &rusqlite::Row<'_>) -> Result<JournalRow, StoreError> {
+    let prev: Vec<u8> = row.get(4).map_err(io)?;
+    let hash: Vec<u8> = row.get(5).map_err(io)?;
+    let seq = row.get::<_, i64>(0).map_err(io)? as u64;
+    Ok(JournalRow {
+        seq,
+        at: Timestamp(row.get(1).map_err(io)?),
+        command_id: row.get(2).map_err(io)?,
+        body: row.get(3).map_err(io)?,
+        prev_hash: hash32(&prev, &format!("MRV record {seq} prev_hash"))?,
+        hash: hash32(&hash, &format!("MRV record {seq} hash"))?,
+    })
 }

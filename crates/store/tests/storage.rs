@@ -74,6 +74,8 @@ on_both_backends!(
     service_answers_groups_in_order_once_durable,
     record_times_never_go_backwards,
     migrations_are_versioned_and_run_once,
+    mrv_journal_rebuilds_the_state_and_is_idempotent,
+    mrv_audit_detects_altered_records_and_evidence,
 );
 
 fn at(day: &str) -> Timestamp {
@@ -371,10 +373,10 @@ fn history_is_point_in_time(db: &Db) {
 fn migrations_are_versioned_and_run_once(db: &Db) {
     drop(scenario(db));
     let mut backend = db.location.open().unwrap();
-    assert_eq!(backend.schema_version().unwrap(), 1);
+    assert_eq!(backend.schema_version().unwrap(), 2);
     drop(backend);
     let mut again = db.location.open().unwrap();
-    assert_eq!(again.schema_version().unwrap(), 1);
+    assert_eq!(again.schema_version().unwrap(), 2);
     assert!(again.last_seq().unwrap() > 0, "reopening kept the data");
     tamper(db, "INSERT INTO schema_migrations (version, name) VALUES (99, 'from the future')");
     match db.location.open() {
@@ -466,4 +468,103 @@ fn audit_detects_tampered_postings(db: &Db) {
     tamper(db, "DELETE FROM postings WHERE tx = 6");
     let err = audit_of(db).unwrap_err().to_string();
     assert!(err.contains("the postings table has"), "{err}");
+}
+
+fn mrv_open(db: &Db) -> ets_store::MrvLog {
+    ets_store::MrvLog::open(db.location.open().unwrap(), ets_mrv::FactorSet::builtin().unwrap(), Default::default()).unwrap()
+}
+
+/// A small sample MRV year (3 entities), run through the MRV journal.
+fn mrv_scenario(db: &Db) -> (ets_store::MrvLog, ets_mrv::sample::Scenario) {
+    let markets = [ets_mrv::sample::Market { code: "CN".into(), province: "Hebei".into(), entities: 3 }];
+    let sc = ets_mrv::sample::scenario(3, 2024, &markets, 1);
+    let mut log = mrv_open(db);
+    for (i, (actor, at, c)) in sc.commands.iter().enumerate() {
+        log.submit(&format!("mrv-{i}"), actor, *at, c, &[]).unwrap_or_else(|e| panic!("{e}"));
+    }
+    (log, sc)
+}
+
+fn mrv_journal_rebuilds_the_state_and_is_idempotent(db: &Db) {
+    use ets_mrv::state::Command;
+    let (log, sc) = mrv_scenario(db);
+    let before = format!("{:?}", log.state());
+    let head = log.head();
+    assert_eq!(head.0 as usize, sc.commands.len());
+    drop(log);
+    let mut log = mrv_open(db);
+    assert_eq!(format!("{:?}", log.state()), before, "reopening replays to the same state");
+    assert_eq!(log.head(), head);
+    // A retried command returns the recorded result and writes nothing.
+    let (actor, when, c) = &sc.commands[5];
+    let again = log.submit("mrv-5", actor, *when, c, &[]).unwrap();
+    assert!(again.repeated);
+    assert_eq!(again.seq, 6);
+    assert_eq!(log.head(), head);
+    // The same id for another command is refused.
+    match log.submit("mrv-5", "mee-official", *when, &Command::AddOfficial { person: "x".into() }, &[]) {
+        Err(ets_store::MrvError::Rejected(r)) => assert!(r.message.contains("already used"), "{}", r.message),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // A refused command writes nothing.
+    let refused = log.submit("mrv-x", "nobody", *when, &Command::AddOfficial { person: "y".into() }, &[]);
+    assert!(matches!(refused, Err(ets_store::MrvError::Rejected(_))));
+    assert_eq!(mrv_open(db).head(), head);
+    // Evidence bytes are stored with the submission that lists them, and only then.
+    let entity = log.state().entities().next().unwrap().id.clone();
+    let unit = log.state().units_of(&entity).next().unwrap().id.clone();
+    let rep = log.state().entity(&entity).unwrap().representatives.iter().next().unwrap().clone();
+    let month = ets_mrv::monthly::YearMonth::new(2024, 3).unwrap();
+    let latest = log.state().monthly_versions(&unit, month).last().unwrap().clone();
+    let content = b"lab report, corrected".to_vec();
+    let file = ets_store::EvidenceFile { sha256: ets_store::sha256_hex(&content), name: "lab.pdf".into(), content };
+    let correction = Command::SubmitMonthly {
+        entity,
+        unit: unit.clone(),
+        month,
+        records: latest.records.clone(),
+        production: latest.production,
+        evidence: vec![ets_mrv::state::Evidence { name: "lab.pdf".into(), sha256: file.sha256.clone(), bytes: file.content.len() as u64 }],
+        reason: Some("lab re-issued the report".into()),
+    };
+    let mut unlisted = file.clone();
+    unlisted.content.push(b'!');
+    unlisted.sha256 = ets_store::sha256_hex(&unlisted.content);
+    assert!(log.submit("mrv-corr", &rep, at("2024-06-01"), &correction, &[unlisted]).is_err());
+    let r = log.submit("mrv-corr", &rep, at("2024-06-01"), &correction, std::slice::from_ref(&file)).unwrap();
+    assert!(!r.repeated);
+    assert!(r.at >= head_at(&sc), "journal times never go backwards");
+    assert_eq!(log.backend().mrv_evidence(&file.sha256).unwrap(), Some(file));
+    assert_eq!(mrv_open(db).state().monthly_versions(&unit, month).len(), 2);
+    let audit = log.audit().unwrap();
+    assert_eq!(audit.records, head.0 + 1);
+    assert_eq!(audit.evidence_files, 1);
+    let blob = if matches!(db.location, Location::Postgres { .. }) { "'\\x00'::bytea" } else { "x'00'" };
+    tamper(db, &format!("UPDATE mrv_evidence SET content = {blob}"));
+    match log.audit() {
+        Err(StoreError::Corrupt(m)) => assert!(m.contains("was altered"), "{m}"),
+        other => panic!("expected altered evidence to be found, got {other:?}"),
+    }
+}
+
+fn head_at(sc: &ets_mrv::sample::Scenario) -> Timestamp {
+    sc.commands.iter().map(|c| c.1).max().unwrap()
+}
+
+fn mrv_audit_detects_altered_records_and_evidence(db: &Db) {
+    let (mut log, _) = mrv_scenario(db);
+    assert!(log.audit().is_ok());
+    drop(log);
+    // Altering a stored body (a quantity in record 20) breaks the chain at that record.
+    let is_pg = matches!(db.location, Location::Postgres { .. });
+    let body = if is_pg {
+        "convert_to(replace(convert_from(body, 'UTF8'), '\"quantity_t\":\"', '\"quantity_t\":\"1'), 'UTF8')"
+    } else {
+        "CAST(replace(CAST(body AS TEXT), '\"quantity_t\":\"', '\"quantity_t\":\"1') AS BLOB)"
+    };
+    tamper(db, &format!("UPDATE mrv_journal SET body = {body} WHERE seq = 20"));
+    match ets_store::MrvLog::open(db.location.open().unwrap(), ets_mrv::FactorSet::builtin().unwrap(), Default::default()) {
+        Err(StoreError::Corrupt(m)) => assert!(m.contains("record 20 was altered"), "{m}"),
+        other => panic!("expected the altered record to be named, got {:?}", other.map(|_| ())),
+    }
 }
