@@ -143,10 +143,11 @@ pub trait Backend: Send {
 
     fn end_consistent_read(&mut self) -> Result<(), StoreError>;
 
-    /// Appends one MRV journal record, and the evidence files it names that are not stored yet,
-    /// in one transaction, if the MRV journal ends at `expected_last_seq`; otherwise `Conflict`
-    /// and nothing written. A command id already in the MRV journal is also a `Conflict`.
-    fn mrv_append(&mut self, expected_last_seq: u64, record: &SealedRecord, evidence: &[EvidenceFile]) -> Result<(), StoreError>;
+    /// Appends MRV journal records (in order), and the evidence files they name that are not
+    /// stored yet, in one transaction, if the MRV journal ends at `expected_last_seq`; otherwise
+    /// `Conflict` and nothing written. A command id already in the MRV journal is also a
+    /// `Conflict`.
+    fn mrv_append(&mut self, expected_last_seq: u64, records: &[SealedRecord], evidence: &[EvidenceFile]) -> Result<(), StoreError>;
 
     /// Streams every MRV journal record in order.
     fn mrv_scan(&mut self, visit: &mut dyn FnMut(JournalRow) -> Result<(), StoreError>) -> Result<(), StoreError>;

@@ -238,7 +238,7 @@ impl Backend for Detached {
     fn end_consistent_read(&mut self) -> Result<(), StoreError> {
         Detached::error()
     }
-    fn mrv_append(&mut self, _: u64, _: &SealedRecord, _: &[crate::EvidenceFile]) -> Result<(), StoreError> {
+    fn mrv_append(&mut self, _: u64, _: &[SealedRecord], _: &[crate::EvidenceFile]) -> Result<(), StoreError> {
         Detached::error()
     }
     fn mrv_scan(&mut self, _: &mut dyn FnMut(crate::JournalRow) -> Result<(), StoreError>) -> Result<(), StoreError> {

@@ -20,7 +20,7 @@ mod writer;
 
 pub use backend::{sha256_hex, AccountRow, Backend, EvidenceFile, HoldingRow, JournalRow, StoreError, TxRow, UnitRow};
 pub use ledger::{audit, AuditReport, Ledger, LedgerOptions, PreparedBatch, SubmitError, Submitted};
-pub use mrv_log::{MrvAudit, MrvError, MrvLog, MrvReceipt};
+pub use mrv_log::{MrvAudit, MrvError, MrvLog, MrvReceipt, MrvSubmission};
 pub use postgres_backend::PostgresBackend;
 pub use projection::Projection;
 pub use sqlite_backend::SqliteBackend;

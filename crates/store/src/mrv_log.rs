@@ -50,6 +50,14 @@ impl From<StoreError> for MrvError {
     }
 }
 
+/// One command of a batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MrvSubmission {
+    pub command_id: String,
+    pub actor: String,
+    pub command: Command,
+}
+
 /// What a submitted command did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MrvReceipt {
@@ -141,60 +149,116 @@ impl MrvLog {
         command: &Command,
         evidence: &[EvidenceFile],
     ) -> Result<MrvReceipt, MrvError> {
-        ets_core::check_identifier("command id", command_id).map_err(|m| MrvError::Rejected(Rejection::new(RejectKind::Invalid, m)))?;
-        if !evidence.is_empty() {
-            let listed: BTreeSet<&str> = match command {
-                Command::SubmitMonthly { evidence, .. } => evidence.iter().map(|e| e.sha256.as_str()).collect(),
-                _ => BTreeSet::new(),
-            };
-            for f in evidence {
-                let actual = sha256_hex(&f.content);
-                if actual != f.sha256 || !listed.contains(actual.as_str()) {
-                    return Err(MrvError::Rejected(Rejection::new(
-                        RejectKind::Invalid,
-                        format!("evidence file '{}' (sha256 {actual}) is not listed in the command", f.name),
-                    )));
-                }
+        let item = MrvSubmission { command_id: command_id.to_string(), actor: actor.to_string(), command: command.clone() };
+        let mut receipts = self.submit_batch(at, std::slice::from_ref(&item), evidence).map_err(|(_, e)| e)?;
+        Ok(receipts.pop().expect("one receipt per command"))
+    }
+
+    /// Decides every command in order against the state the previous ones leave, then appends
+    /// them all in one transaction: either every command is journaled or none is (an import of a
+    /// year of monthly data is all or nothing). A refusal names the position of the command
+    /// refused. If every id is already journaled for the same commands, the recorded results
+    /// are returned; a batch whose ids are partly journaled is refused.
+    pub fn submit_batch(
+        &mut self,
+        at: Timestamp,
+        batch: &[MrvSubmission],
+        evidence: &[EvidenceFile],
+    ) -> Result<Vec<MrvReceipt>, (Option<usize>, MrvError)> {
+        let invalid = |i: Option<usize>, m: String| (i, MrvError::Rejected(Rejection::new(RejectKind::Invalid, m)));
+        let mut listed: BTreeSet<&str> = BTreeSet::new();
+        let mut ids = BTreeSet::new();
+        for (i, item) in batch.iter().enumerate() {
+            ets_core::check_identifier("command id", &item.command_id).map_err(|m| invalid(Some(i), m))?;
+            if !ids.insert(item.command_id.as_str()) {
+                return Err(invalid(Some(i), format!("command id '{}' appears twice in one batch", item.command_id)));
+            }
+            if let Command::SubmitMonthly { evidence, .. } = &item.command {
+                listed.extend(evidence.iter().map(|e| e.sha256.as_str()));
             }
         }
-        let digest = command_digest(actor, command);
+        for f in evidence {
+            let actual = sha256_hex(&f.content);
+            if actual != f.sha256 || !listed.contains(actual.as_str()) {
+                return Err(invalid(None, format!("evidence file '{}' (sha256 {actual}) is not listed in the commands", f.name)));
+            }
+        }
+        let digests: Vec<String> = batch.iter().map(|b| command_digest(&b.actor, &b.command)).collect();
         for _ in 0..CONFLICT_RETRIES {
-            if let Some(row) = self.backend.mrv_command(command_id)? {
-                let record = MrvRecord::decode(&row.body).map_err(StoreError::Corrupt)?;
-                if record.digest != digest {
-                    return Err(MrvError::Rejected(Rejection::new(
-                        RejectKind::Inconsistent,
-                        format!("command id '{command_id}' was already used (MRV record {}) for a different command", row.seq),
-                    )));
+            let mut known = Vec::new();
+            for (i, item) in batch.iter().enumerate() {
+                if let Some(row) = self.backend.mrv_command(&item.command_id).map_err(|e| (Some(i), e.into()))? {
+                    let record = MrvRecord::decode(&row.body).map_err(|m| (Some(i), StoreError::Corrupt(m).into()))?;
+                    if record.digest != digests[i] {
+                        return Err((
+                            Some(i),
+                            MrvError::Rejected(Rejection::new(
+                                RejectKind::Inconsistent,
+                                format!(
+                                    "command id '{}' was already used (MRV record {}) for a different command",
+                                    item.command_id, row.seq
+                                ),
+                            )),
+                        ));
+                    }
+                    known.push(MrvReceipt { seq: row.seq, at: row.at, events: record.events, repeated: true });
                 }
-                return Ok(MrvReceipt { seq: row.seq, at: row.at, events: record.events, repeated: true });
+            }
+            if known.len() == batch.len() {
+                return Ok(known);
+            }
+            if !known.is_empty() {
+                return Err((
+                    None,
+                    MrvError::Rejected(Rejection::new(
+                        RejectKind::Inconsistent,
+                        format!(
+                            "{} of the {} command ids are already journaled: resubmit the batch as it was, or with new ids",
+                            known.len(),
+                            batch.len()
+                        ),
+                    )),
+                ));
             }
             let at = at.max(self.last_at);
             let mut next = self.state.clone();
-            let events = next.execute(actor, at, command).map_err(MrvError::Rejected)?;
-            let seq = self.head.0 + 1;
-            let record = MrvRecord {
-                format: MRV_JOURNAL_FORMAT,
-                seq,
-                at,
-                command_id: command_id.to_string(),
-                actor: actor.to_string(),
-                digest: digest.clone(),
-                events: events.clone(),
-            };
-            let sealed = SealedRecord::seal(seq, at, command_id.to_string(), record.encode(), self.head.1);
+            let mut sealed = Vec::with_capacity(batch.len());
+            let mut receipts = Vec::with_capacity(batch.len());
+            let mut prev = self.head.1;
+            for (i, item) in batch.iter().enumerate() {
+                let events = next.execute(&item.actor, at, &item.command).map_err(|r| (Some(i), MrvError::Rejected(r)))?;
+                let seq = self.head.0 + 1 + i as u64;
+                let record = MrvRecord {
+                    format: MRV_JOURNAL_FORMAT,
+                    seq,
+                    at,
+                    command_id: item.command_id.clone(),
+                    actor: item.actor.clone(),
+                    digest: digests[i].clone(),
+                    events: events.clone(),
+                };
+                let s = SealedRecord::seal(seq, at, item.command_id.clone(), record.encode(), prev);
+                prev = s.hash;
+                sealed.push(s);
+                receipts.push(MrvReceipt { seq, at, events, repeated: false });
+            }
             match self.backend.mrv_append(self.head.0, &sealed, evidence) {
                 Ok(()) => {
                     self.state = next;
-                    self.head = (seq, sealed.hash);
+                    if let Some(last) = sealed.last() {
+                        self.head = (last.seq, last.hash);
+                    }
                     self.last_at = at;
-                    return Ok(MrvReceipt { seq, at, events, repeated: false });
+                    return Ok(receipts);
                 }
-                Err(StoreError::Conflict(_)) => self.reload()?,
-                Err(e) => return Err(e.into()),
+                Err(StoreError::Conflict(_)) => self.reload().map_err(|e| (None, e.into()))?,
+                Err(e) => return Err((None, e.into())),
             }
         }
-        Err(MrvError::Store(StoreError::Conflict(format!("the MRV journal kept moving; gave up after {CONFLICT_RETRIES} attempts"))))
+        Err((
+            None,
+            MrvError::Store(StoreError::Conflict(format!("the MRV journal kept moving; gave up after {CONFLICT_RETRIES} attempts"))),
+        ))
     }
 
     /// Checks the whole MRV journal from a fresh read: the chain, every body decoding into

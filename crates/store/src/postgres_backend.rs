@@ -339,22 +339,24 @@ impl Backend for PostgresBackend {
         Ok(v as u32)
     }
 
-    fn mrv_append(&mut self, expected_last_seq: u64, record: &SealedRecord, evidence: &[EvidenceFile]) -> Result<(), StoreError> {
+    fn mrv_append(&mut self, expected_last_seq: u64, records: &[SealedRecord], evidence: &[EvidenceFile]) -> Result<(), StoreError> {
         let mut tx = self.client.transaction().map_err(io)?;
         tx.batch_execute(MRV_APPEND_LOCK).map_err(io)?;
         let last: i64 = tx.query_one("SELECT COALESCE(MAX(seq), 0) FROM mrv_journal", &[]).map_err(io)?.get(0);
         if last as u64 != expected_last_seq {
             return Err(StoreError::Conflict(format!("MRV journal ends at record {last}, this writer expected {expected_last_seq}")));
         }
-        if let Some(row) = tx.query_opt("SELECT seq FROM mrv_journal WHERE command_id = $1", &[&record.command_id]).map_err(io)? {
-            let seq: i64 = row.get(0);
-            return Err(StoreError::Conflict(format!("command id '{}' is already MRV record {seq}", record.command_id)));
+        for record in records {
+            if let Some(row) = tx.query_opt("SELECT seq FROM mrv_journal WHERE command_id = $1", &[&record.command_id]).map_err(io)? {
+                let seq: i64 = row.get(0);
+                return Err(StoreError::Conflict(format!("command id '{}' is already MRV record {seq}", record.command_id)));
+            }
+            tx.execute(
+                "INSERT INTO mrv_journal (seq, at_ms, command_id, body, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6)",
+                &[&i64_of(record.seq), &record.at.0, &record.command_id, &record.body, &&record.prev_hash[..], &&record.hash[..]],
+            )
+            .map_err(io)?;
         }
-        tx.execute(
-            "INSERT INTO mrv_journal (seq, at_ms, command_id, body, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6)",
-            &[&i64_of(record.seq), &record.at.0, &record.command_id, &record.body, &&record.prev_hash[..], &&record.hash[..]],
-        )
-        .map_err(io)?;
         for e in evidence {
             tx.execute(
                 "INSERT INTO mrv_evidence (sha256, name, content) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING",

@@ -350,24 +350,26 @@ impl Backend for SqliteBackend {
         self.conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0)).map_err(io)
     }
 
-    fn mrv_append(&mut self, expected_last_seq: u64, record: &SealedRecord, evidence: &[EvidenceFile]) -> Result<(), StoreError> {
+    fn mrv_append(&mut self, expected_last_seq: u64, records: &[SealedRecord], evidence: &[EvidenceFile]) -> Result<(), StoreError> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(io)?;
         let last: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM mrv_journal", [], |r| r.get(0)).map_err(io)?;
         if last as u64 != expected_last_seq {
             return Err(StoreError::Conflict(format!("MRV journal ends at record {last}, this writer expected {expected_last_seq}")));
         }
-        let taken: Option<i64> = tx
-            .query_row("SELECT seq FROM mrv_journal WHERE command_id = ?1", params![record.command_id], |r| r.get(0))
-            .optional()
+        for record in records {
+            let taken: Option<i64> = tx
+                .query_row("SELECT seq FROM mrv_journal WHERE command_id = ?1", params![record.command_id], |r| r.get(0))
+                .optional()
+                .map_err(io)?;
+            if let Some(seq) = taken {
+                return Err(StoreError::Conflict(format!("command id '{}' is already MRV record {seq}", record.command_id)));
+            }
+            tx.execute(
+                "INSERT INTO mrv_journal (seq, at_ms, command_id, body, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![i64_of(record.seq), record.at.0, record.command_id, record.body, &record.prev_hash[..], &record.hash[..]],
+            )
             .map_err(io)?;
-        if let Some(seq) = taken {
-            return Err(StoreError::Conflict(format!("command id '{}' is already MRV record {seq}", record.command_id)));
         }
-        tx.execute(
-            "INSERT INTO mrv_journal (seq, at_ms, command_id, body, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![i64_of(record.seq), record.at.0, record.command_id, record.body, &record.prev_hash[..], &record.hash[..]],
-        )
-        .map_err(io)?;
         for e in evidence {
             tx.execute(
                 "INSERT INTO mrv_evidence (sha256, name, content) VALUES (?1, ?2, ?3) ON CONFLICT (sha256) DO NOTHING",

@@ -510,6 +510,19 @@ fn mrv_journal_rebuilds_the_state_and_is_idempotent(db: &Db) {
     let refused = log.submit("mrv-x", "nobody", *when, &Command::AddOfficial { person: "y".into() }, &[]);
     assert!(matches!(refused, Err(ets_store::MrvError::Rejected(_))));
     assert_eq!(mrv_open(db).head(), head);
+    // A batch is all or nothing: its third command is refused, so the first two are not written.
+    let item = |id: &str, person: &str| ets_store::MrvSubmission {
+        command_id: id.into(),
+        actor: "mee-official".into(),
+        command: Command::AddOfficial { person: person.into() },
+    };
+    let batch = [item("b-1", "p1"), item("b-2", "p2"), item("b-3", "p1")];
+    match log.submit_batch(*when, &batch, &[]) {
+        Err((Some(2), ets_store::MrvError::Rejected(r))) => assert!(r.message.contains("already an official"), "{}", r.message),
+        other => panic!("expected the third command refused, got {other:?}"),
+    }
+    assert_eq!(mrv_open(db).head(), head);
+    assert!(!log.state().officials().contains("p1"));
     // Evidence bytes are stored with the submission that lists them, and only then.
     let entity = log.state().entities().next().unwrap().id.clone();
     let unit = log.state().units_of(&entity).next().unwrap().id.clone();
