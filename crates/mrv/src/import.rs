@@ -1,7 +1,9 @@
 //! Import of monthly activity data ([`MonthlyRecord`]) from CSV text.
 //!
 //! The input is text (a `&str` via [`import_str`] or any [`std::io::Read`] via
-//! [`import_reader`]); this module never opens files.
+//! [`import_reader`]); this module never opens files. The same template and the same checks
+//! apply to Excel workbooks ([`crate::xlsx`]): both importers hand rows of cell texts to one
+//! validator.
 //!
 //! ## Template
 //!
@@ -30,6 +32,8 @@
 //! | `sample_date` | date the sample was taken, `YYYY-MM-DD` | required if measured, empty otherwise |
 //! | `oxidation_factor` | oxidation factor | decimal in (0, 1] |
 //!
+//! The same table is [`COLUMN_HELP`]; [`template_csv`] writes the header and an example row.
+//!
 //! Numbers are parsed exactly as [`Decimal`] from their text (never through binary floating
 //! point): digits with an optional leading `-` and an optional `.` followed by digits
 //! (`0.0270` keeps its four places). No exponent, `+`, thousands separators or leading `.`.
@@ -39,7 +43,7 @@
 //!
 //! All rows are validated before anything is returned, and every problem is reported as an
 //! [`ImportProblem`] with its row (1-based, the header is row 1, counting CSV records), column
-//! and [`ProblemKind`]. A file with any problem imports nothing ([`ImportErrors`]). Header
+//! and [`ProblemKind`] (and, for a workbook, its sheet). A file with any problem imports nothing ([`ImportErrors`]). Header
 //! problems (unknown, missing or duplicate columns) stop the import before the data rows are
 //! read. At most [`MAX_ROWS`] data rows are accepted.
 
@@ -85,6 +89,55 @@ const REPORT_DATE: usize = 10;
 const SAMPLE_DATE: usize = 11;
 const OXIDATION: usize = 12;
 
+/// What a column holds; decides how a typed spreadsheet cell becomes text (see [`crate::xlsx`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ColumnKind {
+    Text,
+    Integer,
+    Decimal,
+    Date,
+}
+
+/// The kind of each of [`COLUMNS`].
+pub(crate) const KINDS: [ColumnKind; 13] = {
+    use ColumnKind::*;
+    [Text, Text, Text, Integer, Integer, Text, Decimal, Decimal, Decimal, Text, Date, Date, Decimal]
+};
+
+/// The documentation of one template column (the table in the module documentation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ColumnHelp {
+    pub name: &'static str,
+    pub meaning: &'static str,
+    pub rule: &'static str,
+}
+
+/// The meaning and rule of each of [`COLUMNS`], in the same order (for templates and help texts).
+pub const COLUMN_HELP: [ColumnHelp; 13] = [
+    ColumnHelp { name: "entity", meaning: "reporting entity", rule: "required text" },
+    ColumnHelp { name: "unit", meaning: "emission unit id", rule: "required text" },
+    ColumnHelp { name: "source_stream", meaning: "source stream (fuel feed)", rule: "required text" },
+    ColumnHelp { name: "year", meaning: "reporting year", rule: "integer 1900-9999" },
+    ColumnHelp { name: "month", meaning: "calendar month", rule: "integer 1-12" },
+    ColumnHelp { name: "fuel", meaning: "fuel burned", rule: "required: coal, natural_gas, fuel_oil or diesel" },
+    ColumnHelp { name: "quantity_t", meaning: "fuel burned, t", rule: "decimal >= 0" },
+    ColumnHelp { name: "ncv_gj_per_t", meaning: "net calorific value, GJ/t", rule: "decimal > 0" },
+    ColumnHelp { name: "carbon_content_tc_per_gj", meaning: "measured carbon content, tC/GJ", rule: "decimal > 0; empty = not measured" },
+    ColumnHelp { name: "lab_report_id", meaning: "lab report of the measurement", rule: "required if measured, empty otherwise" },
+    ColumnHelp { name: "report_date", meaning: "date of the lab report, YYYY-MM-DD", rule: "required if measured, empty otherwise" },
+    ColumnHelp { name: "sample_date", meaning: "date the sample was taken, YYYY-MM-DD", rule: "required if measured, empty otherwise" },
+    ColumnHelp { name: "oxidation_factor", meaning: "oxidation factor", rule: "decimal in (0, 1]" },
+];
+
+/// The template's example row, in [`COLUMNS`] order (a measured month).
+pub(crate) const EXAMPLE_ROW: [&str; 13] =
+    ["ENT-1", "U1", "coal-1", "2022", "5", "coal", "100000", "20.5", "0.0270", "LAB-2205", "2022-06-20", "2022-05-10", "0.99"];
+
+/// The CSV template: the header and one example row, each ending with a newline.
+pub fn template_csv() -> String {
+    format!("{}\n{}\n", COLUMNS.join(","), EXAMPLE_ROW.join(","))
+}
+
 /// The column of a duplicate-row problem: the key that must be unique.
 pub const DUPLICATE_KEY_COLUMNS: &str = "unit, source_stream, year, month";
 
@@ -99,8 +152,18 @@ pub enum ProblemKind {
     DuplicateColumn,
     /// The CSV text itself cannot be read (bad quoting, invalid UTF-8, read failure).
     MalformedCsv,
+    /// The input is not a readable .xlsx workbook (not a zip archive, corrupt or encrypted, no
+    /// worksheet, malformed worksheet XML).
+    UnreadableWorkbook,
     /// A data row with a different number of cells than the header.
     WrongCellCount,
+    /// A spreadsheet cell with a value in a column whose header cell is empty.
+    CellWithoutColumn,
+    /// A spreadsheet cell holding an error value (`#DIV/0!`, `#N/A`, `#REF!`, ...).
+    ErrorCell,
+    /// A spreadsheet cell whose type does not fit the column: a TRUE/FALSE cell, a date or time
+    /// outside a date column, a duration.
+    WrongCellType,
     /// A required cell is empty.
     EmptyCell,
     /// Text that is not a plain decimal number, or too many digits to hold exactly.
@@ -117,7 +180,8 @@ pub enum ProblemKind {
     MonthOutOfRange,
     /// A year outside 1900–9999.
     YearOutOfRange,
-    /// A date that is not a calendar date written `YYYY-MM-DD`.
+    /// A date that is not a calendar date written `YYYY-MM-DD` (or, in a spreadsheet, a date cell
+    /// with a time of day or outside 1900-01-01 to 9999-12-31).
     BadDate,
     /// A fuel other than `coal`, `natural_gas`, `fuel_oil`, `diesel`.
     UnknownFuel,
@@ -136,7 +200,11 @@ pub enum ProblemKind {
 /// One problem in the input.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImportProblem {
-    /// 1-based CSV record number; the header is row 1.
+    /// The worksheet of an .xlsx import; `None` for CSV, and for a workbook that cannot be read
+    /// at all.
+    pub sheet: Option<String>,
+    /// CSV: the 1-based record number, the header is row 1. Excel: the worksheet's row number
+    /// as Excel shows it. 0 when the problem is about the whole input (an unreadable workbook).
     pub row: u64,
     /// The column name; `None` when the problem is about the whole row or input.
     pub column: Option<String>,
@@ -147,10 +215,23 @@ pub struct ImportProblem {
 
 impl fmt::Display for ImportProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.column {
-            Some(c) => write!(f, "row {}, column {c}: {}", self.row, self.reason),
-            None => write!(f, "row {}: {}", self.row, self.reason),
+        let mut sep = "";
+        if let Some(s) = &self.sheet {
+            write!(f, "sheet '{s}'")?;
+            sep = ", ";
         }
+        if self.row > 0 {
+            write!(f, "{sep}row {}", self.row)?;
+            sep = ", ";
+        }
+        if let Some(c) = &self.column {
+            write!(f, "{sep}column {c}")?;
+            sep = ", ";
+        }
+        if !sep.is_empty() {
+            f.write_str(": ")?;
+        }
+        f.write_str(&self.reason)
     }
 }
 
@@ -182,63 +263,26 @@ pub fn import_reader(input: impl Read) -> Result<Vec<MonthlyRecord>, ImportError
     import_with_limit(input, MAX_ROWS)
 }
 
-struct Problems(Vec<ImportProblem>);
-
-impl Problems {
-    fn push(&mut self, row: u64, column: Option<&str>, kind: ProblemKind, reason: String) {
-        self.0.push(ImportProblem { row, column: column.map(str::to_string), kind, reason });
-    }
-
-    fn cell(&mut self, row: u64, col: usize, kind: ProblemKind, reason: String) {
-        self.push(row, Some(COLUMNS[col]), kind, reason);
-    }
-}
-
 fn import_with_limit(input: impl Read, max_rows: usize) -> Result<Vec<MonthlyRecord>, ImportErrors> {
     let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(input);
-    let mut problems = Problems(Vec::new());
+    let mut v = Validator::new(None, max_rows);
     let mut rec = csv::StringRecord::new();
 
-    // Header.
     let header_ok = match rdr.read_record(&mut rec) {
         Ok(true) => true,
         Ok(false) => false,
         Err(e) => {
-            problems.push(1, None, ProblemKind::MalformedCsv, format!("cannot read the header: {e}"));
-            return Err(ImportErrors { problems: problems.0 });
+            v.problem(1, None, ProblemKind::MalformedCsv, format!("cannot read the header: {e}"));
+            return v.finish();
         }
     };
-    let mut pos: [Option<usize>; 13] = [None; 13];
-    if header_ok {
-        for (i, name) in rec.iter().enumerate() {
-            let name = if i == 0 { name.trim_start_matches('\u{feff}').trim() } else { name };
-            match COLUMNS.iter().position(|c| *c == name) {
-                Some(c) if pos[c].is_some() => {
-                    problems.push(1, Some(name), ProblemKind::DuplicateColumn, "column named more than once".into())
-                }
-                Some(c) => pos[c] = Some(i),
-                None => problems.push(
-                    1,
-                    Some(name),
-                    ProblemKind::UnknownColumn,
-                    format!("unknown column '{name}'; the template's columns are: {}", COLUMNS.join(", ")),
-                ),
-            }
-        }
-    }
-    for (c, p) in pos.iter().enumerate() {
-        if p.is_none() {
-            problems.cell(1, c, ProblemKind::MissingColumn, "required column missing from the header".into());
-        }
-    }
-    if !problems.0.is_empty() {
-        return Err(ImportErrors { problems: problems.0 });
-    }
-    let pos: [usize; 13] = pos.map(|p| p.expect("checked above"));
+    let names = rec.iter().enumerate().map(|(i, name)| (i, if i == 0 { name.trim_start_matches('\u{feff}').trim() } else { name }));
+    // An empty input has no header cells: every column is reported missing.
+    let Some(pos) = v.header(1, names.take(if header_ok { usize::MAX } else { 0 })) else {
+        return v.finish();
+    };
     let width = rec.len();
 
-    let mut out = Vec::new();
-    let mut seen: HashMap<(String, String, YearMonth), u64> = HashMap::new();
     let mut row: u64 = 1;
     loop {
         match rdr.read_record(&mut rec) {
@@ -247,7 +291,7 @@ fn import_with_limit(input: impl Read, max_rows: usize) -> Result<Vec<MonthlyRec
             Err(e) => {
                 row += 1;
                 let io = matches!(e.kind(), csv::ErrorKind::Io(_));
-                problems.push(row, None, ProblemKind::MalformedCsv, format!("cannot read the row: {e}"));
+                v.problem(row, None, ProblemKind::MalformedCsv, format!("cannot read the row: {e}"));
                 if io {
                     break;
                 }
@@ -255,216 +299,309 @@ fn import_with_limit(input: impl Read, max_rows: usize) -> Result<Vec<MonthlyRec
             }
         }
         row += 1;
-        if row - 1 > max_rows as u64 {
-            problems.push(
-                row,
-                None,
-                ProblemKind::TooManyRows,
-                format!("more than MAX_ROWS = {max_rows} data rows; split the input into smaller files"),
-            );
+        if !v.admit_row(row) {
             break;
         }
         if rec.len() != width {
-            problems.push(row, None, ProblemKind::WrongCellCount, format!("{} cells, but the header has {width}", rec.len()));
+            v.problem(row, None, ProblemKind::WrongCellCount, format!("{} cells, but the header has {width}", rec.len()));
             continue;
         }
-        let cells: [&str; 13] = pos.map(|i| &rec[i]);
-        if let Some(r) = check_row(row, &cells, &mut problems, &mut seen) {
-            out.push(r);
-        }
+        v.row(row, pos.map(|i| Cell::Text(&rec[i])));
     }
-    if problems.0.is_empty() {
-        Ok(out)
-    } else {
-        Err(ImportErrors { problems: problems.0 })
-    }
+    v.finish()
 }
 
-/// Checks one data row, records its problems, and builds the record if it has none.
-fn check_row(row: u64, c: &[&str; 13], p: &mut Problems, seen: &mut HashMap<(String, String, YearMonth), u64>) -> Option<MonthlyRecord> {
-    let before = p.0.len();
-    let text = |p: &mut Problems, col: usize| -> Option<String> {
-        let v = c[col];
+/// One cell as an importer hands it to the [`Validator`]: its text (trimmed), or why no text
+/// could be read from it (reported as it stands; the cell is not checked further).
+pub(crate) enum Cell<'a> {
+    Text(&'a str),
+    Unreadable(ProblemKind, String),
+}
+
+/// The checks shared by every input format: header, row limit, cell rules, duplicate rows.
+/// An importer feeds it the header, then each data row's cells in [`COLUMNS`] order.
+pub(crate) struct Validator {
+    sheet: Option<String>,
+    max_rows: usize,
+    data_rows: usize,
+    problems: Vec<ImportProblem>,
+    seen: HashMap<(String, String, YearMonth), u64>,
+    out: Vec<MonthlyRecord>,
+}
+
+impl Validator {
+    pub(crate) fn new(sheet: Option<String>, max_rows: usize) -> Validator {
+        Validator { sheet, max_rows, data_rows: 0, problems: Vec::new(), seen: HashMap::new(), out: Vec::new() }
+    }
+
+    pub(crate) fn problem(&mut self, row: u64, column: Option<&str>, kind: ProblemKind, reason: String) {
+        self.problems.push(ImportProblem { sheet: self.sheet.clone(), row, column: column.map(str::to_string), kind, reason });
+    }
+
+    fn cell(&mut self, row: u64, col: usize, kind: ProblemKind, reason: String) {
+        self.problem(row, Some(COLUMNS[col]), kind, reason);
+    }
+
+    /// Checks the header cells, given as (position in the row, name). Returns where each of
+    /// [`COLUMNS`] is, or `None` after reporting every header problem: the rows under a wrong
+    /// header are not worth checking.
+    pub(crate) fn header<'a>(&mut self, row: u64, names: impl IntoIterator<Item = (usize, &'a str)>) -> Option<[usize; 13]> {
+        let before = self.problems.len();
+        let mut pos: [Option<usize>; 13] = [None; 13];
+        for (i, name) in names {
+            match COLUMNS.iter().position(|c| *c == name) {
+                Some(c) if pos[c].is_some() => {
+                    self.problem(row, Some(name), ProblemKind::DuplicateColumn, "column named more than once".into())
+                }
+                Some(c) => pos[c] = Some(i),
+                None => self.problem(
+                    row,
+                    Some(name),
+                    ProblemKind::UnknownColumn,
+                    format!("unknown column '{name}'; the template's columns are: {}", COLUMNS.join(", ")),
+                ),
+            }
+        }
+        for (c, p) in pos.iter().enumerate() {
+            if p.is_none() {
+                self.cell(row, c, ProblemKind::MissingColumn, "required column missing from the header".into());
+            }
+        }
+        if self.problems.len() != before {
+            return None;
+        }
+        Some(pos.map(|p| p.expect("checked above")))
+    }
+
+    /// Counts one more data row; `false` (after reporting) once there are more than the limit,
+    /// and the importer stops reading.
+    pub(crate) fn admit_row(&mut self, row: u64) -> bool {
+        self.data_rows += 1;
+        if self.data_rows > self.max_rows {
+            let max = self.max_rows;
+            self.problem(
+                row,
+                None,
+                ProblemKind::TooManyRows,
+                format!("more than MAX_ROWS = {max} data rows; split the input into smaller files"),
+            );
+            return false;
+        }
+        true
+    }
+
+    /// Either every record or every problem.
+    pub(crate) fn finish(self) -> Result<Vec<MonthlyRecord>, ImportErrors> {
+        if self.problems.is_empty() {
+            Ok(self.out)
+        } else {
+            Err(ImportErrors { problems: self.problems })
+        }
+    }
+
+    /// Checks one data row (cells in [`COLUMNS`] order), records its problems, and keeps the
+    /// record if it has none.
+    pub(crate) fn row(&mut self, row: u64, cells: [Cell<'_>; 13]) {
+        let before = self.problems.len();
+        let mut c: [Option<&str>; 13] = [None; 13];
+        for (col, cell) in cells.iter().enumerate() {
+            match cell {
+                Cell::Text(t) => c[col] = Some(t),
+                Cell::Unreadable(kind, reason) => self.cell(row, col, *kind, reason.clone()),
+            }
+        }
+        let fields = self.check_row(row, &c);
+        if self.problems.len() != before {
+            return;
+        }
+        let Some(fields) = fields else {
+            self.problem(row, None, ProblemKind::Rejected, "the row has a value that could not be read".into());
+            return;
+        };
+        match MonthlyRecord::new(fields) {
+            Ok(r) => self.out.push(r),
+            Err(e) => self.problem(row, None, ProblemKind::Rejected, e.to_string()),
+        }
+    }
+
+    /// The cell rules. A `None` cell was unreadable and is already reported: it is skipped.
+    fn check_row(&mut self, row: u64, c: &[Option<&str>; 13]) -> Option<RecordFields> {
+        let entity = self.text_cell(row, ENTITY, c[ENTITY]);
+        let unit = self.text_cell(row, UNIT, c[UNIT]);
+        let stream = self.text_cell(row, STREAM, c[STREAM]);
+
+        let year = self.int_cell(row, YEAR, c[YEAR]).and_then(|y| {
+            if (1900..=9999).contains(&y) {
+                Some(y as i32)
+            } else {
+                self.cell(row, YEAR, ProblemKind::YearOutOfRange, format!("{y} must be between 1900 and 9999"));
+                None
+            }
+        });
+        let month = self.int_cell(row, MONTH, c[MONTH]).and_then(|m| {
+            if (1..=12).contains(&m) {
+                Some(m as u32)
+            } else {
+                self.cell(row, MONTH, ProblemKind::MonthOutOfRange, format!("{m} must be between 1 and 12"));
+                None
+            }
+        });
+        let fuel = match c[FUEL] {
+            None => None,
+            Some("") => {
+                self.cell(row, FUEL, ProblemKind::EmptyCell, "required value is empty".into());
+                None
+            }
+            Some(v) => match Fuel::from_str(v) {
+                Ok(f) => Some(f),
+                Err(_) => {
+                    self.cell(row, FUEL, ProblemKind::UnknownFuel, format!("'{v}' must be one of coal, natural_gas, fuel_oil, diesel"));
+                    None
+                }
+            },
+        };
+
+        let quantity = self.dec_cell(row, QUANTITY, c[QUANTITY]).and_then(|q| {
+            if q.is_sign_negative() && !q.is_zero() {
+                self.cell(row, QUANTITY, ProblemKind::Negative, format!("{q} must not be negative"));
+                None
+            } else {
+                Some(q)
+            }
+        });
+        let ncv = self.dec_cell(row, NCV, c[NCV]).and_then(|v| self.positive(row, NCV, v));
+        let oxidation = self.dec_cell(row, OXIDATION, c[OXIDATION]).and_then(|v| self.positive(row, OXIDATION, v)).and_then(|v| {
+            if v > Decimal::ONE {
+                self.cell(row, OXIDATION, ProblemKind::OxidationFactorAboveOne, format!("{v} must not be greater than 1"));
+                None
+            } else {
+                Some(v)
+            }
+        });
+
+        // Carbon content and its lab evidence. An unreadable carbon cell was meant to hold a
+        // measurement, so its lab cells are still required.
+        let carbon = if c[CARBON] == Some("") {
+            for col in [LAB_ID, REPORT_DATE, SAMPLE_DATE] {
+                if let Some(v) = c[col].filter(|v| !v.is_empty()) {
+                    self.cell(
+                        row,
+                        col,
+                        ProblemKind::UnexpectedLabData,
+                        format!("'{v}' given but carbon_content_tc_per_gj is empty (not measured); leave it empty"),
+                    );
+                }
+            }
+            Some(Carbon::Missing)
+        } else {
+            let cc = self.dec_cell(row, CARBON, c[CARBON]).and_then(|v| self.positive(row, CARBON, v));
+            let id = self.text_cell(row, LAB_ID, c[LAB_ID]);
+            let report = self.date_cell(row, REPORT_DATE, c[REPORT_DATE]);
+            let sample = self.date_cell(row, SAMPLE_DATE, c[SAMPLE_DATE]);
+            match (cc, id, report, sample) {
+                (Some(cc), Some(id), Some(report), Some(sample)) => match LabMeasurement::new(cc, id, report, sample) {
+                    Ok(m) => Some(Carbon::Measured(m)),
+                    Err(e) => {
+                        self.cell(row, CARBON, ProblemKind::Rejected, e.to_string());
+                        None
+                    }
+                },
+                _ => None,
+            }
+        };
+
+        let ym = match (year, month) {
+            (Some(y), Some(m)) => YearMonth::new(y, m).ok(),
+            _ => None,
+        };
+        if let (Some(unit), Some(stream), Some(ym)) = (&unit, &stream, ym) {
+            let key = (unit.clone(), stream.clone(), ym);
+            if let Some(first) = self.seen.get(&key) {
+                let reason = format!("unit '{unit}', source stream '{stream}', month {ym} already given in row {first}");
+                self.problem(row, Some(DUPLICATE_KEY_COLUMNS), ProblemKind::DuplicateRow, reason);
+            } else {
+                self.seen.insert(key, row);
+            }
+        }
+
+        Some(RecordFields {
+            entity: entity?,
+            unit: unit?,
+            source_stream: stream?,
+            month: ym?,
+            fuel: fuel?,
+            quantity_t: quantity?,
+            ncv_gj_per_t: ncv?,
+            carbon: carbon?,
+            oxidation_factor: oxidation?,
+        })
+    }
+
+    fn text_cell(&mut self, row: u64, col: usize, v: Option<&str>) -> Option<String> {
+        let v = v?;
         if v.is_empty() {
-            p.cell(row, col, ProblemKind::EmptyCell, "required value is empty".into());
+            self.cell(row, col, ProblemKind::EmptyCell, "required value is empty".into());
             None
         } else if v.chars().any(char::is_control) {
-            p.cell(row, col, ProblemKind::BadText, format!("'{}' contains control characters", v.escape_debug()));
+            self.cell(row, col, ProblemKind::BadText, format!("'{}' contains control characters", v.escape_debug()));
             None
         } else {
             Some(v.to_string())
         }
-    };
-    let entity = text(p, ENTITY);
-    let unit = text(p, UNIT);
-    let stream = text(p, STREAM);
+    }
 
-    let year = int_cell(row, YEAR, c[YEAR], p).and_then(|y| {
-        if (1900..=9999).contains(&y) {
-            Some(y as i32)
+    fn positive(&mut self, row: u64, col: usize, v: Decimal) -> Option<Decimal> {
+        if v > Decimal::ZERO {
+            Some(v)
         } else {
-            p.cell(row, YEAR, ProblemKind::YearOutOfRange, format!("{y} must be between 1900 and 9999"));
+            self.cell(row, col, ProblemKind::NotPositive, format!("{v} must be greater than zero"));
             None
         }
-    });
-    let month = int_cell(row, MONTH, c[MONTH], p).and_then(|m| {
-        if (1..=12).contains(&m) {
-            Some(m as u32)
-        } else {
-            p.cell(row, MONTH, ProblemKind::MonthOutOfRange, format!("{m} must be between 1 and 12"));
-            None
+    }
+
+    fn int_cell(&mut self, row: u64, col: usize, v: Option<&str>) -> Option<i64> {
+        let v = v?;
+        if v.is_empty() {
+            self.cell(row, col, ProblemKind::EmptyCell, "required value is empty".into());
+            return None;
         }
-    });
-    let fuel = if c[FUEL].is_empty() {
-        p.cell(row, FUEL, ProblemKind::EmptyCell, "required value is empty".into());
-        None
-    } else {
-        match Fuel::from_str(c[FUEL]) {
-            Ok(f) => Some(f),
-            Err(_) => {
-                p.cell(row, FUEL, ProblemKind::UnknownFuel, format!("'{}' must be one of coal, natural_gas, fuel_oil, diesel", c[FUEL]));
+        let digits = v.strip_prefix('-').unwrap_or(v);
+        match v.parse::<i64>() {
+            Ok(n) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => Some(n),
+            _ => {
+                self.cell(row, col, ProblemKind::MalformedInteger, format!("'{v}' is not a whole number"));
                 None
             }
         }
-    };
+    }
 
-    let quantity = dec_cell(row, QUANTITY, c[QUANTITY], p).and_then(|q| {
-        if q.is_sign_negative() && !q.is_zero() {
-            p.cell(row, QUANTITY, ProblemKind::Negative, format!("{q} must not be negative"));
-            None
-        } else {
-            Some(q)
+    fn date_cell(&mut self, row: u64, col: usize, v: Option<&str>) -> Option<Date> {
+        let v = v?;
+        if v.is_empty() {
+            self.cell(row, col, ProblemKind::EmptyCell, "required value is empty when a carbon content is given".into());
+            return None;
         }
-    });
-    let ncv = dec_cell(row, NCV, c[NCV], p).and_then(|v| positive(row, NCV, v, p));
-    let oxidation = dec_cell(row, OXIDATION, c[OXIDATION], p).and_then(|v| positive(row, OXIDATION, v, p)).and_then(|v| {
-        if v > Decimal::ONE {
-            p.cell(row, OXIDATION, ProblemKind::OxidationFactorAboveOne, format!("{v} must not be greater than 1"));
-            None
-        } else {
-            Some(v)
-        }
-    });
-
-    // Carbon content and its lab evidence.
-    let carbon = if c[CARBON].is_empty() {
-        for col in [LAB_ID, REPORT_DATE, SAMPLE_DATE] {
-            if !c[col].is_empty() {
-                p.cell(
-                    row,
-                    col,
-                    ProblemKind::UnexpectedLabData,
-                    format!("'{}' given but carbon_content_tc_per_gj is empty (not measured); leave it empty", c[col]),
-                );
+        match Date::parse(v) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.cell(row, col, ProblemKind::BadDate, e.to_string());
+                None
             }
         }
-        Some(Carbon::Missing)
-    } else {
-        let cc = dec_cell(row, CARBON, c[CARBON], p).and_then(|v| positive(row, CARBON, v, p));
-        let id = text(p, LAB_ID);
-        let report = date_cell(row, REPORT_DATE, c[REPORT_DATE], p);
-        let sample = date_cell(row, SAMPLE_DATE, c[SAMPLE_DATE], p);
-        match (cc, id, report, sample) {
-            (Some(cc), Some(id), Some(report), Some(sample)) => match LabMeasurement::new(cc, id, report, sample) {
-                Ok(m) => Some(Carbon::Measured(m)),
-                Err(e) => {
-                    p.cell(row, CARBON, ProblemKind::Rejected, e.to_string());
-                    None
-                }
-            },
-            _ => None,
+    }
+
+    fn dec_cell(&mut self, row: u64, col: usize, v: Option<&str>) -> Option<Decimal> {
+        let v = v?;
+        if v.is_empty() {
+            self.cell(row, col, ProblemKind::EmptyCell, "required value is empty".into());
+            return None;
         }
-    };
-
-    let ym = match (year, month) {
-        (Some(y), Some(m)) => YearMonth::new(y, m).ok(),
-        _ => None,
-    };
-    if let (Some(unit), Some(stream), Some(ym)) = (&unit, &stream, ym) {
-        let key = (unit.clone(), stream.clone(), ym);
-        if let Some(first) = seen.get(&key) {
-            p.push(
-                row,
-                Some(DUPLICATE_KEY_COLUMNS),
-                ProblemKind::DuplicateRow,
-                format!("unit '{unit}', source stream '{stream}', month {ym} already given in row {first}"),
-            );
-        } else {
-            seen.insert(key, row);
-        }
-    }
-
-    if p.0.len() != before {
-        return None;
-    }
-    let fields = RecordFields {
-        entity: entity?,
-        unit: unit?,
-        source_stream: stream?,
-        month: ym?,
-        fuel: fuel?,
-        quantity_t: quantity?,
-        ncv_gj_per_t: ncv?,
-        carbon: carbon?,
-        oxidation_factor: oxidation?,
-    };
-    match MonthlyRecord::new(fields) {
-        Ok(r) => Some(r),
-        Err(e) => {
-            p.push(row, None, ProblemKind::Rejected, e.to_string());
-            None
-        }
-    }
-}
-
-fn positive(row: u64, col: usize, v: Decimal, p: &mut Problems) -> Option<Decimal> {
-    if v > Decimal::ZERO {
-        Some(v)
-    } else {
-        p.cell(row, col, ProblemKind::NotPositive, format!("{v} must be greater than zero"));
-        None
-    }
-}
-
-fn int_cell(row: u64, col: usize, v: &str, p: &mut Problems) -> Option<i64> {
-    if v.is_empty() {
-        p.cell(row, col, ProblemKind::EmptyCell, "required value is empty".into());
-        return None;
-    }
-    let digits = v.strip_prefix('-').unwrap_or(v);
-    match v.parse::<i64>() {
-        Ok(n) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => Some(n),
-        _ => {
-            p.cell(row, col, ProblemKind::MalformedInteger, format!("'{v}' is not a whole number"));
-            None
-        }
-    }
-}
-
-fn date_cell(row: u64, col: usize, v: &str, p: &mut Problems) -> Option<Date> {
-    if v.is_empty() {
-        p.cell(row, col, ProblemKind::EmptyCell, "required value is empty when a carbon content is given".into());
-        return None;
-    }
-    match Date::parse(v) {
-        Ok(d) => Some(d),
-        Err(e) => {
-            p.cell(row, col, ProblemKind::BadDate, e.to_string());
-            None
-        }
-    }
-}
-
-fn dec_cell(row: u64, col: usize, v: &str, p: &mut Problems) -> Option<Decimal> {
-    if v.is_empty() {
-        p.cell(row, col, ProblemKind::EmptyCell, "required value is empty".into());
-        return None;
-    }
-    match parse_decimal(v) {
-        Ok(d) => Some(d),
-        Err(why) => {
-            p.cell(row, col, ProblemKind::MalformedNumber, format!("'{v}' {why}"));
-            None
+        match parse_decimal(v) {
+            Ok(d) => Some(d),
+            Err(why) => {
+                self.cell(row, col, ProblemKind::MalformedNumber, format!("'{v}' {why}"));
+                None
+            }
         }
     }
 }

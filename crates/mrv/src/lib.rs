@@ -30,7 +30,10 @@
 //! - [`import`]: import of monthly activity data from CSV text (a `&str` or any reader, no
 //!   file-system access): a documented template ([`import::COLUMNS`]), exact decimal parsing,
 //!   every problem reported with row, column and [`import::ProblemKind`]; a file with any
-//!   problem imports nothing; at most [`import::MAX_ROWS`] data rows.
+//!   problem imports nothing; at most [`import::MAX_ROWS`] data rows; [`import::template_csv`].
+//! - [`xlsx`]: the same import from an Excel workbook given as bytes (sheet `monthly`), through
+//!   the same checks, every problem also naming its sheet; number cells read exactly from the
+//!   shortest decimal of their stored value; [`xlsx::template_xlsx`] writes the template workbook.
 //! - [`quality`]: the data-quality engine: named checks over one unit's year (plausible ranges
 //!   per fuel from the factor data, month-on-month jumps, missing months, carbon content vs NCV,
 //!   duplicate records, reused / back-dated / late lab reports, samples outside their month,
@@ -73,6 +76,7 @@ pub mod state;
 #[cfg(test)]
 mod testgen;
 pub mod verification;
+pub mod xlsx;
 
 pub use error::{MrvError, Result};
 pub use factors::{Factor, FactorSet, Status};
