@@ -6,6 +6,7 @@
 
 mod catalog;
 mod demo;
+mod mrv;
 mod output;
 mod stress;
 
@@ -161,6 +162,9 @@ enum Cmd {
         #[arg(long)]
         at: Option<String>,
     },
+    /// Monitoring, reporting and verification: entities, plans, monthly data, checks, reports, verification
+    #[command(subcommand)]
+    Mrv(mrv::MrvCmd),
     /// Integrity checks
     #[command(subcommand)]
     Audit(AuditCmd),
@@ -585,13 +589,15 @@ fn run(cli: &Cli, out: &Output) -> Result<(), CliError> {
                             "audit failed: the state loaded from the latest snapshot differs from a full replay",
                         ));
                     }
-                    out.audit(&report);
+                    let mrv = mrv::audit(&location)?;
+                    out.audit(&report, &mrv);
                     Ok(())
                 }
                 Err(StoreError::Corrupt(m)) => Err(CliError::new(ExitCode::AuditFailed, format!("audit failed: {m}"))),
                 Err(e) => Err(e.into()),
             }
         }
+        Cmd::Mrv(m) => mrv::run(&location(cli), out, m),
         Cmd::Demo(args) => demo::run(cli_location(cli), args, out),
         Cmd::Stress(args) => stress::run(location(cli), args),
     }

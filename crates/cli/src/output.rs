@@ -5,7 +5,7 @@ use crate::{describe, CliError};
 use ets_core::{Date, Tonnes};
 use ets_registry::journal::hex;
 use ets_registry::{AccountIdx, Envelope, Registry};
-use ets_store::{AccountRow, AuditReport, Submitted, TxRow};
+use ets_store::{AccountRow, AuditReport, MrvAudit, Submitted, TxRow};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -69,7 +69,7 @@ impl Output {
         self.json
     }
 
-    fn print_json(&self, value: Value) {
+    pub fn print_json(&self, value: Value) {
         println!("{}", serde_json::to_string_pretty(&value).expect("json"));
     }
 
@@ -260,10 +260,11 @@ impl Output {
         }
     }
 
-    pub fn audit(&self, report: &AuditReport) {
+    pub fn audit(&self, report: &AuditReport, mrv: &MrvAudit) {
         if self.json {
             self.print_json(json!({"status": "ok", "records": report.records, "head_hash": hex(&report.head_hash), "state_hash": hex(&report.state_hash),
-                                   "snapshots_checked": report.snapshots_checked, "holdings_checked": report.holdings_checked, "accounts_checked": report.accounts_checked}));
+                                   "snapshots_checked": report.snapshots_checked, "holdings_checked": report.holdings_checked, "accounts_checked": report.accounts_checked,
+                                   "mrv": {"records": mrv.records, "head_hash": hex(&mrv.head_hash), "monthly_submissions": mrv.monthly_submissions, "evidence_files": mrv.evidence_files}}));
         } else {
             println!("audit ok: {} journal records, hash chain intact", report.records);
             println!("  head hash:  {}", hex(&report.head_hash));
@@ -271,6 +272,12 @@ impl Output {
             println!(
                 "  checked {} snapshots, {} holdings rows, {} account rows against the replay",
                 report.snapshots_checked, report.holdings_checked, report.accounts_checked
+            );
+            println!("MRV journal ok: {} records, hash chain intact, every body decodes into valid data", mrv.records);
+            println!("  head hash:  {}", hex(&mrv.head_hash));
+            println!(
+                "  {} monthly submissions; {} stored evidence files match their recorded SHA-256",
+                mrv.monthly_submissions, mrv.evidence_files
             );
         }
     }
