@@ -477,6 +477,8 @@ pub fn run(location: Option<Location>, args: &DemoArgs, out: &Output) -> Result<
     let audit_started = Instant::now();
     let report = ledger.audit()?;
     let audit_elapsed = audit_started.elapsed();
+    eprintln!("demo: MRV year {}: plans, monthly data, verification", crate::demo_mrv::YEAR);
+    let mrv = crate::demo_mrv::run(&location, args.seed)?;
     summarize(
         out,
         &ledger,
@@ -493,6 +495,7 @@ pub fn run(location: Option<Location>, args: &DemoArgs, out: &Output) -> Result<
         &location,
         &report,
         audit_elapsed,
+        &mrv,
     );
     Ok(())
 }
@@ -553,6 +556,7 @@ fn summarize(
     location: &Location,
     report: &ets_store::AuditReport,
     audit_elapsed: std::time::Duration,
+    mrv: &crate::demo_mrv::MrvDemo,
 ) {
     let registry = ledger.registry();
     let mut rows = Vec::new();
@@ -595,6 +599,7 @@ fn summarize(
             "database": location.to_string(), "markets": values, "journal_records": registry.seq(), "commands": commands,
             "transactions": registry.transactions().len(), "serial_blocks": registry.free_block_count(),
             "cancelled_t": cancelled_t, "elapsed_s": elapsed.as_secs_f64(), "head_hash": hex(&ledger.head_hash()), "state_hash": hex(&report.state_hash),
+            "mrv": mrv.json(),
         })).expect("json"));
         return;
     }
@@ -626,11 +631,13 @@ fn summarize(
         audit_elapsed.as_secs_f64()
     );
     println!("  head hash  {}\n  state hash {}", hex(&ledger.head_hash()), hex(&report.state_hash));
-    println!("\ndatabase: {location}. Try:");
     let db = match location {
         Location::Sqlite(p) => format!("--database {}", p.display()),
         Location::Postgres { .. } => "--database <url> --schema <schema>".to_string(),
     };
+    println!();
+    mrv.print(&db);
+    println!("\ndatabase: {location}. Try:");
     println!("  ets {db} market list");
     println!("  ets {db} holdings {frozen_account} --blocks");
     println!("  ets {db} history {frozen_account} --at 2025-10-31");

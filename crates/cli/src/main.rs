@@ -6,6 +6,7 @@
 
 mod catalog;
 mod demo;
+mod demo_mrv;
 mod mrv;
 mod output;
 mod stress;

@@ -718,6 +718,7 @@ fn import(
     }
     let mut log = open(location, !dry_run)?;
     let base = write.id.clone().unwrap_or_else(crate::new_command_id);
+    let at = now()?;
     let batch: Vec<MrvSubmission> = groups
         .iter()
         .enumerate()
@@ -727,6 +728,7 @@ fn import(
             MrvSubmission {
                 command_id: format!("{base}-{}", i + 1),
                 actor: write.actor.clone(),
+                at,
                 command: Command::SubmitMonthly {
                     entity: entity.clone(),
                     unit: unit.clone(),
@@ -740,7 +742,6 @@ fn import(
         })
         .collect();
     let keys: Vec<_> = groups.keys().collect();
-    let at = now()?;
     if dry_run {
         let mut scratch: MrvState = log.state().clone();
         let mut problems = Vec::new();
@@ -764,7 +765,7 @@ fn import(
         }
         return Ok(());
     }
-    let receipts = log.submit_batch(at, &batch, &files).map_err(|(i, e)| {
+    let receipts = log.submit_batch(&batch, &files).map_err(|(i, e)| {
         let mut err: CliError = e.into();
         if let Some(i) = i {
             err.message = format!("{}: {} {}: {}; nothing imported", file.display(), keys[i].1, keys[i].2, err.message);

@@ -496,8 +496,10 @@ fn demo_runs_and_its_registry_verifies() {
         assert!(out.lines().any(|l| l.starts_with(code)), "market {code} missing from summary:\n{out}");
     }
     assert!(out.contains("full replay matches the live state"), "{out}");
+    assert!(out.contains("10/10 planted anomalies found; 0 on entities without a plant"), "{out}");
     let verify = ets.ok(&["audit", "verify"]);
     assert!(verify.contains("audit ok"));
+    assert!(verify.contains("MRV journal ok"), "{verify}");
     // Running it again replaces its own registry.
     ets.ok(&["demo", "--accounts", "300", "--trades", "500"]);
 }
@@ -530,7 +532,10 @@ fn malformed_year_is_invalid_input() {
 /// The same seed gives the same registry, to the hash, on SQLite and on PostgreSQL.
 #[test]
 fn demo_is_deterministic_across_backends() {
-    let head = |out: &str| out.lines().find(|l| l.trim_start().starts_with("head hash")).map(str::to_string).expect("head hash line");
+    let head = |out: &str| {
+        let line = |prefix: &str| out.lines().find(|l| l.trim_start().starts_with(prefix)).map(str::to_string).expect("head hash line");
+        (line("head hash"), line("MRV journal head"))
+    };
     let ets = Ets::new();
     let sqlite = head(&ets.ok(&["demo", "--accounts", "300", "--trades", "500", "--seed", "7"]));
     let again = Ets::new();

@@ -55,6 +55,8 @@ impl From<StoreError> for MrvError {
 pub struct MrvSubmission {
     pub command_id: String,
     pub actor: String,
+    /// The shell's time of the command (moved up to the previous record's, if earlier).
+    pub at: Timestamp,
     pub command: Command,
 }
 
@@ -149,8 +151,8 @@ impl MrvLog {
         command: &Command,
         evidence: &[EvidenceFile],
     ) -> Result<MrvReceipt, MrvError> {
-        let item = MrvSubmission { command_id: command_id.to_string(), actor: actor.to_string(), command: command.clone() };
-        let mut receipts = self.submit_batch(at, std::slice::from_ref(&item), evidence).map_err(|(_, e)| e)?;
+        let item = MrvSubmission { command_id: command_id.to_string(), actor: actor.to_string(), at, command: command.clone() };
+        let mut receipts = self.submit_batch(std::slice::from_ref(&item), evidence).map_err(|(_, e)| e)?;
         Ok(receipts.pop().expect("one receipt per command"))
     }
 
@@ -161,7 +163,6 @@ impl MrvLog {
     /// are returned; a batch whose ids are partly journaled is refused.
     pub fn submit_batch(
         &mut self,
-        at: Timestamp,
         batch: &[MrvSubmission],
         evidence: &[EvidenceFile],
     ) -> Result<Vec<MrvReceipt>, (Option<usize>, MrvError)> {
@@ -220,12 +221,13 @@ impl MrvLog {
                     )),
                 ));
             }
-            let at = at.max(self.last_at);
+            let mut at = self.last_at;
             let mut next = self.state.clone();
             let mut sealed = Vec::with_capacity(batch.len());
             let mut receipts = Vec::with_capacity(batch.len());
             let mut prev = self.head.1;
             for (i, item) in batch.iter().enumerate() {
+                at = at.max(item.at);
                 let events = next.execute(&item.actor, at, &item.command).map_err(|r| (Some(i), MrvError::Rejected(r)))?;
                 let seq = self.head.0 + 1 + i as u64;
                 let record = MrvRecord {

@@ -514,10 +514,11 @@ fn mrv_journal_rebuilds_the_state_and_is_idempotent(db: &Db) {
     let item = |id: &str, person: &str| ets_store::MrvSubmission {
         command_id: id.into(),
         actor: "mee-official".into(),
+        at: *when,
         command: Command::AddOfficial { person: person.into() },
     };
     let batch = [item("b-1", "p1"), item("b-2", "p2"), item("b-3", "p1")];
-    match log.submit_batch(*when, &batch, &[]) {
+    match log.submit_batch(&batch, &[]) {
         Err((Some(2), ets_store::MrvError::Rejected(r))) => assert!(r.message.contains("already an official"), "{}", r.message),
         other => panic!("expected the third command refused, got {other:?}"),
     }
