@@ -613,10 +613,7 @@ impl MrvState {
     }
 
     fn verification_step(&self, actor: &str, at: Timestamp, command: verification::Command) -> Result<Vec<Event>, Rejection> {
-        // Decided on a copy so that a refusal leaves the workflow untouched; the events are
-        // applied to the real one by `apply`.
-        let mut scratch = self.workflow.clone();
-        let events = scratch.execute(&Step { actor: actor.to_string(), at, command })?;
+        let events = self.workflow.decide(&Step { actor: actor.to_string(), at, command })?;
         Ok(events.into_iter().map(|event| Event::Verification { event }).collect())
     }
 
@@ -802,6 +799,11 @@ impl MrvState {
     /// each unit's latest monthly data, plus late submissions, lapsed calibrations, planned
     /// measurements not made and heat rate against production. Sorted: critical first.
     pub fn entity_anomalies(&self, entity: &str, year: i32) -> Result<Vec<Anomaly>, Rejection> {
+        let peers = self.peer_intensities(year)?;
+        self.entity_anomalies_among(entity, year, &peers)
+    }
+
+    fn entity_anomalies_among(&self, entity: &str, year: i32, peers: &BTreeMap<String, Vec<Decimal>>) -> Result<Vec<Anomaly>, Rejection> {
         self.require_entity(entity)?;
         let params = QualityParams::defaults(&self.factors, year).map_err(|e| invalid(e.to_string()))?;
         let year_end = Date::from_ymd(year, 12, 31).map_err(|e| invalid(e.to_string()))?;
@@ -914,8 +916,7 @@ impl MrvState {
                 }
             }
         }
-        let peers = self.peer_intensities(year)?;
-        self.annual_anomalies(entity, year, &peers, &mut out)?;
+        self.annual_anomalies(entity, year, peers, &mut out)?;
         out.sort_by(|a, b| {
             b.severity
                 .cmp(&a.severity)
@@ -1008,10 +1009,11 @@ impl MrvState {
 
     /// The regulator's ranked queue over every entity with data or a plan for the year.
     pub fn anomalies(&self, year: i32) -> Result<Vec<Anomaly>, Rejection> {
+        let peers = self.peer_intensities(year)?;
         let mut out = Vec::new();
         for e in self.entities.keys() {
             if self.plan(e, year).is_some() {
-                out.extend(self.entity_anomalies(e, year)?);
+                out.extend(self.entity_anomalies_among(e, year, &peers)?);
             }
         }
         out.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| (&a.entity, &a.unit, a.month).cmp(&(&b.entity, &b.unit, b.month))));

@@ -389,7 +389,9 @@ impl Workflow {
         Ok(())
     }
 
-    fn decide(&self, step: &Step) -> Result<Vec<Event>, Rejection> {
+    /// Decides a step against the current state without changing it: the events `execute`
+    /// would apply.
+    pub fn decide(&self, step: &Step) -> Result<Vec<Event>, Rejection> {
         let actor = step.actor.as_str();
         check_id("actor", actor)?;
         let report_id = step.command.report();

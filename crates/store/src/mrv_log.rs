@@ -221,14 +221,23 @@ impl MrvLog {
                     )),
                 ));
             }
+            // Decided on the live state (no copy of it per batch): if a later command of the
+            // batch is refused or the append fails, the state is rebuilt from storage.
             let mut at = self.last_at;
-            let mut next = self.state.clone();
             let mut sealed = Vec::with_capacity(batch.len());
             let mut receipts = Vec::with_capacity(batch.len());
             let mut prev = self.head.1;
             for (i, item) in batch.iter().enumerate() {
                 at = at.max(item.at);
-                let events = next.execute(&item.actor, at, &item.command).map_err(|r| (Some(i), MrvError::Rejected(r)))?;
+                let events = match self.state.execute(&item.actor, at, &item.command) {
+                    Ok(events) => events,
+                    Err(r) => {
+                        if i > 0 {
+                            self.reload().map_err(|e| (Some(i), e.into()))?;
+                        }
+                        return Err((Some(i), MrvError::Rejected(r)));
+                    }
+                };
                 let seq = self.head.0 + 1 + i as u64;
                 let record = MrvRecord {
                     format: MRV_JOURNAL_FORMAT,
@@ -246,7 +255,6 @@ impl MrvLog {
             }
             match self.backend.mrv_append(self.head.0, &sealed, evidence) {
                 Ok(()) => {
-                    self.state = next;
                     if let Some(last) = sealed.last() {
                         self.head = (last.seq, last.hash);
                     }
@@ -254,7 +262,13 @@ impl MrvLog {
                     return Ok(receipts);
                 }
                 Err(StoreError::Conflict(_)) => self.reload().map_err(|e| (None, e.into()))?,
-                Err(e) => return Err((None, e.into())),
+                Err(e) => {
+                    // Memory is ahead of storage: rebuild it from what is stored.
+                    if let Err(reload) = self.reload() {
+                        return Err((None, reload.into()));
+                    }
+                    return Err((None, e.into()));
+                }
             }
         }
         Err((
