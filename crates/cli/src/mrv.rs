@@ -140,6 +140,15 @@ pub enum MrvCmd {
         kind: String,
         #[arg(long)]
         output: PathBuf,
+        /// Plan template: the entity it is for
+        #[arg(long)]
+        entity: Option<String>,
+        /// Plan template: the reporting year
+        #[arg(long)]
+        year: Option<i32>,
+        /// Plan template: an emission unit with a coal stream (repeatable)
+        #[arg(long = "unit")]
+        units: Vec<String>,
     },
 }
 
@@ -609,11 +618,11 @@ pub fn run(location: &Location, out: &Output, command: &MrvCmd) -> Result<(), Cl
             }
             Ok(())
         }
-        MrvCmd::Template { kind, output } => {
+        MrvCmd::Template { kind, output, entity, year, units } => {
             let bytes = match kind.as_str() {
                 "monthly-csv" => ets_mrv::import::template_csv().into_bytes(),
                 "monthly-xlsx" => ets_mrv::xlsx::template_xlsx(),
-                "plan" => plan_template(),
+                "plan" => plan_template(entity.as_deref(), *year, units)?,
                 other => return Err(invalid(format!("template '{other}' must be monthly-csv, monthly-xlsx or plan"))),
             };
             write_file(output, &bytes)?;
@@ -635,10 +644,11 @@ pub fn audit(location: &Location) -> Result<ets_store::MrvAudit, CliError> {
     log.audit().map_err(failed)
 }
 
-fn plan_template() -> Vec<u8> {
+/// A complete plan (one measured coal stream per unit, a belt scale each) to edit.
+fn plan_template(entity: Option<&str>, year: Option<i32>, units: &[String]) -> Result<Vec<u8>, CliError> {
     let markets = [ets_mrv::sample::Market { code: "CN".into(), province: "Shandong".into(), entities: 1 }];
-    let sc = ets_mrv::sample::scenario(1, 2025, &markets, 0);
-    let plan = sc
+    let sc = ets_mrv::sample::scenario(1, year.unwrap_or(2025), &markets, 0);
+    let mut plan = sc
         .commands
         .iter()
         .find_map(|(_, _, c)| match c {
@@ -646,9 +656,34 @@ fn plan_template() -> Vec<u8> {
             _ => None,
         })
         .expect("the sample year has a plan");
+    if let Some(e) = entity {
+        plan.entity = e.to_string();
+    }
+    if !units.is_empty() {
+        let stream = plan.source_streams[0].clone();
+        let instrument = plan.instruments[0].clone();
+        plan.source_streams.clear();
+        plan.instruments.clear();
+        for u in units {
+            let meter = format!("{u}-BELT");
+            let mut s = stream.clone();
+            s.unit = u.clone();
+            for p in &mut s.parameters {
+                if let ets_mrv::plan::Determination::Measured { instrument: Some(i), .. } = &mut p.determination {
+                    *i = meter.clone();
+                }
+            }
+            plan.source_streams.push(s);
+            plan.instruments.push(ets_mrv::plan::Instrument { id: meter, ..instrument.clone() });
+        }
+    }
+    let problems = plan.problems(&factors()?);
+    if !problems.is_empty() {
+        return Err(invalid(format!("the plan template would not be valid: {}", problems.join("; "))));
+    }
     let mut text = serde_json::to_vec_pretty(&plan).expect("json");
     text.push(b'\n');
-    text
+    Ok(text)
 }
 
 fn unit_kind(a: &UnitArgs) -> Result<UnitKind, CliError> {
