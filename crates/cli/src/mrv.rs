@@ -111,10 +111,10 @@ pub enum MrvCmd {
         #[command(flatten)]
         write: WriteArgs,
     },
-    /// Export a report (with its versions, monthly emissions and evidence hashes) as JSON or CSV
+    /// Export a report (with its versions, monthly emissions and evidence hashes) as JSON, CSV or an Excel workbook
     Report {
         report: String,
-        /// json or csv
+        /// json, csv or xlsx (xlsx needs --output)
         #[arg(long, default_value = "json")]
         format: String,
         /// Write to this file instead of standard output
@@ -1112,7 +1112,17 @@ fn export(location: &Location, out: &Output, id: &str, format: &str, output: Opt
             }
             w
         }
-        other => return Err(invalid(format!("format '{other}' must be json or csv"))),
+        "xlsx" => {
+            let path = output.ok_or_else(|| invalid("--format xlsx writes a workbook: give --output FILE.xlsx"))?;
+            let bytes = report_workbook(&report_value(&log, &report)?)
+                .map_err(|e| CliError::new(ExitCode::Internal, format!("cannot build the workbook: {e}")))?;
+            write_file(path, &bytes)?;
+            if !out.is_json() {
+                println!("wrote {} ({} bytes)", path.display(), bytes.len());
+            }
+            return Ok(());
+        }
+        other => return Err(invalid(format!("format '{other}' must be json, csv or xlsx"))),
     };
     match output {
         Some(path) => {
@@ -1124,4 +1134,101 @@ fn export(location: &Location, out: &Output, id: &str, format: &str, output: Opt
         None => print!("{text}"),
     }
     Ok(())
+}
+
+/// A decimal as an Excel number where one is exact (at most 15 significant digits, so the
+/// shortest text of the double is the same decimal), as text otherwise.
+fn write_decimal(ws: &mut rust_xlsxwriter::Worksheet, row: u32, col: u16, text: &str) -> Result<(), rust_xlsxwriter::XlsxError> {
+    let digits = text.chars().filter(char::is_ascii_digit).count();
+    match text.parse::<f64>() {
+        Ok(v) if digits <= 15 && v.to_string().parse::<Decimal>().ok() == text.parse::<Decimal>().ok() => {
+            ws.write_number(row, col, v)?;
+        }
+        _ => {
+            ws.write_string(row, col, text)?;
+        }
+    }
+    Ok(())
+}
+
+/// The report as a workbook: `report` (summary), `monthly` (per unit and month, with the
+/// submission version and evidence hashes) and `versions` (the report's versions and opinions).
+fn report_workbook(v: &Value) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+    use rust_xlsxwriter::{Format, Workbook};
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let bold = Format::new().set_bold();
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.set_name("report")?;
+    let rows = [
+        ("report", text(&v["report"])),
+        ("entity", text(&v["entity"])),
+        ("year", text(&v["year"])),
+        ("province", text(&v["province"])),
+        ("state", text(&v["state"])),
+        ("verified emissions (tCO2)", text(&v["verified_emissions_t"])),
+        ("emissions from the current monthly data (tCO2)", text(&v["current_monthly_total_t"])),
+        ("method", text(&v["method"])),
+        ("MRV journal records", text(&v["mrv_journal"]["records"])),
+        ("MRV journal head hash", text(&v["mrv_journal"]["head_hash"])),
+    ];
+    for (r, (k, val)) in rows.iter().enumerate() {
+        ws.write_string_with_format(r as u32, 0, *k, &bold)?;
+        if k.contains("tCO2") && !val.is_empty() {
+            write_decimal(ws, r as u32, 1, val)?;
+        } else {
+            ws.write_string(r as u32, 1, val)?;
+        }
+    }
+    ws.set_column_width(0, 48)?;
+    ws.set_column_width(1, 68)?;
+    let ws = wb.add_worksheet();
+    ws.set_name("monthly")?;
+    for (c, h) in
+        ["unit", "month", "records", "default carbon records", "tCO2", "submission version", "evidence (name sha256)"].iter().enumerate()
+    {
+        ws.write_string_with_format(0, c as u16, *h, &bold)?;
+    }
+    let mut r = 1u32;
+    for u in v["units"].as_array().into_iter().flatten() {
+        for m in u["months"].as_array().into_iter().flatten() {
+            ws.write_string(r, 0, text(&u["unit"]))?;
+            ws.write_string(r, 1, text(&m["month"]))?;
+            ws.write_number(r, 2, m["records"].as_f64().unwrap_or(0.0))?;
+            ws.write_number(r, 3, m["default_records"].as_f64().unwrap_or(0.0))?;
+            write_decimal(ws, r, 4, &text(&m["co2_t"]))?;
+            ws.write_string(r, 5, text(&m["submission_version"]))?;
+            let evidence: Vec<String> =
+                m["evidence"].as_array().into_iter().flatten().map(|e| format!("{} {}", text(&e["name"]), text(&e["sha256"]))).collect();
+            ws.write_string(r, 6, evidence.join("; "))?;
+            r += 1;
+        }
+        ws.write_string_with_format(r, 0, text(&u["unit"]), &bold)?;
+        ws.write_string_with_format(r, 1, "total", &bold)?;
+        write_decimal(ws, r, 4, &text(&u["annual_co2_t"]))?;
+        r += 1;
+    }
+    let ws = wb.add_worksheet();
+    ws.set_name("versions")?;
+    for (c, h) in
+        ["version", "reported tCO2", "submitted by", "submitted at", "reason", "verifier", "opinion", "returned because"].iter().enumerate()
+    {
+        ws.write_string_with_format(0, c as u16, *h, &bold)?;
+    }
+    for (i, ver) in v["versions"].as_array().into_iter().flatten().enumerate() {
+        let r = i as u32 + 1;
+        ws.write_string(r, 0, text(&ver["version"]))?;
+        write_decimal(ws, r, 1, &text(&ver["reported_emissions_t"]))?;
+        ws.write_string(r, 2, text(&ver["submitted_by"]))?;
+        ws.write_string(r, 3, text(&ver["submitted_at"]))?;
+        ws.write_string(r, 4, text(&ver["reason"]))?;
+        ws.write_string(r, 5, text(&ver["verifier"]))?;
+        ws.write_string(r, 6, text(&ver["opinion"]["kind"]))?;
+        ws.write_string(r, 7, text(&ver["returned_reason"]))?;
+    }
+    wb.save_to_buffer()
 }

@@ -218,6 +218,17 @@ fn a_year_from_import_to_verified_report() {
     let csv_out = ets.ok(&["mrv", "report", "R1", "--format", "csv"]);
     assert_eq!(csv_out.lines().count(), 1 + 12 + 1, "{csv_out}");
     assert!(csv_out.lines().last().unwrap().ends_with(&format!(",total,,,{total}")), "{csv_out}");
+    let xlsx = ets.path("R1.xlsx");
+    ets.ok(&["mrv", "report", "R1", "--format", "xlsx", "--output", xlsx.to_str().unwrap()]);
+    let bytes = std::fs::read(&xlsx).unwrap();
+    use calamine::{Data, Reader};
+    let mut wb: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
+    let summary = wb.worksheet_range("report").unwrap();
+    assert_eq!(summary.get_value((5, 1)), Some(&Data::Float(total.parse::<f64>().unwrap())), "verified emissions as a number");
+    let monthly = wb.worksheet_range("monthly").unwrap();
+    assert_eq!(monthly.height(), 1 + 12 + 1);
+    assert_eq!(monthly.get_value((1, 1)), Some(&Data::String("2024-01".into())));
+    ets.fails(&["mrv", "report", "R1", "--format", "xlsx"], 3, &["give --output"]);
 
     // The evidence file is recorded; a changed copy is not.
     let found = ets.ok(&["mrv", "evidence", evidence.to_str().unwrap()]);
