@@ -6,6 +6,7 @@
 //! ([`num::Rounding`]).
 
 pub mod allocation;
+pub mod compliance;
 pub mod dec;
 pub mod num;
 

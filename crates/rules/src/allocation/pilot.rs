@@ -7,6 +7,7 @@
 //! - Benchmark: `A = current output × the product's benchmark`.
 //! - A first batch (Tianjin: 50% of the previous year's compliance emissions) is a
 //!   pre-allocation; the rest follows once the year's data are verified.
+//!
 //! Which sectors use which method, the control factors and benchmarks are the rulebook's.
 
 use crate::dec;
