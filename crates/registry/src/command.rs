@@ -168,6 +168,15 @@ pub enum Command {
         tx: TxId,
         reason: String,
     },
+    /// The market authority takes free units out of a holder's account into the market's
+    /// cancellation account, where they leave circulation: a pilot's allowances withdrawn from
+    /// an entity that moved to the national market (Tianjin), or converted into another
+    /// market's units. The command id names the decision it carries out.
+    Withdraw {
+        account: String,
+        unit: UnitRef,
+        quantity: Tonnes,
+    },
 }
 
 impl Command {
@@ -192,6 +201,7 @@ impl Command {
             Command::Freeze { .. } => "freeze",
             Command::Unfreeze { .. } => "unfreeze",
             Command::Reverse { .. } => "reverse",
+            Command::Withdraw { .. } => "withdraw",
         }
     }
 }

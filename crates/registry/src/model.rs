@@ -267,6 +267,8 @@ pub enum TxKind {
     IssuanceReversal {
         of: TxId,
     },
+    /// Units taken out of circulation by the market authority (`Command::Withdraw`).
+    Withdrawal,
 }
 
 impl TxKind {
@@ -280,6 +282,7 @@ impl TxKind {
             TxKind::PendingPost => "pending-post",
             TxKind::Reversal { .. } => "reversal",
             TxKind::IssuanceReversal { .. } => "issuance-reversal",
+            TxKind::Withdrawal => "withdrawal",
         }
     }
 }

@@ -494,6 +494,25 @@ impl Registry {
                 let to = self.market(acc.market).cancellation;
                 Ok(vec![Event::Moved { tx: self.next_tx(), kind: TxKind::Cancellation, from: a, to, unit: u, blocks }])
             }
+            Command::Withdraw { account, unit, quantity } => {
+                let a = self.account_named(account)?;
+                let q = check_quantity(*quantity)?;
+                let acc = self.account(a);
+                self.require_authority(actor, acc.market, "withdraw units from its accounts")?;
+                if !matches!(acc.kind, AccountKind::Operator | AccountKind::Trading) {
+                    return reject(
+                        RejectKind::Refused,
+                        format!(
+                            "account {account} is a {} account; units are withdrawn only from operator and trading accounts",
+                            acc.kind.name()
+                        ),
+                    );
+                }
+                let u = self.unit_named(unit)?;
+                let blocks = self.take(a, u, q)?;
+                let to = self.market(acc.market).cancellation;
+                Ok(vec![Event::Moved { tx: self.next_tx(), kind: TxKind::Withdrawal, from: a, to, unit: u, blocks }])
+            }
             Command::CreatePending { pending, from, to, unit, quantity, purpose } => {
                 check_identifier("pending transfer id", pending).map_err(invalid)?;
                 if self.pendings.contains_key(pending.as_str()) {

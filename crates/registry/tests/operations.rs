@@ -616,3 +616,36 @@ fn only_the_exact_spelling_names_a_market_an_account_or_a_unit() {
         assert_eq!(e.kind, RejectKind::NotFound, "{code:?}: {}", e.message);
     }
 }
+
+// ---------------------------------------------------------------- withdrawal by the authority
+
+#[test]
+fn the_market_authority_withdraws_free_units_into_the_cancellation_account() {
+    let mut g = fixture();
+    // Only the authority of the account's market may withdraw, not the holder or another market's.
+    let e = g.no("alice", Command::Withdraw { account: "CN-100001".into(), unit: cea(2024), quantity: Tonnes(10) });
+    assert_eq!(
+        (e.kind, e.message.as_str()),
+        (RejectKind::Forbidden, "alice is not an authority of market CN; only it may withdraw units from its accounts")
+    );
+    let e = g.no("bj-auth", Command::Withdraw { account: "CN-100001".into(), unit: cea(2024), quantity: Tonnes(10) });
+    assert_eq!(e.kind, RejectKind::Forbidden);
+    // Frozen units are not free: a withdrawal takes free units only.
+    g.ok(
+        "cn-auth",
+        Command::Freeze { freeze: "f".into(), account: "CN-100001".into(), unit: cea(2024), quantity: Tonnes(30), order: "court".into() },
+    );
+    let e = g.no("cn-auth", Command::Withdraw { account: "CN-100001".into(), unit: cea(2024), quantity: Tonnes(80) });
+    assert_eq!(
+        e.message,
+        "insufficient holdings: account CN-100001 holds 70 t of CEA:2024 free (30 more pending or frozen); 80 t requested"
+    );
+    let r = g.ok("cn-auth", Command::Withdraw { account: "CN-100001".into(), unit: cea(2024), quantity: Tonnes(70) });
+    assert!(r.tx.is_some());
+    assert_eq!(g.held("CN-100001", &cea(2024)), (0, 30));
+    assert_eq!(g.held("CN-CANCELLATION", &cea(2024)), (70, 0));
+    // Not from the market's own accounts.
+    let e = g.no("cn-auth", Command::Withdraw { account: "CN-ISSUANCE".into(), unit: cea(2024), quantity: Tonnes(1) });
+    assert_eq!(e.kind, RejectKind::Refused);
+    g.invariants();
+}
