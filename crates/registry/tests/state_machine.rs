@@ -187,6 +187,7 @@ enum MTxKind {
     PendingPost,
     Reversal,
     IssuanceReversal,
+    Withdrawal,
 }
 
 #[derive(Clone, Debug)]
@@ -713,6 +714,19 @@ impl Model {
                 receipt.tx = self.next_tx();
                 self.move_free(MTxKind::Cancellation, a, to, u, serials);
             }
+            Command::Withdraw { account, unit, quantity: q } => {
+                let a = self.account_named(account)?;
+                let q = quantity(*q)?;
+                self.authority(actor, self.accounts[a].market)?;
+                if !is_holder(self.accounts[a].kind) {
+                    return Err(Refused);
+                }
+                let u = self.unit_named(unit)?;
+                let serials = self.take(a, u, q)?;
+                let to = self.markets[self.accounts[a].market].cancellation;
+                receipt.tx = self.next_tx();
+                self.move_free(MTxKind::Withdrawal, a, to, u, serials);
+            }
             Command::CreatePending { pending, from, to, unit, quantity: q, purpose: _ } => {
                 ident(pending)?;
                 if self.pendings.contains_key(pending) {
@@ -1002,6 +1016,12 @@ enum Op {
         qty: Qty,
         actor: Actor,
     },
+    Withdraw {
+        src: Src,
+        unit: UnitSel,
+        qty: Qty,
+        actor: Actor,
+    },
     CreatePending {
         id: Named,
         src: Src,
@@ -1181,6 +1201,7 @@ fn op() -> impl Strategy<Value = Op> {
         8 => (src(), unit_sel(), qty(), prop_oneof![19 => 0usize..YEARS.len() - 1, 1 => Just(YEARS.len() - 1)], actor())
             .prop_map(|(src, unit, qty, year, actor)| Op::Surrender { src, unit, qty, year, actor }),
         4 => (src(), unit_sel(), qty(), actor()).prop_map(|(src, unit, qty, actor)| Op::Cancel { src, unit, qty, actor }),
+        2 => (src(), unit_sel(), qty(), actor()).prop_map(|(src, unit, qty, actor)| Op::Withdraw { src, unit, qty, actor }),
         8 => (named(PENDING_POOL), src(), dst(), unit_sel(), qty(), 0usize..4, actor())
             .prop_map(|(id, src, to, unit, qty, purpose, actor)| Op::CreatePending { id, src, to, unit, qty, purpose, actor }),
         4 => (existing(PENDING_POOL), actor()).prop_map(|(id, actor)| Op::PostPending { id, actor }),
@@ -1460,7 +1481,8 @@ impl Harness {
                 | (TxKind::Cancellation, MTxKind::Cancellation)
                 | (TxKind::PendingPost, MTxKind::PendingPost)
                 | (TxKind::Reversal { .. }, MTxKind::Reversal)
-                | (TxKind::IssuanceReversal { .. }, MTxKind::IssuanceReversal) => true,
+                | (TxKind::IssuanceReversal { .. }, MTxKind::IssuanceReversal)
+                | (TxKind::Withdrawal, MTxKind::Withdrawal) => true,
                 (TxKind::Surrender { compliance_year }, MTxKind::Surrender(y)) => compliance_year == y,
                 _ => false,
             };
@@ -1746,6 +1768,11 @@ impl Harness {
                 let (from, unit) = self.source(src, unit, is_holder);
                 let quantity = self.quantity(qty, self.free_of(from, &unit));
                 (self.pick_actor(actor, reps_of(from)), Command::Cancel { account: self.number(from), unit, quantity })
+            }
+            Op::Withdraw { src, unit, qty, actor } => {
+                let (from, unit) = self.source(src, unit, is_holder);
+                let quantity = self.quantity(qty, self.free_of(from, &unit));
+                (self.pick_actor(actor, auth_of_account(from)), Command::Withdraw { account: self.number(from), unit, quantity })
             }
             Op::CreatePending { id, src, to, unit, qty, purpose, actor } => {
                 let (from, unit) = self.source(src, unit, is_holder);
