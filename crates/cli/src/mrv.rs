@@ -422,6 +422,11 @@ fn describe_event(e: &ets_mrv::state::Event) -> String {
             s.evidence.len(),
             if s.late { format!(", late: due {}", s.due) } else { String::new() }
         ),
+        Event::CoverageAdded { entity, coverage } => format!("{entity} covered in {}", coverage.describe()),
+        Event::CoverageEnded { entity, market, last_year } => format!("{entity}'s coverage in {market} ends with {last_year}"),
+        Event::Migrated { entity, from_market, to_market, year, reason } => {
+            format!("{entity} migrates from {from_market} to {to_market} in {year}: {reason}")
+        }
         Event::Verification { event } => match &event.kind {
             EventKind::Submitted { reported_emissions_t, .. } => format!("report {} submitted: {reported_emissions_t} tCO2e", event.report),
             EventKind::Resubmitted { version, reported_emissions_t, .. } => {

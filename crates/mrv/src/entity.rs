@@ -172,6 +172,61 @@ pub struct EmissionUnit {
     pub kind: UnitKind,
 }
 
+/// That an entity must comply in a market: for which sector and gases, from which year to
+/// which (open-ended if none), and the registry account it surrenders from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coverage {
+    pub market: String,
+    pub sector: Sector,
+    pub gases: BTreeSet<String>,
+    pub from_year: i32,
+    pub to_year: Option<i32>,
+    /// Registry account number (`CN-100001`).
+    pub account: Option<String>,
+}
+
+impl Coverage {
+    pub fn validate(&self) -> Result<(), String> {
+        id("market code", &self.market)?;
+        if self.gases.is_empty() {
+            return Err(format!("coverage in {} names no gas", self.market));
+        }
+        for g in &self.gases {
+            id("gas", g)?;
+        }
+        if !(1900..=9999).contains(&self.from_year) {
+            return Err(format!("coverage year {} must be between 1900 and 9999", self.from_year));
+        }
+        if let Some(to) = self.to_year {
+            if to < self.from_year {
+                return Err(format!("coverage in {} ends in {to}, before it starts in {}", self.market, self.from_year));
+            }
+        }
+        if let Some(a) = &self.account {
+            id("account", a)?;
+        }
+        Ok(())
+    }
+
+    pub fn covers_year(&self, year: i32) -> bool {
+        year >= self.from_year && self.to_year.is_none_or(|t| year <= t)
+    }
+
+    /// Whether two coverages would make the entity comply twice: the same sector, a shared
+    /// gas and overlapping years (Regulations Art. 29: no local market for the same gas and
+    /// sector once in the national market).
+    pub fn overlaps(&self, other: &Coverage) -> bool {
+        let years = self.from_year <= other.to_year.unwrap_or(i32::MAX) && other.from_year <= self.to_year.unwrap_or(i32::MAX);
+        years && self.sector == other.sector && self.gases.intersection(&other.gases).next().is_some()
+    }
+
+    pub fn describe(&self) -> String {
+        let gases: Vec<&str> = self.gases.iter().map(String::as_str).collect();
+        let to = self.to_year.map(|y| y.to_string()).unwrap_or_else(|| "on".into());
+        format!("{} for {} / {} {}–{to}", self.market, self.sector, gases.join("+"), self.from_year)
+    }
+}
+
 fn id(what: &str, value: &str) -> Result<(), String> {
     check_identifier(what, value)
 }

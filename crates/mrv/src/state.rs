@@ -31,7 +31,7 @@
 //!   ([`MrvState::annual`]): it needs all twelve months of every planned stream. The figure
 //!   given to the verifier cannot differ from the data behind it.
 
-use crate::entity::{EmissionUnit, Entity, Installation};
+use crate::entity::{Coverage, EmissionUnit, Entity, Installation};
 use crate::factors::FactorSet;
 use crate::monthly::{unit_year_emissions, MissingCarbonRule, MonthlyRecord, UnitYearEmissions, YearMonth};
 use crate::num::{add, div, mul, round_result};
@@ -170,6 +170,27 @@ pub enum Command {
         report: String,
         reason: String,
     },
+    /// The entity must comply in a market (an official).
+    Cover {
+        entity: String,
+        coverage: Coverage,
+    },
+    /// The entity's coverage in a market ends with `last_year` (an official).
+    EndCoverage {
+        entity: String,
+        market: String,
+        last_year: i32,
+    },
+    /// The entity leaves `from_market` and is covered by `to_market` from `year` for the same
+    /// sector and gases (an official): the national market taking over a pilot's entity.
+    Migrate {
+        entity: String,
+        from_market: String,
+        to_market: String,
+        year: i32,
+        account: Option<String>,
+        reason: String,
+    },
 }
 
 /// A monthly submission as stored: one version.
@@ -202,14 +223,49 @@ pub struct PlanVersion {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
-    OfficialAdded { person: String },
-    EntityRegistered { entity: Entity },
-    VerifierRegistered { verifier: Verifier },
-    InstallationAdded { installation: Installation },
-    UnitAdded { unit: EmissionUnit },
-    PlanSet { entity: String, year: i32, version: PlanVersion },
-    MonthlySubmitted { submission: MonthlySubmission },
-    Verification { event: verification::Event },
+    OfficialAdded {
+        person: String,
+    },
+    EntityRegistered {
+        entity: Entity,
+    },
+    VerifierRegistered {
+        verifier: Verifier,
+    },
+    InstallationAdded {
+        installation: Installation,
+    },
+    UnitAdded {
+        unit: EmissionUnit,
+    },
+    PlanSet {
+        entity: String,
+        year: i32,
+        version: PlanVersion,
+    },
+    MonthlySubmitted {
+        submission: MonthlySubmission,
+    },
+    Verification {
+        event: verification::Event,
+    },
+    CoverageAdded {
+        entity: String,
+        coverage: Coverage,
+    },
+    CoverageEnded {
+        entity: String,
+        market: String,
+        last_year: i32,
+    },
+    /// Marks a migration; its coverage changes follow as their own events.
+    Migrated {
+        entity: String,
+        from_market: String,
+        to_market: String,
+        year: i32,
+        reason: String,
+    },
 }
 
 /// One accepted command as the MRV journal stores it (JSON body, chained by SHA-256 in the
@@ -294,6 +350,7 @@ pub struct MrvState {
     units: BTreeMap<String, EmissionUnit>,
     plans: BTreeMap<(String, i32), Vec<PlanVersion>>,
     monthly: BTreeMap<(String, YearMonth), Vec<MonthlySubmission>>,
+    coverage: BTreeMap<String, Vec<Coverage>>,
     workflow: Workflow,
 }
 
@@ -348,6 +405,7 @@ impl MrvState {
             units: BTreeMap::new(),
             plans: BTreeMap::new(),
             monthly: BTreeMap::new(),
+            coverage: BTreeMap::new(),
             workflow,
         }
     }
@@ -435,6 +493,52 @@ impl MrvState {
     /// The entity's verified emissions for a year (tCO2e, exact), once a report is accepted.
     pub fn verified_emissions(&self, entity: &str, year: i32) -> Option<Decimal> {
         self.workflow.reports().filter(|r| r.entity == entity && r.year == year).find_map(|r| r.verified_emissions_t)
+    }
+
+    /// Every coverage of an entity, in the order they were added.
+    pub fn coverage(&self, entity: &str) -> &[Coverage] {
+        self.coverage.get(entity).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// The entities a market covers in a year, with their coverage.
+    pub fn covered(&self, market: &str, year: i32) -> Vec<(&Entity, &Coverage)> {
+        self.coverage
+            .iter()
+            .flat_map(|(e, list)| list.iter().map(move |c| (e, c)))
+            .filter(|(_, c)| c.market == market && c.covers_year(year))
+            .filter_map(|(e, c)| Some((self.entities.get(e)?, c)))
+            .collect()
+    }
+
+    fn check_no_double_coverage(&self, entity: &str, new: &Coverage, ignoring: Option<(&str, i32)>) -> Result<(), Rejection> {
+        for c in self.coverage(entity) {
+            let mut c = c.clone();
+            if let Some((market, last)) = ignoring {
+                if c.market == market && c.covers_year(last + 1) {
+                    c.to_year = Some(last);
+                    if last < c.from_year {
+                        continue;
+                    }
+                }
+            }
+            if c.overlaps(new) {
+                return Err(reject(
+                    RejectKind::Conflict,
+                    format!(
+                        "'{entity}' is already covered in {}: it may be covered for a sector and gas in one market only (Regulations Art. 29); end that coverage or migrate",
+                        c.describe()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn open_coverage(&self, entity: &str, market: &str, year: i32) -> Result<&Coverage, Rejection> {
+        self.coverage(entity)
+            .iter()
+            .find(|c| c.market == market && c.covers_year(year))
+            .ok_or_else(|| reject(RejectKind::NotFound, format!("'{entity}' is not covered in {market} in {year}")))
     }
 
     fn is_official(&self, actor: &str) -> bool {
@@ -606,6 +710,66 @@ impl MrvState {
                 self.verification_step(actor, at, verification::Command::GiveOpinion { report: report.clone(), stated: *stated })
             }
             Command::Accept { report } => self.verification_step(actor, at, verification::Command::Accept { report: report.clone() }),
+            Command::Cover { entity, coverage } => {
+                self.require_official(actor, "set coverage")?;
+                self.require_entity(entity)?;
+                coverage.validate().map_err(invalid)?;
+                self.check_no_double_coverage(entity, coverage, None)?;
+                one(Event::CoverageAdded { entity: entity.clone(), coverage: coverage.clone() })
+            }
+            Command::EndCoverage { entity, market, last_year } => {
+                self.require_official(actor, "end coverage")?;
+                self.require_entity(entity)?;
+                let c = self.open_coverage(entity, market, *last_year)?;
+                if c.to_year.is_some_and(|t| t <= *last_year) {
+                    return Err(reject(
+                        RejectKind::OutOfOrder,
+                        format!("'{entity}' coverage in {} already ends in {}", market, c.to_year.unwrap_or(0)),
+                    ));
+                }
+                one(Event::CoverageEnded { entity: entity.clone(), market: market.clone(), last_year: *last_year })
+            }
+            Command::Migrate { entity, from_market, to_market, year, account, reason } => {
+                self.require_official(actor, "migrate an entity between markets")?;
+                self.require_entity(entity)?;
+                if reason.trim().is_empty() {
+                    return Err(invalid("a migration needs a reason"));
+                }
+                if from_market == to_market {
+                    return Err(invalid(format!("'{entity}' cannot migrate from {from_market} to itself")));
+                }
+                let from = self.open_coverage(entity, from_market, *year)?;
+                if from.from_year >= *year {
+                    return Err(reject(
+                        RejectKind::OutOfOrder,
+                        format!(
+                            "'{entity}' is covered in {from_market} only from {}; migrate from a later year or end that coverage",
+                            from.from_year
+                        ),
+                    ));
+                }
+                let to = Coverage {
+                    market: to_market.clone(),
+                    sector: from.sector,
+                    gases: from.gases.clone(),
+                    from_year: *year,
+                    to_year: None,
+                    account: account.clone(),
+                };
+                to.validate().map_err(invalid)?;
+                self.check_no_double_coverage(entity, &to, Some((from_market, year - 1)))?;
+                Ok(vec![
+                    Event::Migrated {
+                        entity: entity.clone(),
+                        from_market: from_market.clone(),
+                        to_market: to_market.clone(),
+                        year: *year,
+                        reason: reason.clone(),
+                    },
+                    Event::CoverageEnded { entity: entity.clone(), market: from_market.clone(), last_year: year - 1 },
+                    Event::CoverageAdded { entity: entity.clone(), coverage: to },
+                ])
+            }
             Command::Return { report, reason } => {
                 self.verification_step(actor, at, verification::Command::Return { report: report.clone(), reason: reason.clone() })
             }
@@ -739,6 +903,13 @@ impl MrvState {
                 self.monthly.entry((submission.unit.clone(), submission.month)).or_default().push(submission.clone())
             }
             Event::Verification { event } => self.workflow.apply(event),
+            Event::CoverageAdded { entity, coverage } => self.coverage.entry(entity.clone()).or_default().push(coverage.clone()),
+            Event::CoverageEnded { entity, market, last_year } => {
+                let list = self.coverage.get_mut(entity).expect("coverage of a known entity");
+                let c = list.iter_mut().find(|c| &c.market == market && c.covers_year(*last_year)).expect("open coverage");
+                c.to_year = Some(*last_year);
+            }
+            Event::Migrated { .. } => {}
         }
     }
 

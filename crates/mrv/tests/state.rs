@@ -429,3 +429,88 @@ fn year_on_year_jumps_are_found() {
     assert!(queue.iter().any(|a| a.check == state::YEAR_ON_YEAR_JUMP), "{queue:#?}");
     assert!(!w.s.entity_anomalies("E1", 2023).unwrap().iter().any(|a| a.check == state::YEAR_ON_YEAR_JUMP));
 }
+
+fn coverage(market: &str, from: i32, to: Option<i32>, gases: &[&str]) -> ets_mrv::entity::Coverage {
+    ets_mrv::entity::Coverage {
+        market: market.into(),
+        sector: Sector::Power,
+        gases: gases.iter().map(|g| g.to_string()).collect(),
+        from_year: from,
+        to_year: to,
+        account: Some(format!("{market}-100001")),
+    }
+}
+
+#[test]
+fn no_entity_is_covered_twice_for_a_sector_and_gas() {
+    let mut w = world();
+    let day = t(2024, 1, 1);
+    w.ok("gov", day, Command::Cover { entity: "E1".into(), coverage: coverage("GD", 2016, None, &["CO2"]) });
+    // The national market cannot cover it for CO2 while Guangdong does.
+    let (kind, msg) = w.refused("gov", day, Command::Cover { entity: "E1".into(), coverage: coverage("CN", 2021, None, &["CO2"]) });
+    assert_eq!(kind, RejectKind::Conflict);
+    assert!(msg.contains("already covered in GD for power / CO2 2016–on"), "{msg}");
+    // Another gas is no double coverage.
+    w.ok("gov", day, Command::Cover { entity: "E1".into(), coverage: coverage("CN", 2021, None, &["CF4"]) });
+    // Only officials set coverage; a representative cannot.
+    assert_eq!(
+        w.refused("alice", day, Command::Cover { entity: "E1".into(), coverage: coverage("BJ", 2021, None, &["N2O"]) }).0,
+        RejectKind::Forbidden
+    );
+    // Migration ends Guangdong's CO2 coverage with 2024; the national market takes CO2 over
+    // from 2025 beside its CF4 coverage.
+    w.ok(
+        "gov",
+        day,
+        Command::Migrate {
+            entity: "E1".into(),
+            from_market: "GD".into(),
+            to_market: "CN".into(),
+            year: 2025,
+            account: None,
+            reason: "threshold".into(),
+        },
+    );
+    let gases_in = |market: &str, year: i32| -> Vec<String> {
+        w.s.coverage("E1").iter().filter(|c| c.market == market && c.covers_year(year)).flat_map(|c| c.gases.iter().cloned()).collect()
+    };
+    assert_eq!(gases_in("CN", 2025), vec!["CF4".to_string(), "CO2".to_string()]);
+    assert_eq!(gases_in("GD", 2024), vec!["CO2".to_string()]);
+    assert!(gases_in("GD", 2025).is_empty());
+    // Covering CO2 in Guangdong again from 2025 would now clash with the national market.
+    let (kind, msg) = w.refused("gov", day, Command::Cover { entity: "E1".into(), coverage: coverage("GD", 2025, None, &["CO2"]) });
+    assert_eq!(kind, RejectKind::Conflict);
+    assert!(msg.contains("already covered in CN for power / CO2 2025–on"), "{msg}");
+}
+
+#[test]
+fn migration_moves_coverage_without_a_gap_or_an_overlap() {
+    let mut w = world();
+    let day = t(2025, 1, 10);
+    w.ok("gov", day, Command::Cover { entity: "E1".into(), coverage: coverage("GD", 2016, None, &["CO2"]) });
+    let migrate = |to: &str, year: i32| Command::Migrate {
+        entity: "E1".into(),
+        from_market: "GD".into(),
+        to_market: to.into(),
+        year,
+        account: Some("CN-100042".into()),
+        reason: "power sector in the national market".into(),
+    };
+    assert_eq!(w.refused("alice", day, migrate("CN", 2025)).0, RejectKind::Forbidden);
+    assert_eq!(w.refused("gov", day, migrate("GD", 2025)).0, RejectKind::Invalid);
+    assert_eq!(w.refused("gov", day, migrate("CN", 2016)).0, RejectKind::OutOfOrder, "nothing left in GD before 2016");
+    w.ok("gov", day, migrate("CN", 2025));
+    let c = w.s.coverage("E1");
+    assert_eq!((c[0].market.as_str(), c[0].to_year), ("GD", Some(2024)));
+    assert_eq!((c[1].market.as_str(), c[1].from_year, c[1].to_year), ("CN", 2025, None));
+    assert_eq!(c[1].account.as_deref(), Some("CN-100042"));
+    for year in 2016..2035 {
+        let markets: Vec<&str> = c.iter().filter(|c| c.covers_year(year)).map(|c| c.market.as_str()).collect();
+        assert_eq!(markets.len(), 1, "{year}: {markets:?}");
+    }
+    assert_eq!(w.s.covered("GD", 2024).len(), 1);
+    assert_eq!(w.s.covered("GD", 2025).len(), 0);
+    assert_eq!(w.s.covered("CN", 2025).len(), 1);
+    // Migrating again from GD in 2026: GD no longer covers it.
+    assert_eq!(w.refused("gov", day, migrate("CN", 2026)).0, RejectKind::NotFound);
+}
