@@ -115,6 +115,17 @@ enum Cmd {
         #[command(flatten)]
         write: WriteArgs,
     },
+    /// Withdraw free units from a holder's account into the market's cancellation account (market authority only)
+    Withdraw {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        unit: String,
+        #[arg(long, allow_hyphen_values = true)]
+        quantity: String,
+        #[command(flatten)]
+        write: WriteArgs,
+    },
     /// Pending transfers: reserve units now, post or void later
     #[command(subcommand)]
     Pending(PendingCmd),
@@ -516,6 +527,10 @@ fn run(cli: &Cli, out: &Output) -> Result<(), CliError> {
         }
         Cmd::Cancel { account, unit, quantity, write } => {
             let command = Command::Cancel { account: account.clone(), unit: parse_unit(unit)?, quantity: parse_quantity(quantity)? };
+            submit(cli, out, write, command)
+        }
+        Cmd::Withdraw { account, unit, quantity, write } => {
+            let command = Command::Withdraw { account: account.clone(), unit: parse_unit(unit)?, quantity: parse_quantity(quantity)? };
             submit(cli, out, write, command)
         }
         Cmd::Pending(p) => match p {

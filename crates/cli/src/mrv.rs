@@ -43,6 +43,9 @@ pub enum MrvCmd {
     /// Monitoring plans
     #[command(subcommand)]
     Plan(PlanCmd),
+    /// Coverage: which market an entity complies in, for which sector, gases and years
+    #[command(subcommand)]
+    Coverage(CoverageCmd),
     /// Import monthly activity data from a CSV or Excel (.xlsx) file: every problem is reported and nothing is imported unless all is valid
     Import {
         file: PathBuf,
@@ -204,6 +207,47 @@ pub enum VerifierCmd {
         prepared_in: Vec<String>,
         #[command(flatten)]
         write: WriteArgs,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum CoverageCmd {
+    /// Cover an entity in a market from a year (an official); refused if another market covers it for the same sector and gas
+    Add {
+        entity: String,
+        #[arg(long)]
+        market: String,
+        /// Gas (repeatable; default CO2)
+        #[arg(long = "gas", default_values_t = vec!["CO2".to_string()])]
+        gases: Vec<String>,
+        #[arg(long)]
+        from: i32,
+        #[arg(long)]
+        to: Option<i32>,
+        /// The entity's registry account in that market
+        #[arg(long)]
+        account: Option<String>,
+        #[command(flatten)]
+        write: WriteArgs,
+    },
+    /// End an entity's coverage in a market with a year (an official)
+    End {
+        entity: String,
+        #[arg(long)]
+        market: String,
+        #[arg(long)]
+        last_year: i32,
+        #[command(flatten)]
+        write: WriteArgs,
+    },
+    /// List coverage: of one entity, or of a market in a year
+    List {
+        #[arg(long)]
+        entity: Option<String>,
+        #[arg(long)]
+        market: Option<String>,
+        #[arg(long)]
+        year: Option<i32>,
     },
 }
 
@@ -507,6 +551,55 @@ pub fn run(location: &Location, out: &Output, command: &MrvCmd) -> Result<(), Cl
                 )));
             }
             submit_one(location, out, write, Command::SetPlan { plan, reason: reason.clone() })
+        }
+        MrvCmd::Coverage(CoverageCmd::Add { entity, market, gases, from, to, account, write }) => {
+            let sector = open(location, false)?
+                .state()
+                .entity(entity)
+                .map(|e| e.sector)
+                .ok_or_else(|| CliError::new(ExitCode::NotFound, format!("no entity '{entity}'")))?;
+            let coverage = ets_mrv::entity::Coverage {
+                market: market.clone(),
+                sector,
+                gases: gases.iter().cloned().collect(),
+                from_year: *from,
+                to_year: *to,
+                account: account.clone(),
+            };
+            submit_one(location, out, write, Command::Cover { entity: entity.clone(), coverage })
+        }
+        MrvCmd::Coverage(CoverageCmd::End { entity, market, last_year, write }) => {
+            submit_one(location, out, write, Command::EndCoverage { entity: entity.clone(), market: market.clone(), last_year: *last_year })
+        }
+        MrvCmd::Coverage(CoverageCmd::List { entity, market, year }) => {
+            let log = open(location, false)?;
+            let state = log.state();
+            let rows: Vec<(String, ets_mrv::entity::Coverage)> = state
+                .entities()
+                .filter(|e| entity.as_deref().is_none_or(|x| x == e.id))
+                .flat_map(|e| state.coverage(&e.id).iter().map(move |c| (e.id.clone(), c.clone())))
+                .filter(|(_, c)| market.as_deref().is_none_or(|m| m == c.market) && year.is_none_or(|y| c.covers_year(y)))
+                .collect();
+            if out.is_json() {
+                out.print_json(json!(rows.iter().map(|(e, c)| json!({"entity": e, "coverage": c})).collect::<Vec<_>>()));
+            } else {
+                let table_rows: Vec<Vec<String>> = rows
+                    .iter()
+                    .map(|(e, c)| {
+                        vec![
+                            e.clone(),
+                            c.market.clone(),
+                            c.sector.to_string(),
+                            c.gases.iter().cloned().collect::<Vec<_>>().join("+"),
+                            c.from_year.to_string(),
+                            c.to_year.map(|y| y.to_string()).unwrap_or_default(),
+                            c.account.clone().unwrap_or_default(),
+                        ]
+                    })
+                    .collect();
+                print!("{}", table(&["entity", "market", "sector", "gases", "from", "to", "account"], &table_rows));
+            }
+            Ok(())
         }
         MrvCmd::Plan(PlanCmd::Show { entity, year, version }) => {
             let log = open(location, false)?;
