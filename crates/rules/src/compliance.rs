@@ -95,6 +95,8 @@ pub enum PriceBasis {
     MonthBeforeDeadline,
     /// The year's average market price (Hubei).
     YearAverage,
+    /// Average market price of the six months before (Shenzhen).
+    PriorSixMonthsAverage,
 }
 
 /// What a shortfall costs.

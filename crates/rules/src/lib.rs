@@ -9,6 +9,7 @@ pub mod allocation;
 pub mod compliance;
 pub mod dec;
 pub mod num;
+pub mod rulebook;
 
 use rust_decimal::Decimal;
 use std::fmt;
