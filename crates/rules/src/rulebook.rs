@@ -412,6 +412,8 @@ const BUILTIN: &[(&str, &str)] = &[
     ("gd-2024.toml", include_str!("../rulebooks/gd-2024.toml")),
     ("sz-2022.toml", include_str!("../rulebooks/sz-2022.toml")),
     ("fj-2017.toml", include_str!("../rulebooks/fj-2017.toml")),
+    ("eu-ets-like.toml", include_str!("../rulebooks/eu-ets-like.toml")),
+    ("wci-like.toml", include_str!("../rulebooks/wci-like.toml")),
 ];
 
 const ABSENT: &str = "(absent)";

@@ -41,7 +41,7 @@ fn every_shipped_rulebook_loads_and_validates() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     let markets: Vec<String> = builtin().iter().map(|(n, t)| Rulebook::from_toml(n, t).unwrap().rulebook.market).collect();
-    for m in ["CN", "BJ", "TJ", "SH", "CQ", "HB", "GD", "SZ", "FJ"] {
+    for m in ["CN", "BJ", "TJ", "SH", "CQ", "HB", "GD", "SZ", "FJ", "EU", "WCI"] {
         assert!(markets.iter().any(|x| x == m), "no rulebook for {m}");
     }
 }
@@ -167,6 +167,16 @@ fn pilot_specifics_survive_the_file() {
         Allocation::Pilot(p) => assert_eq!(p.first_batch_share, Some(d("0.5"))),
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn eu_and_wci_penalties() {
+    // EU: EUR 100 a tonne, the obligation carried forward; WCI: 4 × the excess, untimely.
+    assert_eq!(load("eu-ets-like.toml").compliance.penalty(10, Fen(0)).unwrap(), (100_000, 0, 10));
+    assert_eq!(load("wci-like.toml").compliance.penalty(10, Fen(0)).unwrap(), (0, 0, 40));
+    let wci = load("wci-like.toml");
+    assert_eq!(wci.compliance.offsets[0].limit_share, d("0.04"));
+    assert!(matches!(wci.auction.and_then(|a| a.reserve_price), Some(ReservePrice::Escalating { base_minor: 2587, .. })));
 }
 
 // --- malformed rulebooks ---------------------------------------------------------------------
