@@ -404,6 +404,16 @@ const BUILTIN: &[(&str, &str)] = &[
     ("cn-power-2025-2026-draft.toml", include_str!("../rulebooks/cn-power-2025-2026-draft.toml")),
     ("cn-industry-2024.toml", include_str!("../rulebooks/cn-industry-2024.toml")),
     ("cn-industry-2025-2026-draft.toml", include_str!("../rulebooks/cn-industry-2025-2026-draft.toml")),
+    ("bj-2024.toml", include_str!("../rulebooks/bj-2024.toml")),
+    ("tj-2025.toml", include_str!("../rulebooks/tj-2025.toml")),
+    ("sh-2024.toml", include_str!("../rulebooks/sh-2024.toml")),
+    ("cq-2021.toml", include_str!("../rulebooks/cq-2021.toml")),
+    ("hb-2024.toml", include_str!("../rulebooks/hb-2024.toml")),
+    ("gd-2024.toml", include_str!("../rulebooks/gd-2024.toml")),
+    ("sz-2022.toml", include_str!("../rulebooks/sz-2022.toml")),
+    ("fj-2017.toml", include_str!("../rulebooks/fj-2017.toml")),
+    ("eu-ets-like.toml", include_str!("../rulebooks/eu-ets-like.toml")),
+    ("wci-like.toml", include_str!("../rulebooks/wci-like.toml")),
 ];
 
 const ABSENT: &str = "(absent)";

@@ -4,7 +4,7 @@
 use ets_core::{Date, Fen};
 use ets_rules::allocation::power::{self, Category, PowerUnit, PreAllocation};
 use ets_rules::compliance::{Lot, Penalty, PriceBasis, Units};
-use ets_rules::rulebook::{builtin, Allocation, Rulebook, RulebookError, Status};
+use ets_rules::rulebook::{builtin, Allocation, DualTrack, ReservePrice, Rulebook, RulebookError, Status};
 use rust_decimal::Decimal;
 
 fn d(s: &str) -> Decimal {
@@ -41,7 +41,9 @@ fn every_shipped_rulebook_loads_and_validates() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     let markets: Vec<String> = builtin().iter().map(|(n, t)| Rulebook::from_toml(n, t).unwrap().rulebook.market).collect();
-    assert!(markets.iter().all(|m| m == "CN"), "{markets:?}");
+    for m in ["CN", "BJ", "TJ", "SH", "CQ", "HB", "GD", "SZ", "FJ", "EU", "WCI"] {
+        assert!(markets.iter().any(|x| x == m), "no rulebook for {m}");
+    }
 }
 
 #[test]
@@ -130,6 +132,51 @@ fn the_loaded_rules_drive_the_engines_as_the_worked_examples_say() {
     let lots = [Lot { units: ccer, quantity: 150_000 }, Lot { units: Units::Allowance { vintage: 2024 }, quantity: 1_900_000 }];
     let assessed = r.compliance.assess(2024, d("2000000"), 0, &lots, Fen(0)).unwrap();
     assert_eq!((assessed.offsets_counted_t, assessed.shortfall_t), (100_000, 0));
+}
+
+#[test]
+fn pilot_specifics_survive_the_file() {
+    // Hubei: 1–3× the year's average price, capped at ¥150,000, double deduction.
+    let hb = load("hb-2024.toml");
+    match &hb.compliance.penalty {
+        Penalty::PriceMultiple { min_multiple, max_multiple, cap_fen, deduct_multiple, .. } => {
+            assert_eq!((*min_multiple, *max_multiple, *cap_fen, *deduct_multiple), (d("1"), d("3"), Some(15_000_000), d("2")));
+        }
+        other => panic!("Hubei penalty: {other:?}"),
+    }
+    assert_eq!(hb.compliance.penalty(100_000, Fen(4_000)).unwrap(), (15_000_000, 200_000, 0));
+    // Tianjin: no fine; pilot allowances withdrawn on entry to the national market.
+    let tj = load("tj-2025.toml");
+    assert!(matches!(tj.compliance.penalty, Penalty::NonMonetary { .. }));
+    assert_eq!(tj.compliance.penalty(1_000, Fen(4_000)).unwrap(), (0, 0, 0));
+    assert_eq!(tj.dual_track, Some(DualTrack::Withdraw));
+    let bj = load("bj-2024.toml");
+    let bounds = bj.trading.price_bounds.expect("Beijing's floor and ceiling");
+    assert_eq!((bounds.floor_minor, bounds.ceiling_minor), (Some(2_000), Some(15_000)));
+    assert!(bj.trading.participants.individuals);
+    let sh = load("sh-2024.toml");
+    assert_eq!(sh.dual_track, Some(DualTrack::CarryOver { years: 3 }));
+    assert_eq!(
+        sh.auction.and_then(|a| a.reserve_price),
+        Some(ReservePrice::VwapMultiple { multiple: d("1.2"), months: 6 }),
+        "Shanghai's floor: 1.2 × the 6-month VWAP"
+    );
+    assert!(sh.uncertain.contains_key("dual_track"));
+    assert_eq!(tj.cap.split.government_reserve_share, Some(d("0.06")));
+    match &tj.allocation {
+        Allocation::Pilot(p) => assert_eq!(p.first_batch_share, Some(d("0.5"))),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn eu_and_wci_penalties() {
+    // EU: EUR 100 a tonne, the obligation carried forward; WCI: 4 × the excess, untimely.
+    assert_eq!(load("eu-ets-like.toml").compliance.penalty(10, Fen(0)).unwrap(), (100_000, 0, 10));
+    assert_eq!(load("wci-like.toml").compliance.penalty(10, Fen(0)).unwrap(), (0, 0, 40));
+    let wci = load("wci-like.toml");
+    assert_eq!(wci.compliance.offsets[0].limit_share, d("0.04"));
+    assert!(matches!(wci.auction.and_then(|a| a.reserve_price), Some(ReservePrice::Escalating { base_minor: 2587, .. })));
 }
 
 // --- malformed rulebooks ---------------------------------------------------------------------
