@@ -5,6 +5,8 @@
 //! (see `ExitCode` below and README.md).
 
 mod catalog;
+mod cycle;
+mod cycle_data;
 mod demo;
 mod demo_mrv;
 mod mrv;
@@ -64,18 +66,23 @@ enum Cmd {
         #[command(flatten)]
         write: WriteArgs,
     },
-    /// Allocate units from the issuance or reserve account to a holder (market authority only)
+    /// Allocate: a year under a rulebook from the verified MRV data (--rulebook, --year; --issue puts it
+    /// into the registry), or units from the issuance or reserve account to one holder (--from, --to, --unit,
+    /// --quantity; market authority only)
     Allocate {
-        #[arg(long)]
-        from: String,
-        #[arg(long)]
-        to: String,
-        #[arg(long)]
-        unit: String,
-        #[arg(long, allow_hyphen_values = true)]
-        quantity: String,
+        #[arg(long, required_unless_present = "rulebook", conflicts_with = "rulebook")]
+        from: Option<String>,
+        #[arg(long, required_unless_present = "rulebook")]
+        to: Option<String>,
+        #[arg(long, required_unless_present = "rulebook")]
+        unit: Option<String>,
+        #[arg(long, allow_hyphen_values = true, required_unless_present = "rulebook")]
+        quantity: Option<String>,
         #[command(flatten)]
-        write: WriteArgs,
+        engine: cycle::AllocateArgs,
+        /// Idempotency id (one holder's allocation)
+        #[arg(long)]
+        id: Option<String>,
     },
     /// Transfer units between holder accounts
     Transfer {
@@ -174,6 +181,14 @@ enum Cmd {
         #[arg(long)]
         at: Option<String>,
     },
+    /// Market rulebooks: list, check, show, diff
+    #[command(subcommand)]
+    Rulebook(cycle::RulebookCmd),
+    /// Compliance of a market's covered entities for a year under its rulebook; --surrender ENTITY surrenders what counts
+    Comply(cycle::ComplyArgs),
+    /// Regulatory experiments: rerun a year's allocation and compliance under changed rules, side by side, writing nothing
+    #[command(subcommand)]
+    Sandbox(SandboxCmd),
     /// Monitoring, reporting and verification: entities, plans, monthly data, checks, reports, verification
     #[command(subcommand)]
     Mrv(mrv::MrvCmd),
@@ -223,6 +238,8 @@ enum MarketCmd {
         #[command(flatten)]
         write: WriteArgs,
     },
+    /// Move an entity from a pilot to another market (the national one): coverage, and the pilot allowances as its rulebook says
+    Migrate(cycle::MigrateArgs),
     /// Let MARKET accept units issued by another market
     Recognise {
         market: String,
@@ -312,6 +329,12 @@ enum PendingCmd {
         #[command(flatten)]
         write: WriteArgs,
     },
+}
+
+#[derive(Subcommand)]
+enum SandboxCmd {
+    /// Rerun allocation and compliance under a changed copy of a rulebook
+    Run(cycle::SandboxArgs),
 }
 
 #[derive(Subcommand)]
@@ -506,10 +529,18 @@ fn run(cli: &Cli, out: &Output) -> Result<(), CliError> {
             let command = Command::Issue { unit: parse_unit(unit)?, quantity: parse_quantity(quantity)?, to: to.clone() };
             submit(cli, out, write, command)
         }
-        Cmd::Allocate { from, to, unit, quantity, write } => {
+        Cmd::Allocate { from, to, unit, quantity, engine, id } => {
+            if engine.rulebook.is_some() {
+                return cycle::run_allocate(&location(cli), out, engine);
+            }
+            let (Some(from), Some(to), Some(unit), Some(quantity)) = (from, to, unit, quantity) else {
+                return Err(CliError::invalid("give --from, --to, --unit and --quantity, or --rulebook and --year"));
+            };
+            let actor = engine.actor.clone().ok_or_else(|| CliError::invalid("give --as: the market authority allocating"))?;
+            let write = WriteArgs { actor, id: id.clone() };
             let command =
                 Command::Allocate { from: from.clone(), to: to.clone(), unit: parse_unit(unit)?, quantity: parse_quantity(quantity)? };
-            submit(cli, out, write, command)
+            submit(cli, out, &write, command)
         }
         Cmd::Transfer { from, to, unit, quantity, write } => {
             let command =
@@ -614,6 +645,9 @@ fn run(cli: &Cli, out: &Output) -> Result<(), CliError> {
             }
         }
         Cmd::Mrv(m) => mrv::run(&location(cli), out, m),
+        Cmd::Rulebook(r) => cycle::run_rulebook(out, r),
+        Cmd::Comply(a) => cycle::run_comply(&location(cli), out, a),
+        Cmd::Sandbox(SandboxCmd::Run(a)) => cycle::run_sandbox(&location(cli), out, a),
         Cmd::Demo(args) => demo::run(cli_location(cli), args, out),
         Cmd::Stress(args) => stress::run(location(cli), args),
     }
@@ -668,6 +702,7 @@ fn run_market(cli: &Cli, out: &Output, command: &MarketCmd) -> Result<(), CliErr
             let cap = parse_quantity(tonnes)?;
             submit(cli, out, write, Command::SetCap { market: market.clone(), vintage: parse_year("vintage", vintage)?, cap })
         }
+        MarketCmd::Migrate(a) => cycle::run_migrate(&location(cli), out, a),
         MarketCmd::Recognise { market, issuer, write } => {
             submit(cli, out, write, Command::RecogniseUnits { market: market.clone(), issuer: issuer.clone() })
         }

@@ -330,6 +330,11 @@ impl Registry {
         }
     }
 
+    /// The reference commands use for a unit type.
+    pub fn unit_ref(&self, idx: UnitTypeIdx) -> crate::UnitRef {
+        crate::UnitRef::parse(&self.unit_name(idx)).expect("a registered unit type has a valid name")
+    }
+
     pub fn command_receipt(&self, id: &str) -> Option<Receipt> {
         self.commands.get(command_key(id)).map(|a| a.receipt)
     }

@@ -1,0 +1,791 @@
+//! The compliance cycle from the command line: rulebooks (`ets rulebook`), allocation under a
+//! rulebook from the MRV register's verified data (`ets allocate`), compliance assessment and
+//! surrender (`ets comply`), moving an entity from a pilot to the national market
+//! (`ets market migrate`) and rule experiments on recorded data (`ets sandbox run`).
+//!
+//! Writes go through the registry ledger and the MRV journal with ids derived from what they
+//! carry out (`alloc-<rulebook>-<year>-<entity>`, `migrate-<entity>-<year>-...`), so a command
+//! interrupted half-way is finished by running it again: every step already done is answered
+//! as a duplicate.
+
+use crate::cycle_data::{self, ProjectCatalog};
+use crate::output::table;
+use crate::{now, CliError, ExitCode, Output};
+use clap::{Args, Subcommand};
+use ets_core::{Fen, Timestamp, Tonnes};
+use ets_mrv::state::MrvParams;
+use ets_registry::{Command, Envelope, UnitRef};
+use ets_rules::allocation::power;
+use ets_rules::compliance::{Assessment, Project, Units};
+use ets_rules::rulebook::{self, Allocation, DualTrack, Rulebook};
+use ets_store::{Ledger, LedgerOptions, Location, MrvLog, SubmitError};
+use rust_decimal::Decimal;
+use serde_json::json;
+use std::path::Path;
+
+#[derive(Subcommand)]
+pub enum RulebookCmd {
+    /// The rulebooks shipped with ets
+    List,
+    /// Load and validate rulebook files; every problem is reported with file, key and reason
+    Check { files: Vec<String> },
+    /// Show a rulebook (a shipped id such as cn-power-2023-2024, or a file) as JSON
+    Show { rulebook: String },
+    /// What differs between two rulebooks, key by key
+    Diff { a: String, b: String },
+}
+
+#[derive(Args)]
+pub struct AllocateArgs {
+    /// Rulebook: a shipped id (cn-power-2023-2024) or a TOML file
+    #[arg(long, requires = "year")]
+    pub rulebook: Option<String>,
+    #[arg(long)]
+    pub year: Option<i32>,
+    /// Issue the allocation into the registry (the market authority acts; otherwise only computed)
+    #[arg(long, requires = "rulebook")]
+    pub issue: bool,
+    /// The market authority
+    #[arg(long = "as", env = "ETS_ACTOR")]
+    pub actor: Option<String>,
+}
+
+#[derive(Args)]
+pub struct ComplyArgs {
+    #[arg(long)]
+    rulebook: String,
+    #[arg(long)]
+    year: i32,
+    /// Market price per tonne for the penalty, in yuan (e.g. the average of the month before the deadline)
+    #[arg(long, default_value = "0")]
+    price: String,
+    /// Offset projects (CSV: id,standard,province,type,registered) for judging offsets
+    #[arg(long)]
+    projects: Option<String>,
+    /// Surrender for this entity what its holdings allow, as the rules count it (its representative acts)
+    #[arg(long, requires = "actor")]
+    surrender: Option<String>,
+    #[arg(long = "as", env = "ETS_ACTOR")]
+    actor: Option<String>,
+}
+
+#[derive(Args)]
+pub struct MigrateArgs {
+    #[arg(long)]
+    entity: String,
+    #[arg(long)]
+    from: String,
+    #[arg(long)]
+    to: String,
+    /// First year in the new market
+    #[arg(long)]
+    year: i32,
+    /// The entity's registry account in the new market
+    #[arg(long)]
+    account: String,
+    /// The pilot's rulebook, which says what happens to the pilot allowances
+    #[arg(long)]
+    rulebook: String,
+    #[arg(long)]
+    reason: String,
+    /// An official of the MRV register (records the migration)
+    #[arg(long = "as")]
+    actor: String,
+    /// Authority of the pilot market (withdraws allowances)
+    #[arg(long)]
+    from_authority: String,
+    /// Authority of the new market (issues converted allowances)
+    #[arg(long)]
+    to_authority: Option<String>,
+}
+
+#[derive(Args)]
+pub struct SandboxArgs {
+    #[arg(long)]
+    rulebook: String,
+    /// A change to the rulebook: dotted.key=value (TOML value; repeatable)
+    #[arg(long = "set", required = true)]
+    changes: Vec<String>,
+    #[arg(long)]
+    year: i32,
+    #[arg(long, default_value = "0")]
+    price: String,
+}
+
+/// A rulebook by shipped id or file path, validated.
+pub fn load_rulebook(spec: &str) -> Result<(String, Rulebook), CliError> {
+    let (name, text) = if Path::new(spec).exists() {
+        let text = std::fs::read_to_string(spec).map_err(|e| CliError::new(ExitCode::NotFound, format!("cannot read {spec}: {e}")))?;
+        (spec.to_string(), text)
+    } else {
+        let found = rulebook::builtin().iter().find(|(file, _)| file.trim_end_matches(".toml") == spec || *file == spec);
+        match found {
+            Some((file, text)) => (file.to_string(), text.to_string()),
+            None => {
+                let ids: Vec<&str> = rulebook::builtin().iter().map(|(f, _)| f.trim_end_matches(".toml")).collect();
+                return Err(CliError::new(
+                    ExitCode::NotFound,
+                    format!("no rulebook '{spec}': not a file, and not one of the shipped rulebooks ({})", ids.join(", ")),
+                ));
+            }
+        }
+    };
+    let rb = Rulebook::from_toml(&name, &text).map_err(|e| CliError::new(ExitCode::Invalid, e.to_string()))?;
+    Ok((text, rb))
+}
+
+fn open_mrv(location: &Location) -> Result<MrvLog, CliError> {
+    if let Location::Sqlite(path) = location {
+        if !path.exists() {
+            return Err(CliError::new(ExitCode::NotFound, format!("no database at {}", path.display())));
+        }
+    }
+    let factors = ets_mrv::FactorSet::builtin().map_err(|e| CliError::new(ExitCode::Internal, e.to_string()))?;
+    Ok(MrvLog::open(location.open()?, factors, MrvParams::default())?)
+}
+
+fn price_fen(text: &str) -> Result<Fen, CliError> {
+    Fen::parse_yuan(text).map_err(|e| CliError::new(ExitCode::Invalid, format!("price '{text}': {}", e.0)))
+}
+
+pub fn run_rulebook(out: &Output, cmd: &RulebookCmd) -> Result<(), CliError> {
+    match cmd {
+        RulebookCmd::List => {
+            let mut rows = Vec::new();
+            for (file, text) in rulebook::builtin() {
+                let rb = Rulebook::from_toml(file, text).map_err(|e| CliError::new(ExitCode::Internal, e.to_string()))?;
+                let m = &rb.rulebook;
+                rows.push(vec![
+                    file.trim_end_matches(".toml").to_string(),
+                    m.market.clone(),
+                    format!("{}–{}", m.first_year, m.last_year),
+                    format!("{:?}", m.status).to_lowercase(),
+                    rb.uncertain.len().to_string(),
+                    m.title.clone(),
+                ]);
+            }
+            if out.is_json() {
+                out.print_json(json!(rows
+                    .iter()
+                    .map(|r| json!({"id": r[0], "market": r[1], "years": r[2], "status": r[3], "uncertain": r[4], "title": r[5]}))
+                    .collect::<Vec<_>>()));
+            } else {
+                print!("{}", table(&["rulebook", "market", "years", "status", "uncertain", "title"], &rows));
+            }
+            Ok(())
+        }
+        RulebookCmd::Check { files } => {
+            let mut failed = Vec::new();
+            for f in files {
+                match load_rulebook(f) {
+                    Ok((_, rb)) => {
+                        if !out.is_json() {
+                            println!(
+                                "{f}: ok ({} {}–{}, {} values marked uncertain)",
+                                rb.rulebook.market,
+                                rb.rulebook.first_year,
+                                rb.rulebook.last_year,
+                                rb.uncertain.len()
+                            );
+                        }
+                    }
+                    Err(e) => failed.push(e.message),
+                }
+            }
+            if failed.is_empty() {
+                if out.is_json() {
+                    out.print_json(json!({"status": "ok", "files": files.len()}));
+                }
+                Ok(())
+            } else {
+                Err(CliError::new(ExitCode::Invalid, failed.join("\n")))
+            }
+        }
+        RulebookCmd::Show { rulebook } => {
+            let (_, rb) = load_rulebook(rulebook)?;
+            out.print_json(serde_json::to_value(&rb).expect("json"));
+            Ok(())
+        }
+        RulebookCmd::Diff { a, b } => {
+            let (_, ra) = load_rulebook(a)?;
+            let (_, rb) = load_rulebook(b)?;
+            let diff = ra.diff(&rb);
+            if out.is_json() {
+                out.print_json(json!(diff.iter().map(|(k, x, y)| json!({"key": k, "a": x, "b": y})).collect::<Vec<_>>()));
+            } else {
+                let rows: Vec<Vec<String>> = diff.iter().map(|(k, x, y)| vec![k.clone(), x.clone(), y.clone()]).collect();
+                print!("{}", table(&["key", a, b], &rows));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Entities left out of an allocation, with why.
+pub type Skipped = Vec<(String, String)>;
+
+/// The power allocation of a rulebook's market for a year, from the MRV register.
+pub fn power_allocation(
+    rb: &Rulebook,
+    state: &ets_mrv::state::MrvState,
+    year: i32,
+) -> Result<(Vec<power::EntityAllocation>, Skipped), CliError> {
+    let Allocation::Power(rules) = &rb.allocation else {
+        return Err(CliError::new(
+            ExitCode::Refused,
+            format!("rulebook {} uses the {} engine; allocation from the MRV register is for the power engine (give the data of other engines in a file: not yet supported)", rb.rulebook.id, engine_name(&rb.allocation)),
+        ));
+    };
+    if year < rb.rulebook.first_year || year > rb.rulebook.last_year {
+        return Err(CliError::new(
+            ExitCode::Invalid,
+            format!("rulebook {} covers {}–{}, not {year}", rb.rulebook.id, rb.rulebook.first_year, rb.rulebook.last_year),
+        ));
+    }
+    let (units, skipped) = cycle_data::power_units(state, &rb.rulebook.market, year);
+    let result = power::allocate(rules, year, &units).map_err(|e| CliError::new(ExitCode::Invalid, e.to_string()))?;
+    Ok((result, skipped))
+}
+
+fn engine_name(a: &Allocation) -> &'static str {
+    match a {
+        Allocation::Power(_) => "power",
+        Allocation::Industry(_) => "industry",
+        Allocation::Pilot(_) => "pilot",
+    }
+}
+
+fn submit_registry(ledger: &mut Ledger, at: Timestamp, id: String, actor: &str, command: Command) -> Result<bool, CliError> {
+    let envelope = Envelope { id, actor: actor.to_string(), command };
+    match ledger.submit(at, &envelope) {
+        Ok(s) => Ok(!s.duplicate),
+        Err(SubmitError::Rejected(r)) => Err(CliError::from(r)),
+        Err(SubmitError::Store(e)) => Err(e.into()),
+    }
+}
+
+pub fn run_allocate(location: &Location, out: &Output, args: &AllocateArgs) -> Result<(), CliError> {
+    let (_, rb) = load_rulebook(args.rulebook.as_deref().expect("dispatched on --rulebook"))?;
+    let year = args.year.expect("clap requires --year with --rulebook");
+    let mrv = open_mrv(location)?;
+    let (result, skipped) = power_allocation(&rb, mrv.state(), year)?;
+    let accounts: std::collections::BTreeMap<String, Option<String>> =
+        mrv.state().covered(&rb.rulebook.market, year).into_iter().map(|(e, c)| (e.id.clone(), c.account.clone())).collect();
+    let total: u64 = result.iter().map(|e| e.final_t).sum();
+    let mut issued = 0usize;
+    if args.issue {
+        let actor = args.actor.as_deref().ok_or_else(|| CliError::new(ExitCode::Invalid, "--issue needs --as: the market authority"))?;
+        let mut ledger = Ledger::open(location, LedgerOptions::default())?;
+        issued = issue_allocation(&mut ledger, &rb, &result, &accounts, year, actor, now()?)?;
+    }
+    if out.is_json() {
+        out.print_json(json!({
+            "rulebook": rb.rulebook.id, "year": year, "total_t": total, "allocations_issued": issued,
+            "entities": result, "skipped": skipped.iter().map(|(e, why)| json!({"entity": e, "why": why})).collect::<Vec<_>>(),
+        }));
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = result
+        .iter()
+        .map(|e| {
+            vec![
+                e.entity.clone(),
+                e.units.len().to_string(),
+                Tonnes(e.units_t).to_string(),
+                Tonnes(e.gap_top_up_t).to_string(),
+                Tonnes(e.final_t).to_string(),
+                Tonnes(e.pre_allocated_t).to_string(),
+                e.true_up_t.to_string(),
+                e.verified_t.round_dp(0).to_string(),
+                e.gap_rate.to_string(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table(&["entity", "units", "units_t", "gap_top_up_t", "final_t", "pre_allocated_t", "true_up_t", "verified_t", "gap_rate"], &rows)
+    );
+    println!("{} entities, {} t under {} for {}", result.len(), Tonnes(total), rb.rulebook.id, year);
+    for (e, why) in &skipped {
+        println!("  not allocated: {e}: {why}");
+    }
+    if args.issue {
+        println!(
+            "issued into the registry: {issued} new allocations (re-running finishes an interrupted issue; done steps are duplicates)"
+        );
+    }
+    Ok(())
+}
+
+/// Issues a computed allocation into the registry: the total into the market's issuance account,
+/// then each entity's allowances to its coverage account. Ids are derived from the rulebook,
+/// year and entity, so re-running finishes an interrupted issue. Returns the new allocations.
+#[allow(clippy::too_many_arguments)]
+pub fn issue_allocation(
+    ledger: &mut Ledger,
+    rb: &Rulebook,
+    result: &[power::EntityAllocation],
+    accounts: &std::collections::BTreeMap<String, Option<String>>,
+    year: i32,
+    actor: &str,
+    at: Timestamp,
+) -> Result<usize, CliError> {
+    let market = ledger
+        .registry()
+        .find_market(&rb.rulebook.market)
+        .ok_or_else(|| CliError::new(ExitCode::NotFound, format!("the registry has no market {}", rb.rulebook.market)))?;
+    let code = ledger.registry().market(market).spec.allowance_code.clone();
+    let vintage = u16::try_from(year).map_err(|_| CliError::new(ExitCode::Invalid, "year out of range"))?;
+    let unit = UnitRef::allowance(&code, vintage);
+    let base = format!("alloc-{}-{}", rb.rulebook.id, year);
+    for e in result {
+        if accounts.get(&e.entity).and_then(|a| a.as_ref()).is_none() {
+            return Err(CliError::new(
+                ExitCode::Refused,
+                format!("{} has no registry account in its {} coverage: set one with `ets mrv coverage`", e.entity, rb.rulebook.market),
+            ));
+        }
+    }
+    let total: u64 = result.iter().map(|e| e.final_t).sum();
+    if total > 0 {
+        submit_registry(
+            ledger,
+            at,
+            format!("{base}-issue"),
+            actor,
+            Command::Issue { unit: unit.clone(), quantity: Tonnes(total), to: None },
+        )?;
+    }
+    let mut issued = 0;
+    for e in result.iter().filter(|e| e.final_t > 0) {
+        let account = accounts[&e.entity].clone().expect("checked above");
+        let from = format!("{}-ISSUANCE", rb.rulebook.market);
+        let command = Command::Allocate { from, to: account, unit: unit.clone(), quantity: Tonnes(e.final_t) };
+        if submit_registry(ledger, at, format!("{base}-{}", e.entity), actor, command)? {
+            issued += 1;
+        }
+    }
+    Ok(issued)
+}
+
+fn read_projects(path: Option<&str>) -> Result<ProjectCatalog, CliError> {
+    let mut catalog = ProjectCatalog::new();
+    let Some(path) = path else { return Ok(catalog) };
+    let text = std::fs::read_to_string(path).map_err(|e| CliError::new(ExitCode::NotFound, format!("cannot read {path}: {e}")))?;
+    for (n, line) in text.lines().enumerate().skip(1) {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let f: Vec<&str> = line.split(',').map(str::trim).collect();
+        let bad = |why: &str| CliError::new(ExitCode::Invalid, format!("{path}: row {}: {why}", n + 1));
+        if f.len() != 5 {
+            return Err(bad("expected id,standard,province,type,registered"));
+        }
+        let registered = ets_core::Date::parse(f[4]).map_err(|e| bad(&e.0))?;
+        catalog.insert(
+            f[0].to_string(),
+            Project { id: f[0].into(), standard: f[1].into(), province: f[2].into(), project_type: f[3].into(), registered },
+        );
+    }
+    Ok(catalog)
+}
+
+/// Assessments of every entity the market covers in the year.
+/// Each covered entity with its account and its assessment (or why it could not be assessed).
+pub type Assessed = Vec<(String, Option<String>, Result<Assessment, String>)>;
+
+pub fn assess_all(
+    rb: &Rulebook,
+    state: &ets_mrv::state::MrvState,
+    ledger: &Ledger,
+    year: i32,
+    price: Fen,
+    projects: &ProjectCatalog,
+) -> Assessed {
+    let y = year as u16;
+    let mut out = Vec::new();
+    for c in cycle_data::covered(state, &rb.rulebook.market, year) {
+        let result = (|| {
+            let verified = c.verified_t.ok_or_else(|| format!("no accepted {year} report"))?;
+            let account = c.account.as_deref().ok_or("no registry account in its coverage")?;
+            let idx = ledger.registry().find_account(account).ok_or_else(|| format!("unknown registry account {account}"))?;
+            let (lots, unknown) = cycle_data::surrendered(ledger.registry(), idx, y, projects);
+            let allocated = allocated_to(ledger, idx, y);
+            let mut a = rb.compliance.assess(y, verified, allocated, &lots, price).map_err(|e| e.to_string())?;
+            a.not_counted.extend(unknown);
+            Ok(a)
+        })();
+        out.push((c.entity, c.account, result));
+    }
+    out
+}
+
+/// Allowances of the year's vintage allocated to an account (the basis of allocation-based limits).
+fn allocated_to(ledger: &Ledger, account: ets_registry::AccountIdx, vintage: u16) -> u64 {
+    let r = ledger.registry();
+    r.transactions()
+        .iter()
+        .filter(|t| t.to == account && t.reversed_by.is_none() && t.kind == ets_registry::TxKind::Allocation)
+        .filter(|t| r.unit(t.unit).spec.vintage == vintage && r.unit(t.unit).spec.class == ets_registry::UnitClass::Allowance)
+        .map(|t| t.blocks.iter().map(|b| b.len()).sum::<u64>())
+        .sum()
+}
+
+pub fn run_comply(location: &Location, out: &Output, args: &ComplyArgs) -> Result<(), CliError> {
+    let (_, rb) = load_rulebook(&args.rulebook)?;
+    let price = price_fen(&args.price)?;
+    let projects = read_projects(args.projects.as_deref())?;
+    let mrv = open_mrv(location)?;
+    let mut ledger = Ledger::open(location, LedgerOptions::default())?;
+    if let Some(entity) = &args.surrender {
+        surrender(&rb, mrv.state(), &mut ledger, entity, args.year, &projects, args.actor.as_deref().expect("clap requires --as"), out)?;
+    }
+    let results = assess_all(&rb, mrv.state(), &ledger, args.year, price, &projects);
+    let assessed: Vec<&Assessment> = results.iter().filter_map(|(_, _, r)| r.as_ref().ok()).collect();
+    let compliant = assessed.iter().filter(|a| a.compliant).count();
+    let rate = if results.is_empty() { Decimal::ZERO } else { Decimal::from(compliant * 100) / Decimal::from(results.len()) };
+    let deadline = rb.compliance.deadline(args.year).map(|d| d.to_string()).unwrap_or_default();
+    if out.is_json() {
+        out.print_json(json!({
+            "rulebook": rb.rulebook.id, "market": rb.rulebook.market, "year": args.year, "deadline": deadline,
+            "entities": results.len(), "compliant": compliant, "compliance_rate_percent": rate.round_dp(2).to_string(),
+            "assessments": results.iter().map(|(e, acc, r)| match r {
+                Ok(a) => json!({"entity": e, "account": acc, "assessment": a}),
+                Err(why) => json!({"entity": e, "account": acc, "not_assessed": why}),
+            }).collect::<Vec<_>>(),
+        }));
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = results
+        .iter()
+        .map(|(e, acc, r)| match r {
+            Ok(a) => vec![
+                e.clone(),
+                acc.clone().unwrap_or_default(),
+                Tonnes(a.obligation_t).to_string(),
+                Tonnes(a.allowances_counted_t).to_string(),
+                Tonnes(a.offsets_counted_t).to_string(),
+                Tonnes(a.not_counted.iter().map(|x| x.0).sum()).to_string(),
+                Tonnes(a.shortfall_t).to_string(),
+                if a.compliant { "compliant".into() } else { "shortfall".into() },
+                Fen(a.fine_minor).to_string(),
+                Tonnes(a.next_year_deduction_t + a.carried_obligation_t).to_string(),
+            ],
+            Err(why) => vec![
+                e.clone(),
+                acc.clone().unwrap_or_default(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                format!("not assessed: {why}"),
+                String::new(),
+                String::new(),
+            ],
+        })
+        .collect();
+    print!(
+        "{}",
+        table(
+            &[
+                "entity",
+                "account",
+                "obligation",
+                "allowances",
+                "offsets",
+                "not_counted",
+                "shortfall",
+                "status",
+                "fine",
+                "carried_or_deducted_t"
+            ],
+            &rows
+        )
+    );
+    println!("{}: {compliant} of {} entities compliant ({}%), deadline {deadline}", rb.rulebook.market, results.len(), rate.round_dp(1));
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn surrender(
+    rb: &Rulebook,
+    state: &ets_mrv::state::MrvState,
+    ledger: &mut Ledger,
+    entity: &str,
+    year: i32,
+    projects: &ProjectCatalog,
+    actor: &str,
+    out: &Output,
+) -> Result<(), CliError> {
+    let c = cycle_data::covered(state, &rb.rulebook.market, year)
+        .into_iter()
+        .find(|c| c.entity == entity)
+        .ok_or_else(|| CliError::new(ExitCode::NotFound, format!("{entity} is not covered in {} in {year}", rb.rulebook.market)))?;
+    let verified = c.verified_t.ok_or_else(|| CliError::new(ExitCode::Refused, format!("{entity} has no accepted {year} report")))?;
+    let account = c.account.ok_or_else(|| CliError::new(ExitCode::Refused, format!("{entity} has no registry account in its coverage")))?;
+    let idx =
+        ledger.registry().find_account(&account).ok_or_else(|| CliError::new(ExitCode::NotFound, format!("unknown account {account}")))?;
+    let y = year as u16;
+    // Holdings as lots, with the registry unit each lot comes from.
+    let registry = ledger.registry();
+    let mut lots = Vec::new();
+    let mut unit_of = Vec::new();
+    for (u_idx, h) in registry.holdings_of(idx) {
+        let spec = &registry.unit(u_idx).spec;
+        let units = match &spec.class {
+            ets_registry::UnitClass::Allowance => Units::Allowance { vintage: spec.vintage },
+            ets_registry::UnitClass::Offset { project, .. } => match projects.get(project) {
+                Some(p) => Units::Offset { project: p.clone(), vintage: spec.vintage },
+                None => continue,
+            },
+        };
+        lots.push(ets_rules::compliance::Lot { units, quantity: h.free_total() });
+        unit_of.push(registry.unit_ref(u_idx));
+    }
+    let (already, _) = cycle_data::surrendered(registry, idx, y, projects);
+    let allocated = allocated_to(ledger, idx, y);
+    let done =
+        rb.compliance.assess(y, verified, allocated, &already, Fen(0)).map_err(|e| CliError::new(ExitCode::Invalid, e.to_string()))?;
+    let counted_so_far = done.allowances_counted_t + done.offsets_counted_t;
+    let remaining = Decimal::from(done.obligation_t.saturating_sub(counted_so_far));
+    let plan = rb.compliance.plan(y, remaining, allocated, &lots).map_err(|e| CliError::new(ExitCode::Invalid, e.to_string()))?;
+    let at = now()?;
+    let mut n = 0;
+    for (k, lot) in plan.iter().enumerate() {
+        let i = lots.iter().position(|l| l.units == lot.units).expect("planned from the holdings");
+        let command =
+            Command::Surrender { account: account.clone(), unit: unit_of[i].clone(), quantity: Tonnes(lot.quantity), compliance_year: y };
+        submit_registry(ledger, at, format!("comply-{}-{year}-{entity}-{}-{k}", rb.rulebook.id, counted_so_far), actor, command)?;
+        n += 1;
+    }
+    if !out.is_json() {
+        println!("{entity}: {n} surrender(s) for {year} from {account}, as {} counts them", rb.rulebook.id);
+    }
+    Ok(())
+}
+
+pub fn run_migrate(location: &Location, out: &Output, a: &MigrateArgs) -> Result<(), CliError> {
+    let (_, rb) = load_rulebook(&a.rulebook)?;
+    let mut mrv = open_mrv(location)?;
+    let mut ledger = Ledger::open(location, LedgerOptions::default())?;
+    let m = Migration {
+        entity: a.entity.clone(),
+        from: a.from.clone(),
+        to: a.to.clone(),
+        year: a.year,
+        account: a.account.clone(),
+        reason: a.reason.clone(),
+        official: a.actor.clone(),
+        from_authority: a.from_authority.clone(),
+        to_authority: a.to_authority.clone(),
+    };
+    let (seq, treatment, lines) = migrate(&mut mrv, &mut ledger, &rb, &m, now()?)?;
+    if out.is_json() {
+        out.print_json(
+            json!({"entity": a.entity, "from": a.from, "to": a.to, "year": a.year, "mrv_seq": seq, "treatment": treatment, "steps": lines}),
+        );
+    } else {
+        println!(
+            "{} moves from {} to {} in {} (MRV record {seq}); {}'s allowances: {:?}",
+            a.entity, a.from, a.to, a.year, a.from, treatment
+        );
+        for l in &lines {
+            println!("  {l}");
+        }
+    }
+    Ok(())
+}
+
+/// An entity leaving a pilot for another market.
+pub struct Migration {
+    pub entity: String,
+    pub from: String,
+    pub to: String,
+    pub year: i32,
+    pub account: String,
+    pub reason: String,
+    pub official: String,
+    pub from_authority: String,
+    pub to_authority: Option<String>,
+}
+
+/// Records the migration in the MRV register (refused if it would cover the entity twice) and
+/// applies the pilot rulebook's treatment of its pilot allowances in the registry: withdrawn,
+/// kept for N years, or converted at a rate into the new market's allowances. Ids derive from
+/// the migration, so running it again finishes what an interruption left.
+pub fn migrate(
+    mrv: &mut MrvLog,
+    ledger: &mut Ledger,
+    rb: &Rulebook,
+    m: &Migration,
+    at: Timestamp,
+) -> Result<(u64, DualTrack, Vec<String>), CliError> {
+    if rb.rulebook.market != m.from {
+        return Err(CliError::new(ExitCode::Invalid, format!("rulebook {} is {}'s, not {}'s", rb.rulebook.id, rb.rulebook.market, m.from)));
+    }
+    let treatment = rb.dual_track.clone().ok_or_else(|| {
+        CliError::new(
+            ExitCode::Refused,
+            format!("rulebook {} does not say what happens to {}'s allowances when an entity leaves", rb.rulebook.id, m.from),
+        )
+    })?;
+    let base = format!("migrate-{}-{}-{}", m.entity, m.from, m.year);
+    let pilot_account = mrv
+        .state()
+        .coverage(&m.entity)
+        .iter()
+        .find(|c| c.market == m.from && c.covers_year(m.year - 1))
+        .and_then(|c| c.account.clone())
+        .ok_or_else(|| {
+            CliError::new(ExitCode::NotFound, format!("{} has no {} coverage with a registry account in {}", m.entity, m.from, m.year - 1))
+        })?;
+    let command = ets_mrv::state::Command::Migrate {
+        entity: m.entity.clone(),
+        from_market: m.from.clone(),
+        to_market: m.to.clone(),
+        year: m.year,
+        account: Some(m.account.clone()),
+        reason: m.reason.clone(),
+    };
+    let receipt = mrv.submit(&base, &m.official, at, &command, &[])?;
+    let registry = ledger.registry();
+    let idx = registry
+        .find_account(&pilot_account)
+        .ok_or_else(|| CliError::new(ExitCode::NotFound, format!("unknown account {pilot_account}")))?;
+    let from_market = registry.find_market(&m.from).ok_or_else(|| CliError::new(ExitCode::NotFound, format!("no market {}", m.from)))?;
+    let held: Vec<(UnitRef, u64, u16)> = registry
+        .holdings_of(idx)
+        .into_iter()
+        .filter(|(u, h)| {
+            registry.unit(*u).spec.issuer == from_market
+                && registry.unit(*u).spec.class == ets_registry::UnitClass::Allowance
+                && h.free_total() > 0
+        })
+        .map(|(u, h)| (registry.unit_ref(u), h.free_total(), registry.unit(u).spec.vintage))
+        .collect();
+    let mut lines = Vec::new();
+    match &treatment {
+        DualTrack::CarryOver { years } => {
+            lines.push(format!("{} keeps its {} allowances in {pilot_account} for {years} years", m.entity, m.from))
+        }
+        DualTrack::Withdraw | DualTrack::Convert { .. } => {
+            for (unit, q, _) in &held {
+                let command = Command::Withdraw { account: pilot_account.clone(), unit: unit.clone(), quantity: Tonnes(*q) };
+                submit_registry(ledger, at, format!("{base}-withdraw-{unit}"), &m.from_authority, command)?;
+                lines.push(format!("withdrew {} t of {unit} from {pilot_account}", Tonnes(*q)));
+            }
+        }
+    }
+    if let DualTrack::Convert { rate } = &treatment {
+        let to_authority = m
+            .to_authority
+            .as_deref()
+            .ok_or_else(|| CliError::new(ExitCode::Invalid, "conversion issues the new market's allowances: give --to-authority"))?;
+        let to_market =
+            ledger.registry().find_market(&m.to).ok_or_else(|| CliError::new(ExitCode::NotFound, format!("no market {}", m.to)))?;
+        let code = ledger.registry().market(to_market).spec.allowance_code.clone();
+        for (unit, q, vintage) in &held {
+            let converted =
+                ets_rules::num::floor_tonnes(Decimal::from(*q) * *rate).map_err(|e| CliError::new(ExitCode::Invalid, e.to_string()))?;
+            if converted == 0 {
+                continue;
+            }
+            let target = UnitRef::allowance(&code, *vintage);
+            submit_registry(
+                ledger,
+                at,
+                format!("{base}-convert-issue-{unit}"),
+                to_authority,
+                Command::Issue { unit: target.clone(), quantity: Tonnes(converted), to: None },
+            )?;
+            let allocate = Command::Allocate {
+                from: format!("{}-ISSUANCE", m.to),
+                to: m.account.clone(),
+                unit: target.clone(),
+                quantity: Tonnes(converted),
+            };
+            submit_registry(ledger, at, format!("{base}-convert-allocate-{unit}"), to_authority, allocate)?;
+            lines.push(format!("converted {} t of {unit} into {} t of {target} in {}", Tonnes(*q), Tonnes(converted), m.account));
+        }
+    }
+    Ok((receipt.seq, treatment, lines))
+}
+
+/// Sets `dotted.key = value` in a TOML document (the value in TOML syntax, or a bare string).
+fn set_key(doc: &mut toml::Table, key: &str, value: &str) -> Result<(), CliError> {
+    let parsed: toml::Value = format!("v = {value}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|t| t.get("v").cloned())
+        .unwrap_or_else(|| toml::Value::String(value.to_string()));
+    let parts: Vec<&str> = key.split('.').collect();
+    let mut table = doc;
+    for p in &parts[..parts.len() - 1] {
+        table = table
+            .get_mut(*p)
+            .and_then(toml::Value::as_table_mut)
+            .ok_or_else(|| CliError::new(ExitCode::Invalid, format!("--set {key}: the rulebook has no table '{p}'")))?;
+    }
+    table.insert(parts[parts.len() - 1].to_string(), parsed);
+    Ok(())
+}
+
+pub fn run_sandbox(location: &Location, out: &Output, a: &SandboxArgs) -> Result<(), CliError> {
+    let (text, base) = load_rulebook(&a.rulebook)?;
+    let mut doc: toml::Table = text.parse().map_err(|e| CliError::new(ExitCode::Invalid, format!("{}: {e}", a.rulebook)))?;
+    for change in &a.changes {
+        let (k, v) =
+            change.split_once('=').ok_or_else(|| CliError::new(ExitCode::Invalid, format!("--set '{change}' must be key=value")))?;
+        set_key(&mut doc, k.trim(), v.trim())?;
+    }
+    let changed_text = toml::to_string(&doc).map_err(|e| CliError::new(ExitCode::Internal, e.to_string()))?;
+    let changed = Rulebook::from_toml(&format!("{} (sandbox)", a.rulebook), &changed_text)
+        .map_err(|e| CliError::new(ExitCode::Invalid, e.to_string()))?;
+    let price = price_fen(&a.price)?;
+    // Read only: the sandbox opens the stored data and never writes to them.
+    let mrv = open_mrv(location)?;
+    let ledger = Ledger::open(location, LedgerOptions { snapshot_every: 0 })?;
+    let (actual, _) = power_allocation(&base, mrv.state(), a.year)?;
+    let (experiment, _) = power_allocation(&changed, mrv.state(), a.year)?;
+    let projects = ProjectCatalog::new();
+    let comply_actual = assess_all(&base, mrv.state(), &ledger, a.year, price, &projects);
+    let comply_experiment = assess_all(&changed, mrv.state(), &ledger, a.year, price, &projects);
+    let sum = |v: &[power::EntityAllocation]| v.iter().map(|e| e.final_t).sum::<u64>();
+    let rate = |v: &Assessed| v.iter().filter(|(_, _, r)| r.as_ref().is_ok_and(|a| a.compliant)).count();
+    let fines = |v: &Assessed| v.iter().filter_map(|(_, _, r)| r.as_ref().ok()).map(|a| a.fine_minor).sum::<i64>();
+    if out.is_json() {
+        out.print_json(json!({
+            "rulebook": base.rulebook.id, "changes": a.changes, "year": a.year,
+            "actual": {"allocated_t": sum(&actual), "compliant": rate(&comply_actual), "fines_fen": fines(&comply_actual)},
+            "experiment": {"allocated_t": sum(&experiment), "compliant": rate(&comply_experiment), "fines_fen": fines(&comply_experiment)},
+            "entities": actual.iter().zip(&experiment).map(|(x, y)| json!({"entity": x.entity, "actual_t": x.final_t, "experiment_t": y.final_t})).collect::<Vec<_>>(),
+        }));
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = actual
+        .iter()
+        .zip(&experiment)
+        .map(|(x, y)| {
+            vec![
+                x.entity.clone(),
+                Tonnes(x.final_t).to_string(),
+                Tonnes(y.final_t).to_string(),
+                (y.final_t as i64 - x.final_t as i64).to_string(),
+            ]
+        })
+        .collect();
+    print!("{}", table(&["entity", "actual_t", "experiment_t", "change_t"], &rows));
+    println!(
+        "allocation {}: actual {} t, with {} {} t; compliant entities {} → {}; fines {} → {} (nothing stored)",
+        a.year,
+        Tonnes(sum(&actual)),
+        a.changes.join(", "),
+        Tonnes(sum(&experiment)),
+        rate(&comply_actual),
+        rate(&comply_experiment),
+        Fen(fines(&comply_actual)),
+        Fen(fines(&comply_experiment)),
+    );
+    Ok(())
+}
