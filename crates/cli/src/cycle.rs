@@ -503,7 +503,13 @@ pub fn run_comply(location: &Location, out: &Output, args: &ComplyArgs) -> Resul
             &rows
         )
     );
-    println!("{}: {compliant} of {} entities compliant ({}%), deadline {deadline}", rb.rulebook.market, results.len(), rate.round_dp(1));
+    let not_assessed = results.len() - assessed.len();
+    println!(
+        "{}: {compliant} of {} covered entities compliant ({}%; {not_assessed} not assessed), deadline {deadline}",
+        rb.rulebook.market,
+        results.len(),
+        rate.round_dp(1)
+    );
     Ok(())
 }
 
@@ -670,6 +676,9 @@ pub fn migrate(
             lines.push(format!("{} keeps its {} allowances in {pilot_account} for {years} years", m.entity, m.from))
         }
         DualTrack::Withdraw | DualTrack::Convert { .. } => {
+            if held.is_empty() {
+                lines.push(format!("{pilot_account} holds no free {} allowances: nothing to withdraw", m.from));
+            }
             for (unit, q, _) in &held {
                 let command = Command::Withdraw { account: pilot_account.clone(), unit: unit.clone(), quantity: Tonnes(*q) };
                 submit_registry(ledger, at, format!("{base}-withdraw-{unit}"), &m.from_authority, command)?;
@@ -720,12 +729,20 @@ fn set_key(doc: &mut toml::Table, key: &str, value: &str) -> Result<(), CliError
         .and_then(|t| t.get("v").cloned())
         .unwrap_or_else(|| toml::Value::String(value.to_string()));
     let parts: Vec<&str> = key.split('.').collect();
+    let missing = |p: &str| CliError::new(ExitCode::Invalid, format!("--set {key}: the rulebook has no table '{p}'"));
     let mut table = doc;
     for p in &parts[..parts.len() - 1] {
-        table = table
-            .get_mut(*p)
-            .and_then(toml::Value::as_table_mut)
-            .ok_or_else(|| CliError::new(ExitCode::Invalid, format!("--set {key}: the rulebook has no table '{p}'")))?;
+        // `name[i]` steps into element i of an array of tables (as rulebook errors name them).
+        let (name, index) = match p.split_once('[') {
+            Some((name, rest)) => (name, Some(rest.trim_end_matches(']').parse::<usize>().map_err(|_| missing(p))?)),
+            None => (*p, None),
+        };
+        let value = table.get_mut(name).ok_or_else(|| missing(p))?;
+        let value = match index {
+            Some(i) => value.as_array_mut().and_then(|a| a.get_mut(i)).ok_or_else(|| missing(p))?,
+            None => value,
+        };
+        table = value.as_table_mut().ok_or_else(|| missing(p))?;
     }
     table.insert(parts[parts.len() - 1].to_string(), parsed);
     Ok(())

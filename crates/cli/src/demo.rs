@@ -471,14 +471,16 @@ pub fn run(location: Option<Location>, args: &DemoArgs, out: &Output) -> Result<
     eprintln!("demo: compliance year {VINTAGE} surrendered");
 
     let mut ledger = demo.ledger;
+    eprintln!("demo: MRV year {}: plans, monthly data, verification", crate::demo_mrv::YEAR);
+    let mrv = crate::demo_mrv::run(&location, args.seed)?;
+    eprintln!("demo: compliance cycle {}: coverage, a migration, allocation, auction, surrender, assessment", crate::demo_mrv::YEAR);
+    let cycle = crate::demo_cycle::run(&location, &mut ledger, crate::demo_mrv::YEAR)?;
     ledger.flush_history()?;
     ledger.snapshot()?;
     let elapsed = started.elapsed();
     let audit_started = Instant::now();
     let report = ledger.audit()?;
     let audit_elapsed = audit_started.elapsed();
-    eprintln!("demo: MRV year {}: plans, monthly data, verification", crate::demo_mrv::YEAR);
-    let mrv = crate::demo_mrv::run(&location, args.seed)?;
     summarize(
         out,
         &ledger,
@@ -496,6 +498,7 @@ pub fn run(location: Option<Location>, args: &DemoArgs, out: &Output) -> Result<
         &report,
         audit_elapsed,
         &mrv,
+        &cycle,
     );
     Ok(())
 }
@@ -557,6 +560,7 @@ fn summarize(
     report: &ets_store::AuditReport,
     audit_elapsed: std::time::Duration,
     mrv: &crate::demo_mrv::MrvDemo,
+    cycle: &crate::demo_cycle::CycleDemo,
 ) {
     let registry = ledger.registry();
     let mut rows = Vec::new();
@@ -600,6 +604,7 @@ fn summarize(
             "transactions": registry.transactions().len(), "serial_blocks": registry.free_block_count(),
             "cancelled_t": cancelled_t, "elapsed_s": elapsed.as_secs_f64(), "head_hash": hex(&ledger.head_hash()), "state_hash": hex(&report.state_hash),
             "mrv": mrv.json(),
+            "cycle": cycle.json(),
         })).expect("json"));
         return;
     }
@@ -637,6 +642,8 @@ fn summarize(
     };
     println!();
     mrv.print(&db);
+    println!();
+    cycle.print(&db);
     println!("\ndatabase: {location}. Try:");
     println!("  ets {db} market list");
     println!("  ets {db} holdings {frozen_account} --blocks");

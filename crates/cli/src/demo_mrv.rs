@@ -16,12 +16,13 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
-/// The MRV reporting year of the demo (the registry's compliance year).
-pub const YEAR: i32 = 2024;
+/// The MRV reporting year of the demo: the year after the registry demo's compliance year,
+/// whose allocation the compliance cycle then computes from the verified data.
+pub const YEAR: i32 = 2025;
 
 /// (market, province, entities) of the MRV demo.
 const MARKETS: [(&str, &str, usize); 9] = [
-    ("CN", "Shandong", 16),
+    ("CN", "Shandong", 26),
     ("BJ", "Beijing", 2),
     ("TJ", "Tianjin", 2),
     ("SH", "Shanghai", 2),

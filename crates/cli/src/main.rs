@@ -8,6 +8,7 @@ mod catalog;
 mod cycle;
 mod cycle_data;
 mod demo;
+mod demo_cycle;
 mod demo_mrv;
 mod mrv;
 mod output;
