@@ -1,0 +1,276 @@
+//! The compliance cycle from the command line: rulebook checks, a sandbox run that writes
+//! nothing, migration from a pilot to the national market under each treatment, and the demo's
+//! full cycle.
+
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::Command;
+
+struct Ets {
+    dir: tempfile::TempDir,
+    db: PathBuf,
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Ets {
+    fn new() -> Ets {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("ets.db");
+        Ets { dir, db }
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        let output = Command::new(env!("CARGO_BIN_EXE_ets"))
+            .arg("--database")
+            .arg(&self.db)
+            .args(args)
+            .env_remove("ETS_DATABASE_URL")
+            .env_remove("ETS_ACTOR")
+            .env("ETS_CLOCK", "2026-01-10")
+            .output()
+            .expect("run ets");
+        Run {
+            code: output.status.code().expect("exit code"),
+            stdout: String::from_utf8(output.stdout).unwrap(),
+            stderr: String::from_utf8(output.stderr).unwrap(),
+        }
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let r = self.run(args);
+        assert_eq!(r.code, 0, "ets {args:?} failed: {}", r.stderr);
+        r.stdout
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut full = vec!["--json"];
+        full.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&full)).unwrap()
+    }
+
+    /// Everything stored that a write would change.
+    fn dump(&self) -> String {
+        let conn = rusqlite::Connection::open(&self.db).unwrap();
+        let mut out = String::new();
+        for sql in [
+            "SELECT seq || ':' || command_id || ':' || hex(hash) FROM journal ORDER BY seq",
+            "SELECT seq || ':' || command_id || ':' || hex(hash) FROM mrv_journal ORDER BY seq",
+            "SELECT account || ':' || unit || ':' || free || ':' || encumbered FROM holdings ORDER BY account, unit",
+        ] {
+            let mut stmt = conn.prepare(sql).unwrap();
+            for row in stmt.query_map([], |r| r.get::<_, String>(0)).unwrap() {
+                out.push_str(&row.unwrap());
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    fn held(&self, account: &str) -> Vec<(String, u64)> {
+        let v = self.json(&["holdings", account]);
+        v["holdings"].as_array().unwrap().iter().map(|h| (h["unit"].as_str().unwrap().to_string(), h["free_t"].as_u64().unwrap())).collect()
+    }
+}
+
+fn demo() -> Ets {
+    let ets = Ets::new();
+    ets.ok(&["demo", "--accounts", "300", "--trades", "500"]);
+    ets
+}
+
+#[test]
+fn the_demo_runs_a_full_cycle() {
+    let ets = Ets::new();
+    let v: Value = serde_json::from_str(&ets.ok(&["--json", "demo", "--accounts", "300", "--trades", "500"])).unwrap();
+    let c = &v["cycle"];
+    assert_eq!(c["rulebook"], "cn-power-2025-2026-draft");
+    assert!(c["allocated_t"].as_u64().unwrap() > 0);
+    // Two entities default: they are short, fined at 5 × ¥74.63 a tonne and lose it next year.
+    let short: Vec<&Value> =
+        c["entities"].as_array().unwrap().iter().filter(|e| e["shortfall_t"].as_u64().is_some_and(|s| s > 0)).collect();
+    assert_eq!(short.len(), 2, "{c:#}");
+    for e in &short {
+        let s = e["shortfall_t"].as_i64().unwrap();
+        assert_eq!(e["fine_fen"].as_i64().unwrap(), s * 5 * 7_463);
+        assert_eq!(e["next_year_deduction_t"].as_i64().unwrap(), s);
+    }
+    assert_eq!(c["compliant"].as_u64().unwrap() + 2, c["assessed"].as_u64().unwrap());
+    // The migrant is covered once a year, by Tianjin to 2024 and by the national market from 2025.
+    let cov = ets.json(&["mrv", "coverage", "list", "--entity", "TJ-E0001"]);
+    let cov = cov.as_array().unwrap();
+    assert_eq!(cov.len(), 2);
+    assert_eq!((cov[0]["coverage"]["market"].as_str(), cov[0]["coverage"]["to_year"].as_i64()), (Some("TJ"), Some(2024)));
+    assert_eq!((cov[1]["coverage"]["market"].as_str(), cov[1]["coverage"]["from_year"].as_i64()), (Some("CN"), Some(2025)));
+    // The stored cycle agrees with a fresh assessment, and everything still audits.
+    let comply = ets.json(&["comply", "--rulebook", "cn-power-2025-2026-draft", "--year", "2025", "--price", "74.63"]);
+    assert_eq!(comply["compliant"], c["compliant"]);
+    let audit = ets.ok(&["audit", "verify"]);
+    assert!(audit.contains("audit ok") && audit.contains("MRV journal ok"), "{audit}");
+}
+
+#[test]
+fn a_sandbox_run_leaves_the_live_state_unchanged() {
+    let ets = demo();
+    let before = ets.dump();
+    let hash = |e: &Ets| e.json(&["audit", "verify"])["state_hash"].as_str().unwrap().to_string();
+    let state = hash(&ets);
+    let v = ets.json(&[
+        "sandbox",
+        "run",
+        "--rulebook",
+        "cn-power-2025-2026-draft",
+        "--year",
+        "2025",
+        "--set",
+        "allocation.gap_cap=\"0.10\"",
+        "--set",
+        "allocation.benchmarks.2025.cat_i=\"0.8500\"",
+        "--price",
+        "74.63",
+    ]);
+    assert!(
+        v["experiment"]["allocated_t"].as_u64().unwrap() > v["actual"]["allocated_t"].as_u64().unwrap(),
+        "a higher benchmark allocates more: {v:#}"
+    );
+    assert_eq!(ets.dump(), before, "the sandbox wrote to the database");
+    assert_eq!(hash(&ets), state);
+    // A change that breaks the rulebook is refused with the key named, and still writes nothing.
+    let r = ets.run(&["sandbox", "run", "--rulebook", "cn-power-2025-2026-draft", "--year", "2025", "--set", "allocation.gap_cap=\"1.5\""]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("allocation.gap_cap"), "{}", r.stderr);
+    assert_eq!(ets.dump(), before);
+}
+
+#[test]
+fn rulebook_check_names_the_file_the_key_and_the_problem() {
+    let ets = Ets::new();
+    let out = ets.ok(&["rulebook", "check", "cn-power-2023-2024", "tj-2025"]);
+    assert!(out.contains("cn-power-2023-2024: ok"), "{out}");
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../rules/rulebooks/cn-power-2023-2024.toml")).unwrap();
+    let bad = ets.dir.path().join("bad.toml");
+    std::fs::write(&bad, text.replacen("gap_cap = \"0.20\"", "gap_cap = 0.2", 1)).unwrap();
+    let r = ets.run(&["rulebook", "check", bad.to_str().unwrap()]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("bad.toml") && r.stderr.contains("allocation.gap_cap"), "{}", r.stderr);
+    let diff = ets.json(&["rulebook", "diff", "cn-power-2023-2024", "cn-power-2025-2026-draft"]);
+    assert!(diff.as_array().unwrap().iter().any(|d| d["key"] == "allocation.pre_allocation.share"), "{diff:#}");
+}
+
+/// A registry with CN and TJ, a Tianjin entity holding Tianjin allowances, covered by Tianjin.
+fn pilot_entity(treatment: &str) -> (Ets, String) {
+    let ets = Ets::new();
+    ets.ok(&["init"]);
+    ets.ok(&["market", "add", "CN", "--as", "admin"]);
+    ets.ok(&["market", "add", "TJ", "--as", "admin"]);
+    ets.ok(&["account", "open", "--market", "TJ", "--kind", "operator", "--holder", "Tianjin Power", "--rep", "tom", "--as", "admin"]);
+    ets.ok(&[
+        "account",
+        "open",
+        "--market",
+        "CN",
+        "--kind",
+        "operator",
+        "--holder",
+        "Tianjin Power (national)",
+        "--rep",
+        "tom",
+        "--as",
+        "admin",
+    ]);
+    // Tianjin's authority in data/markets-china.json.
+    let tj_authority = "tj-eeb".to_string();
+    ets.ok(&["issue", "--unit", "TJEA:2024", "--quantity", "1000", "--as", &tj_authority]);
+    ets.ok(&["allocate", "--from", "TJ-ISSUANCE", "--to", "TJ-100001", "--unit", "TJEA:2024", "--quantity", "700", "--as", &tj_authority]);
+    ets.ok(&["mrv", "official", "add", "gov", "--as", "gov"]);
+    ets.ok(&[
+        "mrv",
+        "entity",
+        "add",
+        "TJ-E1",
+        "--name",
+        "Tianjin Power",
+        "--sector",
+        "power",
+        "--province",
+        "Tianjin",
+        "--market",
+        "TJ",
+        "--rep",
+        "tom",
+        "--as",
+        "gov",
+    ]);
+    ets.ok(&["mrv", "coverage", "add", "TJ-E1", "--market", "TJ", "--from", "2016", "--account", "TJ-100001", "--as", "gov"]);
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../rules/rulebooks/tj-2025.toml")).unwrap();
+    let rulebook = ets.dir.path().join("tj.toml");
+    std::fs::write(&rulebook, text.replacen("treatment = \"withdraw\"", treatment, 1)).unwrap();
+    (ets, rulebook.to_str().unwrap().to_string())
+}
+
+fn migrate(ets: &Ets, rulebook: &str) -> Run {
+    ets.run(&[
+        "market",
+        "migrate",
+        "--entity",
+        "TJ-E1",
+        "--from",
+        "TJ",
+        "--to",
+        "CN",
+        "--year",
+        "2025",
+        "--account",
+        "CN-100001",
+        "--rulebook",
+        rulebook,
+        "--reason",
+        "national coverage",
+        "--as",
+        "gov",
+        "--from-authority",
+        "tj-eeb",
+        "--to-authority",
+        "mee",
+    ])
+}
+
+#[test]
+fn migration_withdraws_the_pilot_allowances_once() {
+    let (ets, rulebook) = pilot_entity("treatment = \"withdraw\"");
+    let r = migrate(&ets, &rulebook);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(ets.held("TJ-100001").iter().all(|(_, q)| *q == 0), "{:?}", ets.held("TJ-100001"));
+    assert_eq!(ets.held("TJ-CANCELLATION"), vec![("TJEA:2024".to_string(), 700)]);
+    // Running it again changes nothing (every step is answered as done).
+    let before = ets.dump();
+    let again = migrate(&ets, &rulebook);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(ets.dump(), before);
+    // Units are conserved: issued = circulating + surrendered + cancelled, checked by the audit.
+    assert!(ets.ok(&["audit", "verify"]).contains("audit ok"));
+    // Tianjin cannot cover the entity for power CO2 again while the national market does.
+    let r = ets.run(&["mrv", "coverage", "add", "TJ-E1", "--market", "TJ", "--from", "2025", "--as", "gov"]);
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert!(r.stderr.contains("already covered in CN"), "{}", r.stderr);
+}
+
+#[test]
+fn migration_converts_or_keeps_pilot_allowances_as_the_rulebook_says() {
+    let (ets, rulebook) = pilot_entity("treatment = \"convert\"\nrate = \"0.5\"");
+    let r = migrate(&ets, &rulebook);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(ets.held("TJ-CANCELLATION"), vec![("TJEA:2024".to_string(), 700)]);
+    assert_eq!(ets.held("CN-100001"), vec![("CEA:2024".to_string(), 350)], "700 × 0.5 national allowances");
+    assert!(ets.ok(&["audit", "verify"]).contains("audit ok"));
+
+    let (ets, rulebook) = pilot_entity("treatment = \"carry_over\"\nyears = 3");
+    let r = migrate(&ets, &rulebook);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(ets.held("TJ-100001"), vec![("TJEA:2024".to_string(), 700)], "kept in Tianjin");
+    assert!(ets.held("CN-100001").is_empty());
+}
