@@ -45,6 +45,9 @@ pub struct AllocateArgs {
     /// Issue the allocation into the registry (the market authority acts; otherwise only computed)
     #[arg(long, requires = "rulebook")]
     pub issue: bool,
+    /// Inputs of the industry and pilot engines (and optionally power): a JSON array of unit or entity records
+    #[arg(long, requires = "rulebook")]
+    pub data: Option<String>,
     /// The market authority
     #[arg(long = "as", env = "ETS_ACTOR")]
     pub actor: Option<String>,
@@ -264,23 +267,124 @@ fn submit_registry(ledger: &mut Ledger, at: Timestamp, id: String, actor: &str, 
     }
 }
 
+/// One entity's allocation, whatever the engine.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Allocated {
+    pub entity: String,
+    pub final_t: u64,
+    pub pre_allocated_t: u64,
+    pub true_up_t: i64,
+    /// What the engine adds: gap-cap top-up, balance-value adjustment, method.
+    pub note: String,
+}
+
+/// Computes a year's allocation under any engine: power from the MRV register (or `data`),
+/// industry and pilot engines from `data`, a JSON array of their unit or entity records.
+pub fn allocate_any(
+    rb: &Rulebook,
+    state: &ets_mrv::state::MrvState,
+    year: i32,
+    data: Option<&str>,
+) -> Result<(Vec<Allocated>, Skipped), CliError> {
+    let read = |what: &str| -> Result<String, CliError> {
+        let path = data.ok_or_else(|| {
+            CliError::new(
+                ExitCode::Invalid,
+                format!("the {what} engine takes its inputs from --data FILE.json (a JSON array of {what} records)"),
+            )
+        })?;
+        std::fs::read_to_string(path).map_err(|e| CliError::new(ExitCode::NotFound, format!("cannot read {path}: {e}")))
+    };
+    let bad = |e: serde_json::Error| CliError::new(ExitCode::Invalid, format!("{}: {e}", data.unwrap_or("")));
+    let rule = |e: ets_rules::RuleError| CliError::new(ExitCode::Invalid, e.to_string());
+    match &rb.allocation {
+        Allocation::Power(rules) => {
+            let (result, skipped) = match data {
+                None => power_allocation(rb, state, year)?,
+                Some(_) => {
+                    let units: Vec<power::PowerUnit> = serde_json::from_str(&read("power")?).map_err(bad)?;
+                    (power::allocate(rules, year, &units).map_err(rule)?, Vec::new())
+                }
+            };
+            let out = result
+                .into_iter()
+                .map(|e| Allocated {
+                    note: format!("{} units; gap top-up {} t; gap rate {}", e.units.len(), Tonnes(e.gap_top_up_t), e.gap_rate),
+                    entity: e.entity,
+                    final_t: e.final_t,
+                    pre_allocated_t: e.pre_allocated_t,
+                    true_up_t: e.true_up_t,
+                })
+                .collect();
+            Ok((out, skipped))
+        }
+        Allocation::Industry(rules) => {
+            let units: Vec<ets_rules::allocation::industry::IndustryUnit> = serde_json::from_str(&read("industry")?).map_err(bad)?;
+            let result = ets_rules::allocation::industry::allocate(rules, &units).map_err(rule)?;
+            let mut by_entity: std::collections::BTreeMap<String, Allocated> = std::collections::BTreeMap::new();
+            for u in &result.units {
+                let e = by_entity.entry(u.entity.clone()).or_insert_with(|| Allocated {
+                    entity: u.entity.clone(),
+                    final_t: 0,
+                    pre_allocated_t: 0,
+                    true_up_t: 0,
+                    note: String::new(),
+                });
+                e.final_t += u.final_t;
+                e.pre_allocated_t += u.pre_allocated_t;
+                e.true_up_t += u.true_up_t;
+                let bp = result.balance_values.get(&u.sector).map(|b| format!(" BP {b}")).unwrap_or_default();
+                let alpha = u.adjustment.map(|a| format!(" α {}", a.round_dp(4))).unwrap_or_else(|| " A = E".into());
+                e.note.push_str(&format!("{}{bp}{alpha}; ", u.unit));
+            }
+            Ok((by_entity.into_values().collect(), Vec::new()))
+        }
+        Allocation::Pilot(rules) => {
+            let entities: Vec<ets_rules::allocation::pilot::PilotEntity> = serde_json::from_str(&read("pilot")?).map_err(bad)?;
+            let result = ets_rules::allocation::pilot::allocate(rules, &entities).map_err(rule)?;
+            let out = result
+                .into_iter()
+                .map(|a| Allocated {
+                    note: a.method.to_string(),
+                    entity: a.entity,
+                    final_t: a.final_t,
+                    pre_allocated_t: a.first_batch_t,
+                    true_up_t: a.true_up_t,
+                })
+                .collect();
+            Ok((out, Vec::new()))
+        }
+    }
+}
+
 pub fn run_allocate(location: &Location, out: &Output, args: &AllocateArgs) -> Result<(), CliError> {
     let (_, rb) = load_rulebook(args.rulebook.as_deref().expect("dispatched on --rulebook"))?;
     let year = args.year.expect("clap requires --year with --rulebook");
+    if year < rb.rulebook.first_year || year > rb.rulebook.last_year {
+        return Err(CliError::new(
+            ExitCode::Invalid,
+            format!("rulebook {} covers {}–{}, not {year}", rb.rulebook.id, rb.rulebook.first_year, rb.rulebook.last_year),
+        ));
+    }
     let mrv = open_mrv(location)?;
-    let (result, skipped) = power_allocation(&rb, mrv.state(), year)?;
+    let (result, skipped) = allocate_any(&rb, mrv.state(), year, args.data.as_deref())?;
     let accounts: std::collections::BTreeMap<String, Option<String>> =
         mrv.state().covered(&rb.rulebook.market, year).into_iter().map(|(e, c)| (e.id.clone(), c.account.clone())).collect();
     let total: u64 = result.iter().map(|e| e.final_t).sum();
+    let volumes = match rb.cap.cap_t {
+        Some(cap) => Some(rb.cap.split.volumes(cap).map_err(|e| CliError::new(ExitCode::Invalid, e.to_string()))?),
+        None => None,
+    };
     let mut issued = 0usize;
     if args.issue {
         let actor = args.actor.as_deref().ok_or_else(|| CliError::new(ExitCode::Invalid, "--issue needs --as: the market authority"))?;
         let mut ledger = Ledger::open(location, LedgerOptions::default())?;
-        issued = issue_allocation(&mut ledger, &rb, &result, &accounts, year, actor, now()?)?;
+        let lines: Vec<(String, u64)> = result.iter().map(|a| (a.entity.clone(), a.final_t)).collect();
+        issued = issue_allocation(&mut ledger, &rb, &lines, &accounts, year, actor, now()?)?;
     }
     if out.is_json() {
         out.print_json(json!({
-            "rulebook": rb.rulebook.id, "year": year, "total_t": total, "allocations_issued": issued,
+            "rulebook": rb.rulebook.id, "year": year, "total_t": total, "allocations_issued": issued, "cap": volumes,
             "entities": result, "skipped": skipped.iter().map(|(e, why)| json!({"entity": e, "why": why})).collect::<Vec<_>>(),
         }));
         return Ok(());
@@ -290,22 +394,33 @@ pub fn run_allocate(location: &Location, out: &Output, args: &AllocateArgs) -> R
         .map(|e| {
             vec![
                 e.entity.clone(),
-                e.units.len().to_string(),
-                Tonnes(e.units_t).to_string(),
-                Tonnes(e.gap_top_up_t).to_string(),
                 Tonnes(e.final_t).to_string(),
                 Tonnes(e.pre_allocated_t).to_string(),
                 e.true_up_t.to_string(),
-                e.verified_t.round_dp(0).to_string(),
-                e.gap_rate.to_string(),
+                e.note.clone(),
             ]
         })
         .collect();
-    print!(
-        "{}",
-        table(&["entity", "units", "units_t", "gap_top_up_t", "final_t", "pre_allocated_t", "true_up_t", "verified_t", "gap_rate"], &rows)
-    );
+    print!("{}", table(&["entity", "final_t", "pre_allocated_t", "true_up_t", "detail"], &rows));
     println!("{} entities, {} t under {} for {}", result.len(), Tonnes(total), rb.rulebook.id, year);
+    if let Some(v) = volumes {
+        println!(
+            "cap {} t: free {} t, auction {} t, new-entrant reserve {} t, price-stability reserve {} t, government reserve {} t",
+            Tonnes(v.cap_t),
+            Tonnes(v.free_t),
+            Tonnes(v.auction_t),
+            Tonnes(v.new_entrant_reserve_t),
+            Tonnes(v.price_stability_reserve_t),
+            Tonnes(v.government_reserve_t)
+        );
+        if total > v.free_t {
+            println!(
+                "  note: the free allocation computed ({} t) exceeds the free share of the cap ({} t)",
+                Tonnes(total),
+                Tonnes(v.free_t)
+            );
+        }
+    }
     for (e, why) in &skipped {
         println!("  not allocated: {e}: {why}");
     }
@@ -324,7 +439,7 @@ pub fn run_allocate(location: &Location, out: &Output, args: &AllocateArgs) -> R
 pub fn issue_allocation(
     ledger: &mut Ledger,
     rb: &Rulebook,
-    result: &[power::EntityAllocation],
+    result: &[(String, u64)],
     accounts: &std::collections::BTreeMap<String, Option<String>>,
     year: i32,
     actor: &str,
@@ -338,15 +453,15 @@ pub fn issue_allocation(
     let vintage = u16::try_from(year).map_err(|_| CliError::new(ExitCode::Invalid, "year out of range"))?;
     let unit = UnitRef::allowance(&code, vintage);
     let base = format!("alloc-{}-{}", rb.rulebook.id, year);
-    for e in result {
-        if accounts.get(&e.entity).and_then(|a| a.as_ref()).is_none() {
+    for (entity, _) in result {
+        if accounts.get(entity).and_then(|a| a.as_ref()).is_none() {
             return Err(CliError::new(
                 ExitCode::Refused,
-                format!("{} has no registry account in its {} coverage: set one with `ets mrv coverage`", e.entity, rb.rulebook.market),
+                format!("{entity} has no registry account in its {} coverage: set one with `ets mrv coverage`", rb.rulebook.market),
             ));
         }
     }
-    let total: u64 = result.iter().map(|e| e.final_t).sum();
+    let total: u64 = result.iter().map(|e| e.1).sum();
     if total > 0 {
         submit_registry(
             ledger,
@@ -357,11 +472,11 @@ pub fn issue_allocation(
         )?;
     }
     let mut issued = 0;
-    for e in result.iter().filter(|e| e.final_t > 0) {
-        let account = accounts[&e.entity].clone().expect("checked above");
+    for (entity, q) in result.iter().filter(|e| e.1 > 0) {
+        let account = accounts[entity].clone().expect("checked above");
         let from = format!("{}-ISSUANCE", rb.rulebook.market);
-        let command = Command::Allocate { from, to: account, unit: unit.clone(), quantity: Tonnes(e.final_t) };
-        if submit_registry(ledger, at, format!("{base}-{}", e.entity), actor, command)? {
+        let command = Command::Allocate { from, to: account, unit: unit.clone(), quantity: Tonnes(*q) };
+        if submit_registry(ledger, at, format!("{base}-{entity}"), actor, command)? {
             issued += 1;
         }
     }

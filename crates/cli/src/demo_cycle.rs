@@ -147,7 +147,8 @@ pub fn run(location: &Location, ledger: &mut Ledger, year: i32) -> Result<CycleD
     let (allocation, _) = cycle::power_allocation(&rb, mrv.state(), year)?;
     let accounts: std::collections::BTreeMap<String, Option<String>> =
         mrv.state().covered("CN", year).into_iter().map(|(e, c)| (e.id.clone(), c.account.clone())).collect();
-    cycle::issue_allocation(ledger, &rb, &allocation, &accounts, year, &cn_authority, at(year + 1, 9, 30))?;
+    let lines: Vec<(String, u64)> = allocation.iter().map(|a| (a.entity.clone(), a.final_t)).collect();
+    cycle::issue_allocation(ledger, &rb, &lines, &accounts, year, &cn_authority, at(year + 1, 9, 30))?;
     let allocated_t: u64 = allocation.iter().map(|a| a.final_t).sum();
 
     // 4. A compliance auction from the national reserve for the short, except the defaulters.

@@ -274,3 +274,32 @@ fn migration_converts_or_keeps_pilot_allowances_as_the_rulebook_says() {
     assert_eq!(ets.held("TJ-100001"), vec![("TJEA:2024".to_string(), 700)], "kept in Tianjin");
     assert!(ets.held("CN-100001").is_empty());
 }
+
+#[test]
+fn industry_and_pilot_engines_take_their_inputs_from_a_file() {
+    let ets = Ets::new();
+    ets.ok(&["init"]);
+    let data = ets.dir.path().join("lines.json");
+    // Two clinker lines of 100,000 t at intensities 0.80 and 0.90: BP = 0.85, α = ±0.0088...
+    std::fs::write(
+        &data,
+        r#"[{"unit": "L1", "entity": "CEM-1", "sector": "cement", "verified_t": "100000", "intensity": "0.80"},
+            {"unit": "L2", "entity": "CEM-2", "sector": "cement", "verified_t": "100000", "intensity": "0.90"}]"#,
+    )
+    .unwrap();
+    let v = ets.json(&["allocate", "--rulebook", "cn-industry-2025-2026-draft", "--year", "2026", "--data", data.to_str().unwrap()]);
+    let finals: Vec<u64> = v["entities"].as_array().unwrap().iter().map(|e| e["final_t"].as_u64().unwrap()).collect();
+    assert_eq!(finals, vec![100_882, 99_117], "{v:#}");
+    // Tianjin grandfathering with the 0.98 control factor: mean(100,000, 120,000) × 0.98.
+    std::fs::write(&data, r#"[{"entity": "TJ-1", "sector": "chemicals", "base_emissions_t": ["100000", "120000"]}]"#).unwrap();
+    let v = ets.json(&["allocate", "--rulebook", "tj-2025", "--year", "2025", "--data", data.to_str().unwrap()]);
+    assert_eq!(v["entities"][0]["final_t"].as_u64(), Some(107_800), "{v:#}");
+    assert_eq!(v["cap"]["government_reserve_t"].as_u64(), Some(4_500_000), "6% of the 75 Mt cap");
+    // Without --data the industry engine says what it needs; outside the rulebook's years it refuses.
+    let r = ets.run(&["allocate", "--rulebook", "cn-industry-2025-2026-draft", "--year", "2026"]);
+    assert_eq!(r.code, 3);
+    assert!(r.stderr.contains("--data"), "{}", r.stderr);
+    let r = ets.run(&["allocate", "--rulebook", "tj-2025", "--year", "2030", "--data", data.to_str().unwrap()]);
+    assert_eq!(r.code, 3);
+    assert!(r.stderr.contains("covers 2025–2025, not 2030"), "{}", r.stderr);
+}
