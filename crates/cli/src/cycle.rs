@@ -103,6 +103,18 @@ pub struct MigrateArgs {
 }
 
 #[derive(Args)]
+pub struct CarryOverArgs {
+    /// The rulebook with the carry-over rule (cn-power-2023-2024)
+    #[arg(long)]
+    rulebook: String,
+    #[arg(long)]
+    account: String,
+    /// The market authority converting
+    #[arg(long = "as")]
+    actor: String,
+}
+
+#[derive(Args)]
 pub struct SandboxArgs {
     #[arg(long)]
     rulebook: String,
@@ -834,6 +846,104 @@ pub fn migrate(
         }
     }
     Ok((receipt.seq, treatment, lines))
+}
+
+/// The carry-over of unconverted vintages into the new vintage (china-ets.md §2.4):
+/// T = B + max(NS, 0) × R, at most the free holdings of those vintages, rounded down; NS is the
+/// account's net sales of those vintages (transfers out less transfers in) inside the rule's
+/// window. The old units are withdrawn, oldest vintage first, and T new-vintage allowances are
+/// issued and allocated to the account, under ids derived from the account and vintage.
+pub fn run_carry_over(location: &Location, out: &Output, a: &CarryOverArgs) -> Result<(), CliError> {
+    let (_, rb) = load_rulebook(&a.rulebook)?;
+    let rule = rb
+        .compliance
+        .carry_over
+        .clone()
+        .ok_or_else(|| CliError::new(ExitCode::Refused, format!("rulebook {} has no carry-over rule", rb.rulebook.id)))?;
+    let mut ledger = Ledger::open(location, LedgerOptions::default())?;
+    let idx = ledger
+        .registry()
+        .find_account(&a.account)
+        .ok_or_else(|| CliError::new(ExitCode::NotFound, format!("unknown account '{}'", a.account)))?;
+    let market = ledger.registry().account(idx).market;
+    let code = ledger.registry().market(market).spec.allowance_code.clone();
+    let eligible = |unit: &str| -> Option<u16> {
+        let (c, v) = unit.split_once(':')?;
+        let v: u16 = v.parse().ok()?;
+        (c == code && rule.vintages.contains(&v)).then_some(v)
+    };
+    let from = rule.net_sales_from.start();
+    let to = rule.net_sales_to.end_exclusive();
+    let mut net_sales: i64 = 0;
+    for t in ledger.transactions(&a.account, Some(to))? {
+        if t.at < from || t.kind != "transfer" || eligible(&t.unit).is_none() {
+            continue;
+        }
+        if t.from_account.as_deref() == Some(a.account.as_str()) {
+            net_sales += t.quantity as i64;
+        } else {
+            net_sales -= t.quantity as i64;
+        }
+    }
+    let registry = ledger.registry();
+    let mut held: Vec<(u16, UnitRef, u64)> = registry
+        .holdings_of(idx)
+        .into_iter()
+        .filter_map(|(u, h)| {
+            let name = registry.unit_name(u);
+            Some((eligible(&name)?, registry.unit_ref(u), h.free_total()))
+        })
+        .filter(|x| x.2 > 0)
+        .collect();
+    held.sort_by_key(|x| x.0);
+    let holdings: u64 = held.iter().map(|x| x.2).sum();
+    let t = rb.compliance.carry_over_quantity(net_sales, holdings).map_err(|e| CliError::new(ExitCode::Invalid, e.to_string()))?;
+    let at = now()?;
+    let base = format!("carryover-{}-{}", a.account, rule.into_vintage);
+    let mut left = t;
+    for (_, unit, q) in &held {
+        if left == 0 {
+            break;
+        }
+        let take = (*q).min(left);
+        submit_registry(
+            &mut ledger,
+            at,
+            format!("{base}-withdraw-{unit}"),
+            &a.actor,
+            Command::Withdraw { account: a.account.clone(), unit: unit.clone(), quantity: Tonnes(take) },
+        )?;
+        left -= take;
+    }
+    if t > 0 {
+        let target = UnitRef::allowance(&code, rule.into_vintage);
+        let market_code = ledger.registry().market(market).spec.code.clone();
+        submit_registry(
+            &mut ledger,
+            at,
+            format!("{base}-issue"),
+            &a.actor,
+            Command::Issue { unit: target.clone(), quantity: Tonnes(t), to: None },
+        )?;
+        let allocate =
+            Command::Allocate { from: format!("{market_code}-ISSUANCE"), to: a.account.clone(), unit: target, quantity: Tonnes(t) };
+        submit_registry(&mut ledger, at, format!("{base}-allocate"), &a.actor, allocate)?;
+    }
+    if out.is_json() {
+        out.print_json(json!({"account": a.account, "net_sales_t": net_sales, "holdings_t": holdings, "carried_over_t": t, "into_vintage": rule.into_vintage}));
+    } else {
+        println!(
+            "{}: net sales {} t, eligible holdings {} t → T = min({} + {} × max(NS, 0), holdings) = {} t carried into {code}:{}",
+            a.account,
+            net_sales,
+            Tonnes(holdings),
+            rule.base_t,
+            rule.rate,
+            Tonnes(t),
+            rule.into_vintage
+        );
+    }
+    Ok(())
 }
 
 /// Sets `dotted.key = value` in a TOML document (the value in TOML syntax, or a bare string).

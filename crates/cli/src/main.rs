@@ -187,6 +187,8 @@ enum Cmd {
     Rulebook(cycle::RulebookCmd),
     /// Compliance of a market's covered entities for a year under its rulebook; --surrender ENTITY surrenders what counts
     Comply(cycle::ComplyArgs),
+    /// Convert an account's unconverted old vintages into the new vintage under the rulebook's carry-over rule (market authority)
+    CarryOver(cycle::CarryOverArgs),
     /// Regulatory experiments: rerun a year's allocation and compliance under changed rules, side by side, writing nothing
     #[command(subcommand)]
     Sandbox(SandboxCmd),
@@ -648,6 +650,7 @@ fn run(cli: &Cli, out: &Output) -> Result<(), CliError> {
         Cmd::Mrv(m) => mrv::run(&location(cli), out, m),
         Cmd::Rulebook(r) => cycle::run_rulebook(out, r),
         Cmd::Comply(a) => cycle::run_comply(&location(cli), out, a),
+        Cmd::CarryOver(a) => cycle::run_carry_over(&location(cli), out, a),
         Cmd::Sandbox(SandboxCmd::Run(a)) => cycle::run_sandbox(&location(cli), out, a),
         Cmd::Demo(args) => demo::run(cli_location(cli), args, out),
         Cmd::Stress(args) => stress::run(location(cli), args),

@@ -25,13 +25,17 @@ impl Ets {
     }
 
     fn run(&self, args: &[&str]) -> Run {
+        self.run_at("2026-01-10", args)
+    }
+
+    fn run_at(&self, clock: &str, args: &[&str]) -> Run {
         let output = Command::new(env!("CARGO_BIN_EXE_ets"))
             .arg("--database")
             .arg(&self.db)
             .args(args)
             .env_remove("ETS_DATABASE_URL")
             .env_remove("ETS_ACTOR")
-            .env("ETS_CLOCK", "2026-01-10")
+            .env("ETS_CLOCK", clock)
             .output()
             .expect("run ets");
         Run {
@@ -302,4 +306,44 @@ fn industry_and_pilot_engines_take_their_inputs_from_a_file() {
     let r = ets.run(&["allocate", "--rulebook", "tj-2025", "--year", "2030", "--data", data.to_str().unwrap()]);
     assert_eq!(r.code, 3);
     assert!(r.stderr.contains("covers 2025–2025, not 2030"), "{}", r.stderr);
+}
+
+#[test]
+fn carry_over_converts_old_vintages_by_the_formula() {
+    let ets = Ets::new();
+    let at = |clock: &str, args: &[&str]| {
+        let r = ets.run_at(clock, args);
+        assert_eq!(r.code, 0, "ets {args:?}: {}", r.stderr);
+    };
+    at("2024-02-01", &["init"]);
+    at("2024-02-01", &["market", "add", "CN", "--as", "admin"]);
+    for holder in ["Seller", "Buyer", "Small"] {
+        at("2024-02-01", &["account", "open", "--market", "CN", "--kind", "operator", "--holder", holder, "--rep", "rep", "--as", "admin"]);
+    }
+    at("2024-02-01", &["issue", "--unit", "CEA:2023", "--quantity", "105000", "--as", "mee"]);
+    at(
+        "2024-02-01",
+        &["allocate", "--from", "CN-ISSUANCE", "--to", "CN-100001", "--unit", "CEA:2023", "--quantity", "100000", "--as", "mee"],
+    );
+    at(
+        "2024-02-01",
+        &["allocate", "--from", "CN-ISSUANCE", "--to", "CN-100003", "--unit", "CEA:2023", "--quantity", "5000", "--as", "mee"],
+    );
+    // Inside the window (2024-01-01 to 2025-12-31): 4,000 sold, 1,000 bought back: NS = 3,000.
+    at("2025-06-01", &["transfer", "--from", "CN-100001", "--to", "CN-100002", "--unit", "CEA:2023", "--quantity", "4000", "--as", "rep"]);
+    at("2025-07-01", &["transfer", "--from", "CN-100002", "--to", "CN-100001", "--unit", "CEA:2023", "--quantity", "1000", "--as", "rep"]);
+    // After the window: not counted.
+    at("2026-01-05", &["transfer", "--from", "CN-100001", "--to", "CN-100002", "--unit", "CEA:2023", "--quantity", "500", "--as", "rep"]);
+    // T = 10,000 + 1.5 × 3,000 = 14,500 (holdings 96,500 do not bind).
+    let v = ets.json(&["carry-over", "--rulebook", "cn-power-2023-2024", "--account", "CN-100001", "--as", "mee"]);
+    assert_eq!((v["net_sales_t"].as_i64(), v["carried_over_t"].as_u64()), (Some(3_000), Some(14_500)), "{v:#}");
+    assert_eq!(ets.held("CN-100001"), vec![("CEA:2023".to_string(), 82_000), ("CEA:2025".to_string(), 14_500)]);
+    // Holdings bind: 5,000 held, T = 10,000 → 5,000.
+    let v = ets.json(&["carry-over", "--rulebook", "cn-power-2023-2024", "--account", "CN-100003", "--as", "mee"]);
+    assert_eq!(v["carried_over_t"].as_u64(), Some(5_000));
+    assert_eq!(ets.held("CN-CANCELLATION"), vec![("CEA:2023".to_string(), 19_500)]);
+    assert!(ets.ok(&["audit", "verify"]).contains("audit ok"));
+    // Only the market authority converts.
+    let r = ets.run(&["carry-over", "--rulebook", "cn-power-2023-2024", "--account", "CN-100002", "--as", "rep"]);
+    assert_eq!(r.code, 6, "{}", r.stderr);
 }
