@@ -70,7 +70,8 @@ fn unreadable(sheet: Option<String>, reason: String) -> ImportErrors {
 }
 
 fn import_with_limit(bytes: &[u8], max_rows: usize) -> Result<Vec<MonthlyRecord>, ImportErrors> {
-    let mut wb: Xlsx<_> = Xlsx::new(Cursor::new(bytes)).map_err(|e| unreadable(None, format!("not a readable .xlsx workbook: {e}")))?;
+    let mut wb: Xlsx<_> =
+        guarded(|| Xlsx::new(Cursor::new(bytes))).map_err(|e| unreadable(None, format!("not a readable .xlsx workbook: {e}")))?;
     let sheet = {
         let sheets = wb.sheets_metadata();
         let worksheets = || sheets.iter().filter(|s| s.typ == SheetType::WorkSheet);
@@ -78,13 +79,13 @@ fn import_with_limit(bytes: &[u8], max_rows: usize) -> Result<Vec<MonthlyRecord>
         chosen.map(|s| s.name.clone()).ok_or_else(|| unreadable(None, "the workbook has no worksheet".into()))?
     };
     let is_1904 = wb.has_1904_epoch();
-    let mut cells =
-        wb.worksheet_cells_reader(&sheet).map_err(|e| unreadable(Some(sheet.clone()), format!("cannot read the worksheet: {e}")))?;
+    let mut cells = guarded(|| wb.worksheet_cells_reader(&sheet))
+        .map_err(|e| unreadable(Some(sheet.clone()), format!("cannot read the worksheet: {e}")))?;
 
     let mut v = Validator::new(Some(sheet), max_rows);
     let mut st = SheetState::new(is_1904);
     loop {
-        let cell = match cells.next_cell() {
+        let cell = match guarded(|| cells.next_cell()) {
             Ok(Some(cell)) => cell,
             Ok(None) => break,
             Err(e) => {
@@ -103,6 +104,20 @@ fn import_with_limit(bytes: &[u8], max_rows: usize) -> Result<Vec<MonthlyRecord>
         v.header(1, []);
     }
     v.finish()
+}
+
+/// Runs a calamine call, turning a panic into an error. calamine 0.38 panics on some malformed
+/// workbooks (found by fuzzing: an overflow on an over-long cell reference such as
+/// `<dimension ref="A1:ZZZZZZZZZZ1">` in builds with overflow checks); a caller's bad upload must
+/// be a reported problem, not a crash. Needs `panic = "unwind"` (the workspace's profiles).
+fn guarded<T>(f: impl FnOnce() -> Result<T, calamine::XlsxError>) -> Result<T, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(panic) => {
+            let what = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
+            Err(format!("the xlsx reader failed on malformed content ({})", what.as_deref().unwrap_or("panic")))
+        }
+    }
 }
 
 /// The Excel name of a cell, e.g. `C5` (0-based row and column in).
@@ -676,6 +691,51 @@ mod tests {
         assert_eq!(text(DataRef::Float(1e21), ColumnKind::Decimal), Ok("1000000000000000000000".into()));
         assert_eq!(text(DataRef::SharedString(" a b "), ColumnKind::Text), Ok("a b".into()));
         assert_eq!(text(DataRef::Empty, ColumnKind::Text), Ok("<empty>".into()));
+    }
+
+    /// The template with one of its zip entries changed.
+    fn patched_template(entry: &str, patch: impl Fn(String) -> String) -> Vec<u8> {
+        use std::io::{Read, Write};
+        let mut zip = zip::ZipArchive::new(Cursor::new(template_xlsx())).unwrap();
+        let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let mut patched = false;
+        for i in 0..zip.len() {
+            let mut f = zip.by_index(i).unwrap();
+            let name = f.name().unwrap().into_owned();
+            let mut content = String::new();
+            f.read_to_string(&mut content).unwrap();
+            if name == entry {
+                content = patch(content);
+                patched = true;
+            }
+            out.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
+            out.write_all(content.as_bytes()).unwrap();
+        }
+        assert!(patched, "no entry {entry}");
+        out.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn regression_fuzz_overlong_cell_reference_is_a_problem_not_a_panic() {
+        // Found by the import_xlsx fuzz target: calamine overflows (a panic with overflow checks)
+        // on a dimension or cell reference with too many column letters.
+        let swap = |from: &'static str, to: &'static str| {
+            move |x: String| {
+                assert!(x.contains(from), "{from} not in the sheet");
+                x.replacen(from, to, 1)
+            }
+        };
+        let dim = patched_template("xl/worksheets/sheet1.xml", swap(r#"<dimension ref="A1:M2"/>"#, r#"<dimension ref="A1:ZZZZZZZZZZ1"/>"#));
+        let cell = patched_template("xl/worksheets/sheet1.xml", swap(r#"<c r="A2""#, r#"<c r="AAAAAAAAAAAAAA2""#));
+        for bytes in [dim, cell] {
+            let e = import_xlsx(&bytes).unwrap_err();
+            if cfg!(debug_assertions) {
+                assert_eq!(kinds(&e).last().unwrap().3, UnreadableWorkbook, "{e}");
+                assert!(e.to_string().contains("the xlsx reader failed on malformed content (attempt to multiply with overflow)"), "{e}");
+            }
+        }
+        // The patch itself keeps a readable workbook.
+        assert_eq!(import_xlsx(&patched_template("xl/worksheets/sheet1.xml", |x| x)).unwrap().len(), 1);
     }
 
     #[test]
