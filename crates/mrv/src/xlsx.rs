@@ -40,9 +40,14 @@
 //! otherwise be ignored. An input that is not a readable .xlsx workbook (another format, a
 //! corrupt or encrypted file) is one [`ProblemKind::UnreadableWorkbook`] problem with row 0.
 //!
+//! ## Hostile input
+//!
 //! The worksheet is read as a stream, one row at a time, so the row limit also bounds the
 //! work on an oversized sheet. The workbook's shared-string table is read whole when the workbook
-//! is opened.
+//! is opened (a highly compressed table is a memory cost this module does not bound); its declared
+//! size is checked against its real size first. A panic inside the xlsx reader (calamine) is
+//! reported as an unreadable workbook, not passed on to the caller. Both defences come from
+//! fuzzing (`fuzz/` at the repository root).
 
 use crate::import::{
     Cell, ColumnKind, ImportErrors, ImportProblem, ProblemKind, Validator, COLUMNS, COLUMN_HELP, EXAMPLE_ROW, KINDS, MAX_ROWS,
