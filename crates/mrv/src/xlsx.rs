@@ -40,9 +40,14 @@
 //! otherwise be ignored. An input that is not a readable .xlsx workbook (another format, a
 //! corrupt or encrypted file) is one [`ProblemKind::UnreadableWorkbook`] problem with row 0.
 //!
+//! ## Hostile input
+//!
 //! The worksheet is read as a stream, one row at a time, so the row limit also bounds the
 //! work on an oversized sheet. The workbook's shared-string table is read whole when the workbook
-//! is opened.
+//! is opened (a highly compressed table is a memory cost this module does not bound); its declared
+//! size is checked against its real size first. A panic inside the xlsx reader (calamine) is
+//! reported as an unreadable workbook, not passed on to the caller. Both defences come from
+//! fuzzing (`fuzz/` at the repository root).
 
 use crate::import::{
     Cell, ColumnKind, ImportErrors, ImportProblem, ProblemKind, Validator, COLUMNS, COLUMN_HELP, EXAMPLE_ROW, KINDS, MAX_ROWS,
@@ -70,7 +75,9 @@ fn unreadable(sheet: Option<String>, reason: String) -> ImportErrors {
 }
 
 fn import_with_limit(bytes: &[u8], max_rows: usize) -> Result<Vec<MonthlyRecord>, ImportErrors> {
-    let mut wb: Xlsx<_> = Xlsx::new(Cursor::new(bytes)).map_err(|e| unreadable(None, format!("not a readable .xlsx workbook: {e}")))?;
+    check_shared_string_count(bytes).map_err(|e| unreadable(None, format!("not a readable .xlsx workbook: {e}")))?;
+    let mut wb: Xlsx<_> =
+        guarded(|| Xlsx::new(Cursor::new(bytes))).map_err(|e| unreadable(None, format!("not a readable .xlsx workbook: {e}")))?;
     let sheet = {
         let sheets = wb.sheets_metadata();
         let worksheets = || sheets.iter().filter(|s| s.typ == SheetType::WorkSheet);
@@ -78,13 +85,13 @@ fn import_with_limit(bytes: &[u8], max_rows: usize) -> Result<Vec<MonthlyRecord>
         chosen.map(|s| s.name.clone()).ok_or_else(|| unreadable(None, "the workbook has no worksheet".into()))?
     };
     let is_1904 = wb.has_1904_epoch();
-    let mut cells =
-        wb.worksheet_cells_reader(&sheet).map_err(|e| unreadable(Some(sheet.clone()), format!("cannot read the worksheet: {e}")))?;
+    let mut cells = guarded(|| wb.worksheet_cells_reader(&sheet))
+        .map_err(|e| unreadable(Some(sheet.clone()), format!("cannot read the worksheet: {e}")))?;
 
     let mut v = Validator::new(Some(sheet), max_rows);
     let mut st = SheetState::new(is_1904);
     loop {
-        let cell = match cells.next_cell() {
+        let cell = match guarded(|| cells.next_cell()) {
             Ok(Some(cell)) => cell,
             Ok(None) => break,
             Err(e) => {
@@ -103,6 +110,82 @@ fn import_with_limit(bytes: &[u8], max_rows: usize) -> Result<Vec<MonthlyRecord>
         v.header(1, []);
     }
     v.finish()
+}
+
+/// Runs a calamine call, turning a panic into an error. calamine 0.38 panics on some malformed
+/// workbooks (found by fuzzing: an overflow on an over-long cell reference such as
+/// `<dimension ref="A1:ZZZZZZZZZZ1">` in builds with overflow checks); a caller's bad upload must
+/// be a reported problem, not a crash. Needs `panic = "unwind"` (the workspace's profiles).
+fn guarded<T>(f: impl FnOnce() -> Result<T, calamine::XlsxError>) -> Result<T, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(panic) => {
+            let what = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
+            Err(format!("the xlsx reader failed on malformed content ({})", what.as_deref().unwrap_or("panic")))
+        }
+    }
+}
+
+/// Fewest bytes one shared string takes in the XML (`<si/>`).
+const MIN_SHARED_STRING_BYTES: u64 = 5;
+
+/// calamine 0.38 reserves room for as many shared strings as the table's `uniqueCount` says
+/// before reading any (found by fuzzing): a small upload declaring 10^12 strings would abort the
+/// process on the failed allocation, which no `catch_unwind` can turn into a problem. So the
+/// declared count is checked first against the table's actual size: the table must have at least
+/// [`MIN_SHARED_STRING_BYTES`] per declared string. Every entry named like a shared-string table
+/// is checked (calamine finds its own through the workbook's relationships). Other damage is
+/// left to calamine to report.
+fn check_shared_string_count(bytes: &[u8]) -> Result<(), String> {
+    use std::io::Read;
+    let Ok(mut zip) = zip::ZipArchive::new(Cursor::new(bytes)) else { return Ok(()) };
+    for i in 0..zip.len() {
+        let declared = match zip.by_index(i) {
+            Ok(entry) if entry.name().is_ok_and(|n| n.replace('\\', "/").to_ascii_lowercase().ends_with("sharedstrings.xml")) => {
+                declared_unique_count(entry)
+            }
+            _ => None,
+        };
+        let Some(declared) = declared else { continue };
+        let needed = declared.saturating_mul(MIN_SHARED_STRING_BYTES);
+        let mut entry = zip.by_index(i).map_err(|e| e.to_string())?;
+        let available = std::io::copy(&mut (&mut entry).take(needed), &mut std::io::sink()).unwrap_or(0);
+        if available < needed {
+            return Err(format!("its shared-string table declares {declared} strings but is too short to hold them"));
+        }
+    }
+    Ok(())
+}
+
+/// The largest number in a `uniqueCount` attribute of the table's `sst` element, read as calamine
+/// reads it (digits, any leading zeros); `None` if there is none.
+fn declared_unique_count(entry: impl std::io::Read) -> Option<u64> {
+    let mut xml = quick_xml::Reader::from_reader(std::io::BufReader::new(entry));
+    let config = xml.config_mut();
+    config.check_end_names = false;
+    config.check_comments = false;
+    config.expand_empty_elements = true;
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match xml.read_event_into(&mut buf) {
+            Ok(quick_xml::events::Event::Start(e)) if e.local_name().as_ref() == "sst" => {
+                let attrs = e.attributes_raw();
+                let mut max = None;
+                for (at, _) in attrs.match_indices("uniqueCount") {
+                    let rest = attrs[at + "uniqueCount".len()..].trim_start().strip_prefix('=')?.trim_start();
+                    let digits = rest.strip_prefix(['"', '\'']).unwrap_or(rest);
+                    let digits = &digits[..digits.find(|c: char| !c.is_ascii_digit()).unwrap_or(digits.len())];
+                    let digits = digits.trim_start_matches('0');
+                    let n = if digits.len() > 19 { u64::MAX } else { digits.parse().unwrap_or(0) };
+                    max = max.max(Some(n));
+                }
+                return max;
+            }
+            Ok(quick_xml::events::Event::Eof) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
 }
 
 /// The Excel name of a cell, e.g. `C5` (0-based row and column in).
@@ -676,6 +759,88 @@ mod tests {
         assert_eq!(text(DataRef::Float(1e21), ColumnKind::Decimal), Ok("1000000000000000000000".into()));
         assert_eq!(text(DataRef::SharedString(" a b "), ColumnKind::Text), Ok("a b".into()));
         assert_eq!(text(DataRef::Empty, ColumnKind::Text), Ok("<empty>".into()));
+    }
+
+    /// The template with one of its zip entries changed.
+    fn patched_template(entry: &str, patch: impl Fn(String) -> String) -> Vec<u8> {
+        use std::io::{Read, Write};
+        let mut zip = zip::ZipArchive::new(Cursor::new(template_xlsx())).unwrap();
+        let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let mut patched = false;
+        for i in 0..zip.len() {
+            let mut f = zip.by_index(i).unwrap();
+            let name = f.name().unwrap().into_owned();
+            let mut content = String::new();
+            f.read_to_string(&mut content).unwrap();
+            if name == entry {
+                content = patch(content);
+                patched = true;
+            }
+            out.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
+            out.write_all(content.as_bytes()).unwrap();
+        }
+        assert!(patched, "no entry {entry}");
+        out.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn regression_fuzz_overlong_cell_reference_is_a_problem_not_a_panic() {
+        // Found by the import_xlsx fuzz target: calamine overflows (a panic with overflow checks)
+        // on a dimension or cell reference with too many column letters.
+        let swap = |from: &'static str, to: &'static str| {
+            move |x: String| {
+                assert!(x.contains(from), "{from} not in the sheet");
+                x.replacen(from, to, 1)
+            }
+        };
+        let dim = patched_template("xl/worksheets/sheet1.xml", swap(r#"<dimension ref="A1:M2"/>"#, r#"<dimension ref="A1:ZZZZZZZZZZ1"/>"#));
+        let cell = patched_template("xl/worksheets/sheet1.xml", swap(r#"<c r="A2""#, r#"<c r="AAAAAAAAAAAAAA2""#));
+        for bytes in [dim, cell] {
+            let e = import_xlsx(&bytes).unwrap_err();
+            if cfg!(debug_assertions) {
+                assert_eq!(kinds(&e).last().unwrap().3, UnreadableWorkbook, "{e}");
+                assert!(e.to_string().contains("the xlsx reader failed on malformed content (attempt to multiply with overflow)"), "{e}");
+            }
+        }
+        // The patch itself keeps a readable workbook.
+        assert_eq!(import_xlsx(&patched_template("xl/worksheets/sheet1.xml", |x| x)).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn regression_fuzz_declared_shared_string_count_must_fit_the_table() {
+        // Found by the xlsx_parts fuzz target: calamine reserves uniqueCount strings up front.
+        let sst = "xl/sharedStrings.xml";
+        for count in ["1438382005764197941", "00000000000001438382005764197941", "1000000000000", "100000"] {
+            let bytes = patched_template(sst, |x| {
+                let at = x.find("uniqueCount=\"").unwrap() + "uniqueCount=\"".len();
+                let end = at + x[at..].find('"').unwrap();
+                format!("{}{count}{}", &x[..at], &x[end..])
+            });
+            let e = import_xlsx(&bytes).unwrap_err();
+            assert_eq!(kinds(&e), vec![(None, 0, None, UnreadableWorkbook)], "{count}");
+            assert!(e.problems[0].reason.contains("shared-string table declares"), "{e}");
+        }
+        // The template's own table, and a count that fits its size, are fine.
+        let table = unzip_entry(&template_xlsx(), sst);
+        assert_eq!(declared_unique_count(table.as_bytes()), Some(49));
+        let fits = (table.len() as u64 / MIN_SHARED_STRING_BYTES).to_string();
+        let bytes = patched_template(sst, |x| x.replacen("uniqueCount=\"49\"", &format!("uniqueCount=\"{fits}\""), 1));
+        assert_eq!(import_xlsx(&bytes).unwrap().len(), 1);
+        // Spacing, quotes and leading zeros as XML and calamine allow.
+        assert_eq!(declared_unique_count(&b"<sst uniqueCount = '007' count=\"9\">"[..]), Some(7));
+        assert_eq!(
+            declared_unique_count(&b"<?xml version=\"1.0\"?><!-- <sst uniqueCount=\"5\"> --><x:sst x:uniqueCount=\"12\"/>"[..]),
+            Some(12)
+        );
+        assert_eq!(declared_unique_count(&b"<sst count=\"3\">"[..]), None);
+    }
+
+    fn unzip_entry(bytes: &[u8], name: &str) -> String {
+        use std::io::Read;
+        let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
+        let mut content = String::new();
+        zip.by_name(name).unwrap().read_to_string(&mut content).unwrap();
+        content
     }
 
     #[test]
