@@ -243,6 +243,16 @@ enum MarketCmd {
     },
     /// Move an entity from a pilot to another market (the national one): coverage, and the pilot allowances as its rulebook says
     Migrate(cycle::MigrateArgs),
+    /// Link two markets (a registry administrator): each accepts the other's units; --quota caps transfers across the link
+    Link {
+        a: String,
+        b: String,
+        /// Most tonnes transferred between the two markets' holders, both ways together
+        #[arg(long)]
+        quota: Option<String>,
+        #[command(flatten)]
+        write: WriteArgs,
+    },
     /// Let MARKET accept units issued by another market
     Recognise {
         market: String,
@@ -707,6 +717,10 @@ fn run_market(cli: &Cli, out: &Output, command: &MarketCmd) -> Result<(), CliErr
             submit(cli, out, write, Command::SetCap { market: market.clone(), vintage: parse_year("vintage", vintage)?, cap })
         }
         MarketCmd::Migrate(a) => cycle::run_migrate(&location(cli), out, a),
+        MarketCmd::Link { a, b, quota, write } => {
+            let quota = quota.as_deref().map(parse_quantity).transpose()?;
+            submit(cli, out, write, Command::LinkMarkets { a: a.clone(), b: b.clone(), quota })
+        }
         MarketCmd::Recognise { market, issuer, write } => {
             submit(cli, out, write, Command::RecogniseUnits { market: market.clone(), issuer: issuer.clone() })
         }

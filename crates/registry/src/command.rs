@@ -177,6 +177,14 @@ pub enum Command {
         unit: UnitRef,
         quantity: Tonnes,
     },
+    /// Links two markets (a registry administrator carries out the agreement): each accepts the
+    /// other's units, and transfers between their holders are limited, if `quota` is given, to
+    /// that many tonnes in total across the link (a restricted link).
+    LinkMarkets {
+        a: String,
+        b: String,
+        quota: Option<Tonnes>,
+    },
 }
 
 impl Command {
@@ -202,6 +210,7 @@ impl Command {
             Command::Unfreeze { .. } => "unfreeze",
             Command::Reverse { .. } => "reverse",
             Command::Withdraw { .. } => "withdraw",
+            Command::LinkMarkets { .. } => "link-markets",
         }
     }
 }

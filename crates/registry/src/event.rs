@@ -105,4 +105,10 @@ pub enum Event {
         account: AccountIdx,
         unit: UnitTypeIdx,
     },
+    /// Two markets linked; `a` < `b`.
+    MarketsLinked {
+        a: MarketIdx,
+        b: MarketIdx,
+        quota: Option<u64>,
+    },
 }

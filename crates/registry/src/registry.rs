@@ -41,9 +41,20 @@ pub struct MarketState {
     pub allowances_issued: Vec<(u16, u64)>,
     /// Other markets whose units this market accepts.
     pub recognised: Vec<MarketIdx>,
+    /// Links to markets with a higher index (each link is kept once, by its lower market).
+    pub links: Vec<MarketLink>,
     /// Operator and trading accounts in opening order: account number `CODE-(100001 + i)` is
     /// entry i, so numbers resolve without a string index.
     pub holder_accounts: Vec<AccountIdx>,
+}
+
+/// A link between two markets, held by the one with the lower index.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarketLink {
+    pub with: MarketIdx,
+    /// Most tonnes that may cross the link in transfers between holders, both ways together.
+    pub quota: Option<u64>,
+    pub used: u64,
 }
 
 impl MarketState {
@@ -476,6 +487,7 @@ impl Registry {
             Command::Allocate { from, to, unit, quantity } => self.decide_allocate(actor, from, to, unit, *quantity),
             Command::Transfer { from, to, unit, quantity } => {
                 let (f, t, u, q) = self.check_move(actor, from, to, unit, *quantity)?;
+                self.check_link_quota(f, t, q)?;
                 let blocks = self.take(f, u, q)?;
                 Ok(vec![Event::Moved { tx: self.next_tx(), kind: TxKind::Transfer, from: f, to: t, unit: u, blocks }])
             }
@@ -498,6 +510,23 @@ impl Registry {
                 let blocks = self.take(a, u, q)?;
                 let to = self.market(acc.market).cancellation;
                 Ok(vec![Event::Moved { tx: self.next_tx(), kind: TxKind::Cancellation, from: a, to, unit: u, blocks }])
+            }
+            Command::LinkMarkets { a, b, quota } => {
+                let (ma, mb) = (self.market_named(a)?, self.market_named(b)?);
+                if !self.is_admin(actor) {
+                    return reject(RejectKind::Forbidden, format!("{actor} may not link markets: only a registry administrator may"));
+                }
+                if ma == mb {
+                    return reject(RejectKind::Invalid, format!("market {a} cannot be linked to itself"));
+                }
+                if let Some(q) = quota {
+                    check_quantity(*q)?;
+                }
+                let (lo, hi) = if ma < mb { (ma, mb) } else { (mb, ma) };
+                if self.link(lo, hi).is_some() {
+                    return reject(RejectKind::Refused, format!("markets {a} and {b} are already linked"));
+                }
+                Ok(vec![Event::MarketsLinked { a: lo, b: hi, quota: quota.map(|q| q.0) }])
             }
             Command::Withdraw { account, unit, quantity } => {
                 let a = self.account_named(account)?;
@@ -539,6 +568,7 @@ impl Registry {
                     );
                 }
                 self.require_can_receive(p.to)?;
+                self.check_link_quota(p.from, p.to, p.blocks.iter().map(|b| b.len()).sum())?;
                 Ok(vec![Event::PendingPosted { pending: pending.clone(), tx: self.next_tx(), from: p.from, to: p.to, unit: p.unit }])
             }
             Command::VoidPending { pending } => {
@@ -1067,6 +1097,48 @@ impl Registry {
         }
     }
 
+    /// The link between two markets (`lo` < `hi`), if any.
+    fn link(&self, lo: MarketIdx, hi: MarketIdx) -> Option<&MarketLink> {
+        self.market(lo).links.iter().find(|l| l.with == hi)
+    }
+
+    /// The link a transfer between two holder accounts crosses, if their markets are linked.
+    fn crossed_link(&self, from: AccountIdx, to: AccountIdx) -> Option<(MarketIdx, MarketIdx)> {
+        let (a, b) = (self.account(from).market, self.account(to).market);
+        if a == b {
+            return None;
+        }
+        let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+        self.link(lo, hi).map(|_| (lo, hi))
+    }
+
+    fn check_link_quota(&self, from: AccountIdx, to: AccountIdx, q: u64) -> Result<()> {
+        let Some((lo, hi)) = self.crossed_link(from, to) else { return Ok(()) };
+        let link = self.link(lo, hi).expect("crossed link exists");
+        if let Some(quota) = link.quota {
+            if link.used + q > quota {
+                return reject(
+                    RejectKind::Refused,
+                    format!(
+                        "the link between {} and {} allows {} t of transfers; {} t used, {q} t requested",
+                        self.market(lo).spec.code,
+                        self.market(hi).spec.code,
+                        Tonnes(quota),
+                        Tonnes(link.used)
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn count_link_use(&mut self, from: AccountIdx, to: AccountIdx, q: u64) {
+        if let Some((lo, hi)) = self.crossed_link(from, to) {
+            let link = self.markets[lo.0 as usize].links.iter_mut().find(|l| l.with == hi).expect("crossed link exists");
+            link.used += q;
+        }
+    }
+
     fn is_admin(&self, actor: &str) -> bool {
         self.admins.iter().any(|a| a == actor)
     }
@@ -1161,6 +1233,7 @@ impl Registry {
                     caps: Vec::new(),
                     allowances_issued: Vec::new(),
                     recognised: Vec::new(),
+                    links: Vec::new(),
                     holder_accounts: Vec::new(),
                 });
             }
@@ -1169,6 +1242,16 @@ impl Registry {
                 caps.retain(|(v, _)| v != vintage);
                 caps.push((*vintage, *cap));
                 caps.sort_unstable();
+            }
+            Event::MarketsLinked { a, b, quota } => {
+                self.markets[a.0 as usize].links.push(MarketLink { with: *b, quota: *quota, used: 0 });
+                for (m, other) in [(*a, *b), (*b, *a)] {
+                    let recognised = &mut self.markets[m.0 as usize].recognised;
+                    if !recognised.contains(&other) {
+                        recognised.push(other);
+                        recognised.sort_unstable();
+                    }
+                }
             }
             Event::UnitsRecognised { market, issuer } => {
                 let recognised = &mut self.markets[market.0 as usize].recognised;
@@ -1230,6 +1313,9 @@ impl Registry {
             Event::Moved { tx, kind, from, to, unit, blocks } => {
                 self.debit(*from, *unit, blocks);
                 self.credit(*to, *unit, blocks);
+                if *kind == TxKind::Transfer {
+                    self.count_link_use(*from, *to, blocks_total(blocks));
+                }
                 match kind {
                     TxKind::Surrender { compliance_year } => {
                         *self.surrendered.entry((*from, *compliance_year)).or_insert(0) += blocks_total(blocks);
@@ -1293,6 +1379,7 @@ impl Registry {
             Event::PendingPosted { pending, tx, from, to, unit } => {
                 let p = self.pendings.remove(pending.as_str()).expect("posted pending exists");
                 assert_eq!((p.from, p.to, p.unit), (*from, *to, *unit), "posted pending differs from its record");
+                self.count_link_use(p.from, p.to, blocks_total(&p.blocks));
                 self.release(p.from, p.unit, &p.blocks);
                 self.debit(p.from, p.unit, &p.blocks);
                 self.credit(p.to, p.unit, &p.blocks);

@@ -649,3 +649,48 @@ fn the_market_authority_withdraws_free_units_into_the_cancellation_account() {
     assert_eq!(e.kind, RejectKind::Refused);
     g.invariants();
 }
+
+// ---------------------------------------------------------------- linked markets
+
+#[test]
+fn a_restricted_link_caps_transfers_between_the_two_markets() {
+    let mut g = fixture();
+    // Before the link, a Guangdong account does not accept national allowances.
+    let e = g.no("alice", transfer("CN-100001", "GD-100001", cea(2024), 10));
+    assert_eq!(e.kind, RejectKind::Refused);
+    let e = g.no("cn-auth", Command::LinkMarkets { a: "CN".into(), b: "GD".into(), quota: Some(Tonnes(50)) });
+    assert_eq!(e.kind, RejectKind::Forbidden, "an administrator carries out a link");
+    g.ok("admin", Command::LinkMarkets { a: "GD".into(), b: "CN".into(), quota: Some(Tonnes(50)) });
+    let e = g.no("admin", Command::LinkMarkets { a: "CN".into(), b: "GD".into(), quota: None });
+    assert_eq!(e.message, "markets CN and GD are already linked");
+    g.ok("alice", transfer("CN-100001", "GD-100001", cea(2024), 30));
+    let e = g.no("alice", transfer("CN-100001", "GD-100001", cea(2024), 21));
+    assert_eq!(e.message, "the link between CN and GD allows 50 t of transfers; 30 t used, 21 t requested");
+    // Both directions count against the one quota; transfers inside a market do not.
+    let e = g.no("erin", transfer("GD-100001", "CN-100001", cea(2024), 21));
+    assert_eq!(e.kind, RejectKind::Refused);
+    g.ok("erin", transfer("GD-100001", "CN-100001", cea(2024), 20));
+    g.ok("alice", transfer("CN-100001", "CN-100002", cea(2024), 40));
+    // Pending transfers count when they are posted.
+    g.ok("cn-auth", Command::Issue { unit: cea(2024), quantity: Tonnes(10), to: None });
+    g.ok(
+        "alice",
+        Command::CreatePending {
+            pending: "x".into(),
+            from: "CN-100001".into(),
+            to: "GD-100001".into(),
+            unit: cea(2024),
+            quantity: Tonnes(1),
+            purpose: PendingPurpose::Settlement,
+        },
+    );
+    let e = g.no("alice", Command::PostPending { pending: "x".into() });
+    assert_eq!(e.message, "the link between CN and GD allows 50 t of transfers; 50 t used, 1 t requested");
+    g.invariants();
+    // Replay gives the same state, link use included.
+    let mut replayed = Registry::new();
+    for r in &g.records {
+        replayed.apply_record(r.seq, &r.command_id, r.fingerprint, &r.events).unwrap();
+    }
+    assert_eq!(replayed.state_hash(), g.r.state_hash());
+}

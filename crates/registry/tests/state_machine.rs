@@ -714,6 +714,8 @@ impl Model {
                 receipt.tx = self.next_tx();
                 self.move_free(MTxKind::Cancellation, a, to, u, serials);
             }
+            // Linking is not generated; its rules are tested in tests/operations.rs.
+            Command::LinkMarkets { .. } => return Err(Forbidden),
             Command::Withdraw { account, unit, quantity: q } => {
                 let a = self.account_named(account)?;
                 let q = quantity(*q)?;

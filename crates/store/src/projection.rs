@@ -57,6 +57,7 @@ impl Projection {
                         vintage: spec.vintage,
                     }),
                     Event::RegistryInitialised { .. }
+                    | Event::MarketsLinked { .. }
                     | Event::MarketAdded { .. }
                     | Event::CapSet { .. }
                     | Event::UnitsRecognised { .. } => {}
