@@ -565,7 +565,8 @@ pub fn run_comply(location: &Location, out: &Output, args: &ComplyArgs) -> Resul
     let mrv = open_mrv(location)?;
     let mut ledger = Ledger::open(location, LedgerOptions::default())?;
     if let Some(entity) = &args.surrender {
-        surrender(&rb, mrv.state(), &mut ledger, entity, args.year, &projects, args.actor.as_deref().expect("clap requires --as"), out)?;
+        let actor = args.actor.as_deref().expect("clap requires --as");
+        surrender(&rb, mrv.state(), &mut ledger, entity, args.year, &projects, actor, now()?, out)?;
     }
     let results = assess_all(&rb, mrv.state(), &ledger, args.year, price, &projects);
     let assessed: Vec<&Assessment> = results.iter().filter_map(|(_, _, r)| r.as_ref().ok()).collect();
@@ -649,6 +650,7 @@ pub fn surrender(
     year: i32,
     projects: &ProjectCatalog,
     actor: &str,
+    at: Timestamp,
     out: &Output,
 ) -> Result<(), CliError> {
     let c = cycle_data::covered(state, &rb.rulebook.market, year)
@@ -681,9 +683,7 @@ pub fn surrender(
     let done =
         rb.compliance.assess(y, verified, allocated, &already, Fen(0)).map_err(|e| CliError::new(ExitCode::Invalid, e.to_string()))?;
     let counted_so_far = done.allowances_counted_t + done.offsets_counted_t;
-    let remaining = Decimal::from(done.obligation_t.saturating_sub(counted_so_far));
-    let plan = rb.compliance.plan(y, remaining, allocated, &lots).map_err(|e| CliError::new(ExitCode::Invalid, e.to_string()))?;
-    let at = now()?;
+    let plan = rb.compliance.plan(y, verified, allocated, &lots, &already).map_err(|e| CliError::new(ExitCode::Invalid, e.to_string()))?;
     let mut n = 0;
     for (k, lot) in plan.iter().enumerate() {
         let i = lots.iter().position(|l| l.units == lot.units).expect("planned from the holdings");
@@ -764,6 +764,14 @@ pub fn migrate(
         )
     })?;
     let base = format!("migrate-{}-{}-{}", m.entity, m.from, m.year);
+    // Everything checked before anything is written.
+    let to_market = ledger.registry().find_market(&m.to).ok_or_else(|| CliError::new(ExitCode::NotFound, format!("no market {}", m.to)))?;
+    if matches!(treatment, DualTrack::Convert { .. }) && m.to_authority.is_none() {
+        return Err(CliError::new(ExitCode::Invalid, "conversion issues the new market's allowances: give --to-authority"));
+    }
+    if ledger.registry().find_account(&m.account).is_none() {
+        return Err(CliError::new(ExitCode::NotFound, format!("unknown account {}", m.account)));
+    }
     let pilot_account = mrv
         .state()
         .coverage(&m.entity)
@@ -780,6 +788,7 @@ pub fn migrate(
         year: m.year,
         account: Some(m.account.clone()),
         reason: m.reason.clone(),
+        sector: None,
     };
     let receipt = mrv.submit(&base, &m.official, at, &command, &[])?;
     let registry = ledger.registry();
@@ -814,24 +823,29 @@ pub fn migrate(
         }
     }
     if let DualTrack::Convert { rate } = &treatment {
-        let to_authority = m
-            .to_authority
-            .as_deref()
-            .ok_or_else(|| CliError::new(ExitCode::Invalid, "conversion issues the new market's allowances: give --to-authority"))?;
-        let to_market =
-            ledger.registry().find_market(&m.to).ok_or_else(|| CliError::new(ExitCode::NotFound, format!("no market {}", m.to)))?;
-        let code = ledger.registry().market(to_market).spec.allowance_code.clone();
-        for (unit, q, vintage) in &held {
-            let converted =
-                ets_rules::num::floor_tonnes(Decimal::from(*q) * *rate).map_err(|e| CliError::new(ExitCode::Invalid, e.to_string()))?;
-            if converted == 0 {
-                continue;
-            }
-            let target = UnitRef::allowance(&code, *vintage);
+        let to_authority = m.to_authority.as_deref().expect("checked above");
+        // Converted from what was withdrawn (as recorded), so a rerun after an interruption
+        // converts exactly once; into the vintage of the first year in the new market.
+        let registry = ledger.registry();
+        let withdrawn: u64 = registry
+            .transactions()
+            .iter()
+            .filter(|t| t.kind == ets_registry::TxKind::Withdrawal && t.from == Some(idx) && t.reversed_by.is_none())
+            .filter(|t| {
+                registry.unit(t.unit).spec.issuer == from_market && registry.unit(t.unit).spec.class == ets_registry::UnitClass::Allowance
+            })
+            .map(|t| t.blocks.iter().map(|b| b.len()).sum::<u64>())
+            .sum();
+        let converted =
+            ets_rules::num::floor_tonnes(Decimal::from(withdrawn) * *rate).map_err(|e| CliError::new(ExitCode::Invalid, e.to_string()))?;
+        if converted > 0 {
+            let code = ledger.registry().market(to_market).spec.allowance_code.clone();
+            let vintage = u16::try_from(m.year).map_err(|_| CliError::new(ExitCode::Invalid, "year out of range"))?;
+            let target = UnitRef::allowance(&code, vintage);
             submit_registry(
                 ledger,
                 at,
-                format!("{base}-convert-issue-{unit}"),
+                format!("{base}-convert-issue"),
                 to_authority,
                 Command::Issue { unit: target.clone(), quantity: Tonnes(converted), to: None },
             )?;
@@ -841,8 +855,8 @@ pub fn migrate(
                 unit: target.clone(),
                 quantity: Tonnes(converted),
             };
-            submit_registry(ledger, at, format!("{base}-convert-allocate-{unit}"), to_authority, allocate)?;
-            lines.push(format!("converted {} t of {unit} into {} t of {target} in {}", Tonnes(*q), Tonnes(converted), m.account));
+            submit_registry(ledger, at, format!("{base}-convert-allocate"), to_authority, allocate)?;
+            lines.push(format!("converted {} t withdrawn into {} t of {target} in {}", Tonnes(withdrawn), Tonnes(converted), m.account));
         }
     }
     Ok((receipt.seq, treatment, lines))

@@ -55,19 +55,28 @@ pub fn power_units(state: &MrvState, market: &str, year: i32) -> (Vec<PowerUnit>
                 continue;
             }
         };
-        let previous = state.annual(&c.entity, year - 1).ok();
+        // Pre-allocation rests on the previous year's verified emissions: without an accepted
+        // previous-year report there is none (the true-up is then the whole allocation).
+        let previous = state.verified_emissions(&c.entity, year - 1).and_then(|_| state.annual(&c.entity, year - 1).ok());
+        if let Some(u) = annual.units.iter().find(|u| u.production.is_none()) {
+            skipped.push((c.entity.clone(), format!("unit {} has no metered production for every month of {year}", u.unit)));
+            continue;
+        }
         for u in &annual.units {
             let Some(UnitKind::GeneratingUnit { capacity_mw, category, cooling, .. }) = state.unit(&u.unit).map(|x| &x.kind) else {
                 continue;
             };
             let production = u.production.unwrap_or_default();
-            let capacity_hours = *capacity_mw * hours_in(year);
+            let Some(capacity_hours) = capacity_mw.checked_mul(hours_in(year)) else {
+                skipped.push((c.entity.clone(), format!("unit {}: capacity {capacity_mw} MW is out of range", u.unit)));
+                continue;
+            };
             let load = if capacity_hours.is_zero() { Decimal::ZERO } else { (production / capacity_hours).min(Decimal::ONE).round_dp(6) };
             let previous_t = previous
                 .as_ref()
                 .and_then(|p| p.units.iter().find(|x| x.unit == u.unit))
                 .map(|x| x.emissions.annual_co2_t)
-                .unwrap_or(u.emissions.annual_co2_t);
+                .unwrap_or_default();
             units.push(PowerUnit {
                 unit: u.unit.clone(),
                 entity: c.entity.clone(),

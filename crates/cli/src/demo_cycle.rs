@@ -186,7 +186,7 @@ pub fn run(location: &Location, ledger: &mut Ledger, year: i32) -> Result<CycleD
     let catalog = projects();
     for a in &allocation {
         let rep = mrv.state().entity(&a.entity).and_then(|e| e.representatives.iter().next().cloned()).expect("representative");
-        cycle::surrender(&rb, mrv.state(), ledger, &a.entity, year, &catalog, &rep, &quiet)?;
+        cycle::surrender(&rb, mrv.state(), ledger, &a.entity, year, &catalog, &rep, at(year + 1, 12, 15), &quiet)?;
     }
     let results = cycle::assess_all(&rb, mrv.state(), ledger, year, Fen(PRICE_FEN), &catalog);
     let mut demo = CycleDemo {

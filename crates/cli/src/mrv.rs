@@ -237,6 +237,9 @@ pub enum CoverageCmd {
         market: String,
         #[arg(long)]
         last_year: i32,
+        /// Which coverage, if the entity has several in the market
+        #[arg(long)]
+        sector: Option<String>,
         #[command(flatten)]
         write: WriteArgs,
     },
@@ -467,7 +470,9 @@ fn describe_event(e: &ets_mrv::state::Event) -> String {
             if s.late { format!(", late: due {}", s.due) } else { String::new() }
         ),
         Event::CoverageAdded { entity, coverage } => format!("{entity} covered in {}", coverage.describe()),
-        Event::CoverageEnded { entity, market, last_year } => format!("{entity}'s coverage in {market} ends with {last_year}"),
+        Event::CoverageEnded { entity, market, sector, last_year } => {
+            format!("{entity}'s {sector} coverage in {market} ends with {last_year}")
+        }
         Event::Migrated { entity, from_market, to_market, year, reason } => {
             format!("{entity} migrates from {from_market} to {to_market} in {year}: {reason}")
         }
@@ -568,8 +573,10 @@ pub fn run(location: &Location, out: &Output, command: &MrvCmd) -> Result<(), Cl
             };
             submit_one(location, out, write, Command::Cover { entity: entity.clone(), coverage })
         }
-        MrvCmd::Coverage(CoverageCmd::End { entity, market, last_year, write }) => {
-            submit_one(location, out, write, Command::EndCoverage { entity: entity.clone(), market: market.clone(), last_year: *last_year })
+        MrvCmd::Coverage(CoverageCmd::End { entity, market, last_year, sector, write }) => {
+            let sector = sector.as_deref().map(Sector::parse).transpose().map_err(invalid)?;
+            let command = Command::EndCoverage { entity: entity.clone(), market: market.clone(), last_year: *last_year, sector };
+            submit_one(location, out, write, command)
         }
         MrvCmd::Coverage(CoverageCmd::List { entity, market, year }) => {
             let log = open(location, false)?;

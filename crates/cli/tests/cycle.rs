@@ -266,10 +266,39 @@ fn migration_withdraws_the_pilot_allowances_once() {
 #[test]
 fn migration_converts_or_keeps_pilot_allowances_as_the_rulebook_says() {
     let (ets, rulebook) = pilot_entity("treatment = \"convert\"\nrate = \"0.5\"");
+    // Without the national authority nothing is written at all (not even the withdrawal).
+    let before = ets.dump();
+    let r = ets.run(&[
+        "market",
+        "migrate",
+        "--entity",
+        "TJ-E1",
+        "--from",
+        "TJ",
+        "--to",
+        "CN",
+        "--year",
+        "2025",
+        "--account",
+        "CN-100001",
+        "--rulebook",
+        &rulebook,
+        "--reason",
+        "national coverage",
+        "--as",
+        "gov",
+        "--from-authority",
+        "tj-eeb",
+    ]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert_eq!(ets.dump(), before);
     let r = migrate(&ets, &rulebook);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(ets.held("TJ-CANCELLATION"), vec![("TJEA:2024".to_string(), 700)]);
-    assert_eq!(ets.held("CN-100001"), vec![("CEA:2024".to_string(), 350)], "700 × 0.5 national allowances");
+    assert_eq!(ets.held("CN-100001"), vec![("CEA:2025".to_string(), 350)], "700 × 0.5 national allowances of the first national year");
+    // Running it again converts nothing more.
+    assert_eq!(migrate(&ets, &rulebook).code, 0);
+    assert_eq!(ets.held("CN-100001"), vec![("CEA:2025".to_string(), 350)]);
     assert!(ets.ok(&["audit", "verify"]).contains("audit ok"));
 
     let (ets, rulebook) = pilot_entity("treatment = \"carry_over\"\nyears = 3");

@@ -180,6 +180,8 @@ pub enum Command {
         entity: String,
         market: String,
         last_year: i32,
+        /// Which coverage, where the entity has several in the market.
+        sector: Option<crate::entity::Sector>,
     },
     /// The entity leaves `from_market` and is covered by `to_market` from `year` for the same
     /// sector and gases (an official): the national market taking over a pilot's entity.
@@ -190,6 +192,8 @@ pub enum Command {
         year: i32,
         account: Option<String>,
         reason: String,
+        /// Which coverage moves, where the entity has several in `from_market`.
+        sector: Option<crate::entity::Sector>,
     },
 }
 
@@ -256,6 +260,7 @@ pub enum Event {
     CoverageEnded {
         entity: String,
         market: String,
+        sector: crate::entity::Sector,
         last_year: i32,
     },
     /// Marks a migration; its coverage changes follow as their own events.
@@ -510,11 +515,28 @@ impl MrvState {
             .collect()
     }
 
-    fn check_no_double_coverage(&self, entity: &str, new: &Coverage, ignoring: Option<(&str, i32)>) -> Result<(), Rejection> {
+    fn check_no_double_coverage(&self, entity: &str, new: &Coverage, ignoring: Option<(&Coverage, i32)>) -> Result<(), Rejection> {
+        if let Some(account) = &new.account {
+            for (other, list) in &self.coverage {
+                let clash = list.iter().any(|c| {
+                    other != entity
+                        && c.market == new.market
+                        && c.account.as_ref() == Some(account)
+                        && c.from_year <= new.to_year.unwrap_or(i32::MAX)
+                        && new.from_year <= c.to_year.unwrap_or(i32::MAX)
+                });
+                if clash {
+                    return Err(reject(
+                        RejectKind::Conflict,
+                        format!("account {account} already covers '{other}' in {}: each entity complies from its own account", new.market),
+                    ));
+                }
+            }
+        }
         for c in self.coverage(entity) {
             let mut c = c.clone();
-            if let Some((market, last)) = ignoring {
-                if c.market == market && c.covers_year(last + 1) {
+            if let Some((ending, last)) = ignoring {
+                if c == *ending {
                     c.to_year = Some(last);
                     if last < c.from_year {
                         continue;
@@ -534,11 +556,40 @@ impl MrvState {
         Ok(())
     }
 
-    fn open_coverage(&self, entity: &str, market: &str, year: i32) -> Result<&Coverage, Rejection> {
-        self.coverage(entity)
+    /// The one coverage of the entity in a market in a year (of the sector, when given).
+    fn open_coverage(&self, entity: &str, market: &str, year: i32, sector: Option<crate::entity::Sector>) -> Result<&Coverage, Rejection> {
+        let found: Vec<&Coverage> = self
+            .coverage(entity)
             .iter()
-            .find(|c| c.market == market && c.covers_year(year))
-            .ok_or_else(|| reject(RejectKind::NotFound, format!("'{entity}' is not covered in {market} in {year}")))
+            .filter(|c| c.market == market && c.covers_year(year) && sector.is_none_or(|s| s == c.sector))
+            .collect();
+        match found.as_slice() {
+            [] => Err(reject(RejectKind::NotFound, format!("'{entity}' is not covered in {market} in {year}"))),
+            [one] => Ok(one),
+            _ => Err(invalid(format!("'{entity}' has several coverages in {market} in {year}: name the sector"))),
+        }
+    }
+
+    /// The entity's report for a year, if one was submitted.
+    pub fn report_of(&self, entity: &str, year: i32) -> Option<&verification::Report> {
+        self.workflow.reports().find(|r| r.entity == entity && r.year == year)
+    }
+
+    /// Data of a year are frozen while its report is with the verifier or the authority, and
+    /// for good once it is accepted: what was verified is what stays. A returned report
+    /// reopens them.
+    fn require_year_open(&self, entity: &str, year: i32, what: &str) -> Result<(), Rejection> {
+        match self.report_of(entity, year) {
+            Some(r) if r.state != verification::ReportState::Returned => Err(reject(
+                RejectKind::OutOfOrder,
+                format!(
+                    "cannot {what}: the {year} report of '{entity}' ('{}') is {}; its data change only after the authority returns it",
+                    r.id,
+                    if r.state == verification::ReportState::Accepted { "accepted" } else { "under verification" }
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 
     fn is_official(&self, actor: &str) -> bool {
@@ -657,6 +708,7 @@ impl MrvState {
                         ));
                     }
                 }
+                self.require_year_open(&plan.entity, plan.year, "change the monitoring plan")?;
                 let version = self.plan_versions(&plan.entity, plan.year).len() as u32 + 1;
                 check_reason(version, reason, "the monitoring plan")?;
                 one(Event::PlanSet {
@@ -671,6 +723,12 @@ impl MrvState {
             Command::SubmitReport { report, entity, year } => {
                 check_id("report id", report)?;
                 self.require_representative(entity, actor, "submit an annual report")?;
+                if let Some(r) = self.report_of(entity, *year) {
+                    return Err(reject(
+                        RejectKind::Inconsistent,
+                        format!("'{entity}' already has a {year} report ('{}'); a returned report is resubmitted as a new version", r.id),
+                    ));
+                }
                 let annual = self.annual(entity, *year)?;
                 let e = &self.entities[entity];
                 let category = self.installations.values().filter(|i| &i.entity == entity).filter_map(|i| i.eu_category).max();
@@ -717,19 +775,19 @@ impl MrvState {
                 self.check_no_double_coverage(entity, coverage, None)?;
                 one(Event::CoverageAdded { entity: entity.clone(), coverage: coverage.clone() })
             }
-            Command::EndCoverage { entity, market, last_year } => {
+            Command::EndCoverage { entity, market, last_year, sector } => {
                 self.require_official(actor, "end coverage")?;
                 self.require_entity(entity)?;
-                let c = self.open_coverage(entity, market, *last_year)?;
+                let c = self.open_coverage(entity, market, *last_year, *sector)?;
                 if c.to_year.is_some_and(|t| t <= *last_year) {
                     return Err(reject(
                         RejectKind::OutOfOrder,
                         format!("'{entity}' coverage in {} already ends in {}", market, c.to_year.unwrap_or(0)),
                     ));
                 }
-                one(Event::CoverageEnded { entity: entity.clone(), market: market.clone(), last_year: *last_year })
+                one(Event::CoverageEnded { entity: entity.clone(), market: market.clone(), sector: c.sector, last_year: *last_year })
             }
-            Command::Migrate { entity, from_market, to_market, year, account, reason } => {
+            Command::Migrate { entity, from_market, to_market, year, account, reason, sector } => {
                 self.require_official(actor, "migrate an entity between markets")?;
                 self.require_entity(entity)?;
                 if reason.trim().is_empty() {
@@ -738,7 +796,7 @@ impl MrvState {
                 if from_market == to_market {
                     return Err(invalid(format!("'{entity}' cannot migrate from {from_market} to itself")));
                 }
-                let from = self.open_coverage(entity, from_market, *year)?;
+                let from = self.open_coverage(entity, from_market, *year, *sector)?;
                 if from.from_year >= *year {
                     return Err(reject(
                         RejectKind::OutOfOrder,
@@ -757,7 +815,7 @@ impl MrvState {
                     account: account.clone(),
                 };
                 to.validate().map_err(invalid)?;
-                self.check_no_double_coverage(entity, &to, Some((from_market, year - 1)))?;
+                self.check_no_double_coverage(entity, &to, Some((from, year - 1)))?;
                 Ok(vec![
                     Event::Migrated {
                         entity: entity.clone(),
@@ -766,7 +824,7 @@ impl MrvState {
                         year: *year,
                         reason: reason.clone(),
                     },
-                    Event::CoverageEnded { entity: entity.clone(), market: from_market.clone(), last_year: year - 1 },
+                    Event::CoverageEnded { entity: entity.clone(), market: from_market.clone(), sector: from.sector, last_year: year - 1 },
                     Event::CoverageAdded { entity: entity.clone(), coverage: to },
                 ])
             }
@@ -804,6 +862,7 @@ impl MrvState {
         reason: &Option<String>,
     ) -> Result<Vec<Event>, Rejection> {
         self.require_representative(entity, actor, "submit monthly data")?;
+        self.require_year_open(entity, month.year(), &format!("submit data for {month}"))?;
         if self.unit_entity(unit) != Some(entity) {
             return Err(reject(RejectKind::NotFound, format!("'{unit}' is not an emission unit of '{entity}'")));
         }
@@ -904,9 +963,12 @@ impl MrvState {
             }
             Event::Verification { event } => self.workflow.apply(event),
             Event::CoverageAdded { entity, coverage } => self.coverage.entry(entity.clone()).or_default().push(coverage.clone()),
-            Event::CoverageEnded { entity, market, last_year } => {
+            Event::CoverageEnded { entity, market, sector, last_year } => {
                 let list = self.coverage.get_mut(entity).expect("coverage of a known entity");
-                let c = list.iter_mut().find(|c| &c.market == market && c.covers_year(*last_year)).expect("open coverage");
+                let c = list
+                    .iter_mut()
+                    .find(|c| &c.market == market && c.sector == *sector && c.covers_year(*last_year))
+                    .expect("open coverage");
                 c.to_year = Some(*last_year);
             }
             Event::Migrated { .. } => {}

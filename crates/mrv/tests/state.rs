@@ -469,6 +469,7 @@ fn no_entity_is_covered_twice_for_a_sector_and_gas() {
             year: 2025,
             account: None,
             reason: "threshold".into(),
+            sector: None,
         },
     );
     let gases_in = |market: &str, year: i32| -> Vec<String> {
@@ -495,6 +496,7 @@ fn migration_moves_coverage_without_a_gap_or_an_overlap() {
         year,
         account: Some("CN-100042".into()),
         reason: "power sector in the national market".into(),
+        sector: None,
     };
     assert_eq!(w.refused("alice", day, migrate("CN", 2025)).0, RejectKind::Forbidden);
     assert_eq!(w.refused("gov", day, migrate("GD", 2025)).0, RejectKind::Invalid);
@@ -513,4 +515,75 @@ fn migration_moves_coverage_without_a_gap_or_an_overlap() {
     assert_eq!(w.s.covered("CN", 2025).len(), 1);
     // Migrating again from GD in 2026: GD no longer covers it.
     assert_eq!(w.refused("gov", day, migrate("CN", 2026)).0, RejectKind::NotFound);
+}
+
+#[test]
+fn migration_ends_the_coverage_it_moves_among_several() {
+    let mut w = world();
+    let day = t(2025, 1, 10);
+    let mut steel = coverage("TJ", 2015, Some(2020), &["CO2"]);
+    steel.sector = Sector::Steel;
+    steel.account = Some("TJ-100009".into());
+    w.ok("gov", day, Command::Cover { entity: "E1".into(), coverage: steel });
+    w.ok("gov", day, Command::Cover { entity: "E1".into(), coverage: coverage("TJ", 2016, None, &["CO2"]) });
+    w.ok(
+        "gov",
+        day,
+        Command::Migrate {
+            entity: "E1".into(),
+            from_market: "TJ".into(),
+            to_market: "CN".into(),
+            year: 2021,
+            account: Some("CN-100001".into()),
+            reason: "national coverage".into(),
+            sector: None,
+        },
+    );
+    // The power coverage ended; the steel one is untouched; one market a year for power.
+    let c = w.s.coverage("E1");
+    assert_eq!((c[0].sector, c[0].to_year), (Sector::Steel, Some(2020)));
+    assert_eq!((c[1].sector, c[1].to_year), (Sector::Power, Some(2020)));
+    for year in 2016..2030 {
+        let power: Vec<&str> = c.iter().filter(|c| c.sector == Sector::Power && c.covers_year(year)).map(|c| c.market.as_str()).collect();
+        assert_eq!(power.len(), 1, "{year}: {power:?}");
+    }
+}
+
+#[test]
+fn an_account_covers_one_entity_and_reported_years_are_frozen() {
+    let mut w = world();
+    let day = t(2024, 1, 2);
+    w.ok("gov", day, Command::RegisterEntity { entity: entity("E2", "bob") });
+    w.ok("gov", day, Command::Cover { entity: "E1".into(), coverage: coverage("CN", 2021, None, &["CO2"]) });
+    let (kind, msg) = w.refused("gov", day, Command::Cover { entity: "E2".into(), coverage: coverage("CN", 2021, None, &["CO2"]) });
+    assert_eq!(kind, RejectKind::Conflict);
+    assert!(msg.contains("account CN-100001 already covers 'E1'"), "{msg}");
+    // Once a report is in, its year's data and plan are frozen; a second report is refused.
+    let recs = records("E1", "U1", 21);
+    submit_year(&mut w, "E1", "U1", "alice", &recs);
+    w.ok("alice", t(2025, 3, 1), Command::SubmitReport { report: "R1".into(), entity: "E1".into(), year: YEAR });
+    let (kind, msg) = w.refused("alice", t(2025, 3, 2), monthly("E1", "U1", &recs[0], Some("late fix")));
+    assert_eq!(kind, RejectKind::OutOfOrder);
+    assert!(msg.contains("under verification"), "{msg}");
+    assert_eq!(
+        w.refused("alice", t(2025, 3, 2), Command::SetPlan { plan: plan("E1", &["U1"]), reason: Some("x".into()) }).0,
+        RejectKind::OutOfOrder
+    );
+    assert_eq!(
+        w.refused("alice", t(2025, 3, 2), Command::SubmitReport { report: "R2".into(), entity: "E1".into(), year: YEAR }).0,
+        RejectKind::Inconsistent
+    );
+    // Returned: the data reopen, are corrected, and the report is resubmitted.
+    w.ok("gov", t(2025, 3, 3), Command::AssignVerifier { report: "R1".into(), verifier: "V1".into() });
+    w.ok("vera", t(2025, 3, 4), Command::RecordFinding { report: "R1".into(), finding: Finding::NonConformity { text: "seal".into() } });
+    w.ok("vera", t(2025, 3, 5), Command::GiveOpinion { report: "R1".into(), stated: None });
+    w.ok("gov", t(2025, 3, 6), Command::Return { report: "R1".into(), reason: "fix January".into() });
+    w.ok("alice", t(2025, 3, 7), monthly("E1", "U1", &recs[0], Some("January re-read")));
+    w.ok("alice", t(2025, 3, 8), Command::ResubmitReport { report: "R1".into(), reason: "January fixed".into() });
+    w.ok("alice", t(2025, 3, 8), Command::AssignVerifier { report: "R1".into(), verifier: "V1".into() });
+    w.ok("vera", t(2025, 3, 9), Command::GiveOpinion { report: "R1".into(), stated: Some(OpinionKind::Unqualified) });
+    w.ok("gov", t(2025, 3, 10), Command::Accept { report: "R1".into() });
+    // Accepted: frozen for good.
+    assert_eq!(w.refused("alice", t(2025, 4, 1), monthly("E1", "U1", &recs[1], Some("after"))).0, RejectKind::OutOfOrder);
+    assert_eq!(w.s.verified_emissions("E1", YEAR), Some(w.s.annual("E1", YEAR).unwrap().total_t));
 }

@@ -401,12 +401,26 @@ impl ComplianceRules {
         Ok(floor_tonnes(t)?.min(holdings_t))
     }
 
-    /// Which lots to surrender from `holdings` to meet the obligation: eligible offsets first
-    /// (each group up to what counts), then allowances of the oldest usable vintage first.
-    pub fn plan(&self, year: u16, verified_t: Decimal, allocation_t: u64, holdings: &[Lot]) -> Result<Vec<Lot>, RuleError> {
+    /// Which lots to surrender from `holdings` to meet what is still owed after `already`
+    /// (the lots surrendered for the year so far): eligible offsets first (each only as far as
+    /// it still counts, judged together with what was already surrendered), then allowances of
+    /// the oldest usable vintage first.
+    pub fn plan(
+        &self,
+        year: u16,
+        verified_t: Decimal,
+        allocation_t: u64,
+        holdings: &[Lot],
+        already: &[Lot],
+    ) -> Result<Vec<Lot>, RuleError> {
+        let counted = |lots: &[Lot]| -> Result<(u64, u64), RuleError> {
+            let a = self.assess(year, verified_t, allocation_t, lots, Fen(0))?;
+            Ok((a.allowances_counted_t + a.offsets_counted_t, a.offsets_counted_t))
+        };
         let obligation = self.obligation(verified_t)?;
+        let mut all: Vec<Lot> = already.to_vec();
         let mut plan: Vec<Lot> = Vec::new();
-        let mut remaining = obligation;
+        let mut remaining = obligation.saturating_sub(counted(&all)?.0);
         let mut offsets: Vec<&Lot> = holdings.iter().filter(|l| matches!(l.units, Units::Offset { .. })).collect();
         // Local projects first, so that locality shares are met with what counts.
         offsets.sort_by_key(|l| match &l.units {
@@ -420,15 +434,15 @@ impl ComplianceRules {
             if remaining == 0 {
                 break;
             }
-            // Try adding as much as still counts: assess with the lot added at full size, and
-            // keep what raised the counted offsets.
-            let before = self.assess(year, verified_t, allocation_t, &plan, Fen(0))?.offsets_counted_t;
-            let mut trial = plan.clone();
-            trial.push(Lot { units: lot.units.clone(), quantity: lot.quantity.min(remaining) });
-            let after = self.assess(year, verified_t, allocation_t, &trial, Fen(0))?.offsets_counted_t;
-            let useful = after - before;
+            // Keep only what raises the counted offsets when added to everything so far.
+            let before = counted(&all)?.1;
+            all.push(Lot { units: lot.units.clone(), quantity: lot.quantity.min(remaining) });
+            let useful = counted(&all)?.1 - before;
+            all.pop();
             if useful > 0 {
-                plan.push(Lot { units: lot.units.clone(), quantity: useful });
+                let l = Lot { units: lot.units.clone(), quantity: useful };
+                all.push(l.clone());
+                plan.push(l);
                 remaining -= useful;
             }
         }
@@ -521,7 +535,7 @@ pub(crate) mod tests {
             Lot { units: ccer("P1", "Gansu", "2024-06-01"), quantity: 150_000 },
             Lot { units: Units::Allowance { vintage: 2024 }, quantity: 3_000_000 },
         ];
-        let plan = r.plan(2024, d("2000000"), 0, &holdings).unwrap();
+        let plan = r.plan(2024, d("2000000"), 0, &holdings, &[]).unwrap();
         assert_eq!(plan[0].quantity, 100_000);
         assert_eq!(plan[1], Lot { units: Units::Allowance { vintage: 2024 }, quantity: 1_900_000 });
         let all = [
@@ -668,10 +682,28 @@ pub(crate) mod tests {
             Lot { units: Units::Allowance { vintage: 2024 }, quantity: 100_000 },
             Lot { units: Units::Allowance { vintage: 2023 }, quantity: 50_000 },
         ];
-        let plan = gd.plan(2024, d("100000"), 0, &holdings).unwrap();
+        let plan = gd.plan(2024, d("100000"), 0, &holdings, &[]).unwrap();
         // 3,500 local, then non-local up to 30/70 of it (1,500), then 2023 allowances, then 2024.
         assert_eq!(plan.iter().map(|l| l.quantity).collect::<Vec<_>>(), vec![3_500, 1_500, 50_000, 45_000]);
         let a = gd.assess(2024, d("100000"), 0, &plan, Fen(0)).unwrap();
+        assert!(a.compliant && a.not_counted.is_empty(), "{a:?}");
+    }
+
+    #[test]
+    fn the_plan_counts_what_was_already_surrendered() {
+        // Obligation 100,000; 5,000 CCER already surrendered (the 5% limit is used up): the
+        // plan adds no CCER and 95,000 allowances.
+        let r = national();
+        let already = [Lot { units: ccer("P1", "Gansu", "2024-06-01"), quantity: 5_000 }];
+        let holdings = [
+            Lot { units: ccer("P1", "Gansu", "2024-06-01"), quantity: 10_000 },
+            Lot { units: Units::Allowance { vintage: 2024 }, quantity: 200_000 },
+        ];
+        let plan = r.plan(2024, d("100000"), 0, &holdings, &already).unwrap();
+        assert_eq!(plan, vec![Lot { units: Units::Allowance { vintage: 2024 }, quantity: 95_000 }]);
+        let mut all = already.to_vec();
+        all.extend(plan);
+        let a = r.assess(2024, d("100000"), 0, &all, Fen(0)).unwrap();
         assert!(a.compliant && a.not_counted.is_empty(), "{a:?}");
     }
 }
