@@ -74,10 +74,17 @@ pub const HEAT_RATE: &str = "heat_rate_vs_production";
 pub const INTENSITY_OUTLIER: &str = "intensity_outlier";
 pub const YEAR_ON_YEAR_JUMP: &str = "year_on_year_jump";
 
+/// Default of [`MrvParams::deadline_utc_offset_hours`]: deadlines fall at the end of the day in
+/// China Standard Time (UTC+8).
+pub const DEFAULT_DEADLINE_UTC_OFFSET_HOURS: i64 = 8;
+
 /// Parameters of the MRV system.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MrvParams {
     pub missing_carbon: MissingCarbonRule,
+    /// The time zone of deadlines, as hours east of UTC: a submission is late from midnight at
+    /// the end of its due day there.
+    pub deadline_utc_offset_hours: i64,
     pub intensity_outlier_factor: Decimal,
     pub year_on_year_factor: Decimal,
 }
@@ -86,6 +93,7 @@ impl Default for MrvParams {
     fn default() -> Self {
         MrvParams {
             missing_carbon: MissingCarbonRule::default(),
+            deadline_utc_offset_hours: DEFAULT_DEADLINE_UTC_OFFSET_HOURS,
             intensity_outlier_factor: DEFAULT_INTENSITY_OUTLIER_FACTOR,
             year_on_year_factor: DEFAULT_YEAR_ON_YEAR_FACTOR,
         }
@@ -932,7 +940,7 @@ impl MrvState {
                 submitted_by: actor.to_string(),
                 submitted_at: at,
                 due,
-                late: at >= due.end_exclusive(),
+                late: at.0 >= due.end_exclusive().0 - self.params.deadline_utc_offset_hours * 3_600_000,
             },
         }])
     }

@@ -285,8 +285,10 @@ fn late_submissions_are_accepted_and_marked() {
     let mut w = world();
     let recs = records("E1", "U1", 11);
     // January's evidence is due 40 days after 31 January: 11 March 2024 (29 days of a leap
-    // February, then 11); February's 40 days after 29 February: 9 April.
-    w.ok("alice", Timestamp(t(2024, 3, 12).0 - 1), monthly("E1", "U1", &recs[0], None));
+    // February, then 11); February's 40 days after 29 February: 9 April. Deadlines end at
+    // midnight in Beijing (UTC+8): 16:00 UTC. One millisecond before is on time.
+    let beijing_midnight = Timestamp(t(2024, 3, 12).0 - 8 * 3_600_000);
+    w.ok("alice", Timestamp(beijing_midnight.0 - 1), monthly("E1", "U1", &recs[0], None));
     w.ok("alice", t(2024, 4, 10), monthly("E1", "U1", &recs[1], None));
     let jan = &w.s.monthly_versions("U1", recs[0].month())[0];
     assert_eq!(jan.due, Date::from_ymd(2024, 3, 11).unwrap());
@@ -297,6 +299,9 @@ fn late_submissions_are_accepted_and_marked() {
     let queue = w.s.entity_anomalies("E1", YEAR).unwrap();
     assert!(queue.iter().any(|a| a.check == state::LATE_SUBMISSION && a.month == Some(recs[1].month())), "{queue:#?}");
     assert!(!queue.iter().any(|a| a.check == state::LATE_SUBMISSION && a.month == Some(recs[0].month())));
+    // At Beijing midnight itself a correction of January is late.
+    w.ok("alice", beijing_midnight, monthly("E1", "U1", &recs[0], Some("re-read")));
+    assert!(w.s.monthly_versions("U1", recs[0].month())[1].late);
 }
 
 #[test]

@@ -88,6 +88,17 @@ struct Loaded {
 }
 
 fn load(backend: &mut dyn Backend, factors: &FactorSet, params: &MrvParams) -> Result<Loaded, StoreError> {
+    load_checking(backend, factors, params, None)
+}
+
+/// Loads the journal; with `expected = (seq, hash)`, also fails unless record `seq` still has
+/// that hash (so a journal rewritten below a head someone holds is caught, however long it is).
+fn load_checking(
+    backend: &mut dyn Backend,
+    factors: &FactorSet,
+    params: &MrvParams,
+    expected: Option<(u64, [u8; 32])>,
+) -> Result<Loaded, StoreError> {
     let mut state = MrvState::new(factors.clone(), params.clone());
     let mut chain = ChainVerifier::default();
     let mut last_at = Timestamp(0);
@@ -95,6 +106,15 @@ fn load(backend: &mut dyn Backend, factors: &FactorSet, params: &MrvParams) -> R
     let mut submissions = 0;
     backend.mrv_scan(&mut |row| {
         chain.check(row.seq, &row.body, &row.prev_hash, &row.hash).map_err(|m| StoreError::Corrupt(format!("MRV journal: {m}")))?;
+        if let Some((seq, hash)) = expected {
+            if row.seq == seq && row.hash != hash {
+                return Err(StoreError::Corrupt(format!(
+                    "MRV record {seq} now hashes to {}, not {} as when it was read: the journal was rewritten",
+                    hex(&row.hash),
+                    hex(&hash)
+                )));
+            }
+        }
         let record = MrvRecord::decode(&row.body).map_err(|m| StoreError::Corrupt(format!("MRV journal: {m}")))?;
         if record.seq != row.seq || record.command_id != row.command_id || record.at != row.at {
             return Err(StoreError::Corrupt(format!("MRV record {}: its body does not match its row", row.seq)));
@@ -281,15 +301,16 @@ impl MrvLog {
     /// valid data, the replayed state matching this one, and every stored evidence file's
     /// content matching the hash it is stored under and named by a submission.
     pub fn audit(&mut self) -> Result<MrvAudit, StoreError> {
-        let loaded = load(self.backend.as_mut(), &self.factors, &self.params)?;
-        if loaded.head != self.head && loaded.head.0 <= self.head.0 {
+        let expected = (self.head.0 > 0).then_some(self.head);
+        let loaded = load_checking(self.backend.as_mut(), &self.factors, &self.params, expected)?;
+        if loaded.head.0 < self.head.0 {
             return Err(StoreError::Corrupt(format!(
-                "MRV journal head {} ({}) differs from the one opened ({}, {})",
-                loaded.head.0,
-                hex(&loaded.head.1),
-                self.head.0,
-                hex(&self.head.1)
+                "MRV journal ends at record {}, but record {} was read before: records were removed",
+                loaded.head.0, self.head.0
             )));
+        }
+        if loaded.head == self.head && format!("{:?}", loaded.state) != format!("{:?}", self.state) {
+            return Err(StoreError::Corrupt("the MRV state replayed from storage differs from the one in memory".into()));
         }
         let stored = self.backend.mrv_evidence_check()?;
         for (key, actual) in &stored {
