@@ -8,15 +8,18 @@
 //! shortfall, fine at 5 × ¥74.63, and the deduction from next year's allocation.
 
 use crate::cycle::{self, Migration};
-use crate::cycle_data::ProjectCatalog;
+use crate::cycle_data::{self, ProjectCatalog};
 use crate::{CliError, ExitCode, Output};
 use ets_core::{Date, Fen, Timestamp, Tonnes};
 use ets_mrv::entity::{Coverage, Sector};
 use ets_mrv::sample;
 use ets_mrv::state::{Command as MrvCommand, MrvParams};
 use ets_registry::{AccountKind, Command, Envelope, HolderType};
+use ets_rules::allocation::pilot::{self, PilotEntity};
 use ets_rules::compliance::Project;
+use ets_rules::rulebook::{self, Allocation, Rulebook};
 use ets_store::{Ledger, Location, MrvLog};
+use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 /// The national rulebook the demo allocates and assesses under, and the Tianjin one.
@@ -29,6 +32,8 @@ const DEFAULTERS: usize = 2;
 /// The 2025 year-end close of the national market, ¥74.63 (china-ets.md §1.3, `[RUN2025]`),
 /// standing in for the average price of the month before the deadline.
 const PRICE_FEN: i64 = 7_463;
+/// The pilots' penalty price in the demo: Guangdong's 2024 average, ¥51.37 (china-ets.md §6.1).
+const PILOT_PRICE_FEN: i64 = 5_137;
 
 pub struct CycleDemo {
     pub year: i32,
@@ -42,6 +47,8 @@ pub struct CycleDemo {
     pub fines: Fen,
     pub deductions_t: u64,
     pub rows: Vec<Value>,
+    /// Every market, the national one first.
+    pub markets: Vec<MarketCycle>,
 }
 
 fn at(y: i32, m: u32, d: u32) -> Timestamp {
@@ -142,56 +149,172 @@ pub fn run(location: &Location, ledger: &mut Ledger, year: i32) -> Result<CycleD
     let (_, treatment, mut migration) = cycle::migrate(&mut mrv, ledger, &tianjin, &m, at(year + 1, 1, 7))?;
     migration.insert(0, format!("{MIGRANT} moves from TJ to CN in {year} ({treatment:?} under {TIANJIN_RULEBOOK})"));
 
-    // 3. National allocation under the rulebook, issued into the registry.
-    let (_, rb) = cycle::load_rulebook(NATIONAL_RULEBOOK)?;
-    let (allocation, _) = cycle::power_allocation(&rb, mrv.state(), year)?;
-    let accounts: std::collections::BTreeMap<String, Option<String>> =
-        mrv.state().covered("CN", year).into_iter().map(|(e, c)| (e.id.clone(), c.account.clone())).collect();
-    let lines: Vec<(String, u64)> = allocation.iter().map(|a| (a.entity.clone(), a.final_t)).collect();
-    cycle::issue_allocation(ledger, &rb, &lines, &accounts, year, &cn_authority, at(year + 1, 9, 30))?;
-    let allocated_t: u64 = allocation.iter().map(|a| a.final_t).sum();
+    // 3–5. Every market under its rulebook: allocation, a compliance auction for the short,
+    // surrender of what counts, assessment.
+    let catalog = projects();
+    let mut markets = Vec::new();
+    for code in ["CN", "BJ", "TJ", "SH", "CQ", "HB", "GD", "SZ", "FJ"] {
+        let id = if code == "CN" {
+            NATIONAL_RULEBOOK.to_string()
+        } else {
+            rulebook::builtin()
+                .iter()
+                .filter_map(|(file, text)| Rulebook::from_toml(file, text).ok())
+                .find(|rb| rb.rulebook.market == code)
+                .map(|rb| rb.rulebook.id)
+                .ok_or_else(|| CliError::new(ExitCode::Internal, format!("no shipped rulebook for {code}")))?
+        };
+        let defaulters = if code == "CN" { DEFAULTERS } else { 0 };
+        markets.push(market_cycle(ledger, &mut mrv, code, &id, year, defaulters, &catalog, &quiet)?);
+    }
+    let cn = &markets[0];
+    Ok(CycleDemo {
+        year,
+        migration,
+        allocated_entities: cn.allocated_entities,
+        allocated_t: cn.allocated_t,
+        auctioned_t: cn.auctioned_t,
+        assessed: cn.assessed,
+        compliant: cn.compliant,
+        not_assessed: cn.not_assessed,
+        fines: cn.fines,
+        deductions_t: cn.deductions_t,
+        rows: cn.rows.clone(),
+        markets,
+    })
+}
 
-    // 4. A compliance auction from the national reserve for the short, except the defaulters.
-    let unit = ets_registry::UnitRef::allowance("CEA", year as u16);
+/// One market's year under its rulebook.
+pub struct MarketCycle {
+    pub market: String,
+    pub rulebook: String,
+    pub covered: usize,
+    pub allocated_entities: usize,
+    pub allocated_t: u64,
+    pub auctioned_t: u64,
+    pub assessed: usize,
+    pub compliant: usize,
+    pub not_assessed: usize,
+    pub fines: Fen,
+    pub deductions_t: u64,
+    pub note: String,
+    pub rows: Vec<Value>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn market_cycle(
+    ledger: &mut Ledger,
+    mrv: &mut MrvLog,
+    code: &str,
+    rulebook_id: &str,
+    year: i32,
+    defaulters: usize,
+    catalog: &ProjectCatalog,
+    quiet: &Output,
+) -> Result<MarketCycle, CliError> {
+    let (_, rb) = cycle::load_rulebook(rulebook_id)?;
+    let authority = ledger.registry().market(ledger.registry().find_market(code).expect("demo market")).spec.authorities[0].clone();
+    let covered = cycle_data::covered(mrv.state(), code, year);
+    let mut note = String::new();
+    // Inputs: the national power engine reads the MRV register; the pilots' engines take each
+    // entity's verified emissions and output of the year as its (single) base year, since the
+    // demo has one MRV year.
+    let allocation: Vec<cycle::Allocated> = match &rb.allocation {
+        Allocation::Power(_) => cycle::allocate_any(&rb, mrv.state(), year, None)?.0,
+        Allocation::Pilot(rules) => {
+            let entities: Vec<PilotEntity> = covered
+                .iter()
+                .filter_map(|c| {
+                    let verified = c.verified_t?;
+                    let output: Decimal = mrv.state().annual(&c.entity, year).ok()?.units.iter().filter_map(|u| u.production).sum();
+                    Some(PilotEntity {
+                        entity: c.entity.clone(),
+                        sector: "power".into(),
+                        base_emissions_t: vec![verified],
+                        base_output: vec![output],
+                        output,
+                        product: Some("electricity".into()),
+                        previous_verified_t: Decimal::ZERO,
+                    })
+                })
+                .collect();
+            match pilot::allocate(rules, &entities) {
+                Ok(a) => a
+                    .into_iter()
+                    .map(|a| cycle::Allocated {
+                        note: a.method.into(),
+                        entity: a.entity,
+                        final_t: a.final_t,
+                        pre_allocated_t: 0,
+                        true_up_t: a.true_up_t,
+                    })
+                    .collect(),
+                Err(e) => {
+                    note = format!("not allocated: {e}");
+                    Vec::new()
+                }
+            }
+        }
+        Allocation::Industry(_) => Vec::new(),
+    };
+    if !note.is_empty() {
+        // The rulebook cannot allocate (values not found in the sources): the year is not run
+        // rather than assessed against nothing.
+        return Ok(MarketCycle {
+            market: code.into(),
+            rulebook: rulebook_id.into(),
+            covered: covered.len(),
+            allocated_entities: 0,
+            allocated_t: 0,
+            auctioned_t: 0,
+            assessed: 0,
+            compliant: 0,
+            not_assessed: covered.len(),
+            fines: Fen(0),
+            deductions_t: 0,
+            note,
+            rows: Vec::new(),
+        });
+    }
+    let accounts: std::collections::BTreeMap<String, Option<String>> =
+        covered.iter().map(|c| (c.entity.clone(), c.account.clone())).collect();
+    let lines: Vec<(String, u64)> = allocation.iter().map(|a| (a.entity.clone(), a.final_t)).collect();
+    cycle::issue_allocation(ledger, &rb, &lines, &accounts, year, &authority, at(year + 1, 9, 30))?;
+    let allocated_t: u64 = lines.iter().map(|l| l.1).sum();
+
+    // A compliance auction from the market's reserve for the short, except the defaulters.
+    let market = ledger.registry().find_market(code).expect("demo market");
+    let unit = ets_registry::UnitRef::allowance(&ledger.registry().market(market).spec.allowance_code, year as u16);
     let mut buyers = Vec::new();
     for (i, a) in allocation.iter().enumerate() {
-        let obligation = rb.compliance.obligation(a.verified_t).map_err(|e| CliError::new(ExitCode::Internal, e.to_string()))?;
+        let Some(verified) = covered.iter().find(|c| c.entity == a.entity).and_then(|c| c.verified_t) else { continue };
+        let obligation = rb.compliance.obligation(verified).map_err(|e| CliError::new(ExitCode::Internal, e.to_string()))?;
         let short = obligation.saturating_sub(a.final_t);
-        if short > 0 && i >= DEFAULTERS {
+        if short > 0 && i >= defaulters {
             buyers.push((a.entity.clone(), short));
         }
     }
     let auctioned_t: u64 = buyers.iter().map(|b| b.1).sum();
     if auctioned_t > 0 {
-        submit(
-            ledger,
-            at(year + 1, 11, 2),
-            format!("auction-{year}-issue"),
-            &cn_authority,
-            Command::Issue { unit: unit.clone(), quantity: Tonnes(auctioned_t), to: Some("CN-RESERVE".into()) },
-        )?;
+        let reserve = format!("{code}-RESERVE");
+        let issue = Command::Issue { unit: unit.clone(), quantity: Tonnes(auctioned_t), to: Some(reserve.clone()) };
+        submit(ledger, at(year + 1, 11, 2), format!("auction-{code}-{year}-issue"), &authority, issue)?;
         for (entity, q) in &buyers {
             let to = accounts[entity].clone().expect("covered with an account");
-            submit(
-                ledger,
-                at(year + 1, 11, 2),
-                format!("auction-{year}-{entity}"),
-                &cn_authority,
-                Command::Allocate { from: "CN-RESERVE".into(), to, unit: unit.clone(), quantity: Tonnes(*q) },
-            )?;
+            let allocate = Command::Allocate { from: reserve.clone(), to, unit: unit.clone(), quantity: Tonnes(*q) };
+            submit(ledger, at(year + 1, 11, 2), format!("auction-{code}-{year}-{entity}"), &authority, allocate)?;
         }
     }
-
-    // 5. Surrender what the rules count, then the assessment.
-    let catalog = projects();
     for a in &allocation {
         let rep = mrv.state().entity(&a.entity).and_then(|e| e.representatives.iter().next().cloned()).expect("representative");
-        cycle::surrender(&rb, mrv.state(), ledger, &a.entity, year, &catalog, &rep, at(year + 1, 12, 15), &quiet)?;
+        cycle::surrender(&rb, mrv.state(), ledger, &a.entity, year, catalog, &rep, at(year + 1, 12, 15), quiet)?;
     }
-    let results = cycle::assess_all(&rb, mrv.state(), ledger, year, Fen(PRICE_FEN), &catalog);
-    let mut demo = CycleDemo {
-        year,
-        migration,
+    let price = if code == "CN" { Fen(PRICE_FEN) } else { Fen(PILOT_PRICE_FEN) };
+    let results = cycle::assess_all(&rb, mrv.state(), ledger, year, price, catalog);
+    let mut m = MarketCycle {
+        market: code.into(),
+        rulebook: rulebook_id.into(),
+        covered: covered.len(),
         allocated_entities: allocation.len(),
         allocated_t,
         auctioned_t,
@@ -200,25 +323,26 @@ pub fn run(location: &Location, ledger: &mut Ledger, year: i32) -> Result<CycleD
         not_assessed: 0,
         fines: Fen(0),
         deductions_t: 0,
+        note,
         rows: Vec::new(),
     };
     for (entity, account, r) in &results {
         match r {
             Ok(a) => {
-                demo.assessed += 1;
-                demo.compliant += usize::from(a.compliant);
-                demo.fines = Fen(demo.fines.0 + a.fine_minor);
-                demo.deductions_t += a.next_year_deduction_t;
-                demo.rows.push(json!({"entity": entity, "account": account, "obligation_t": a.obligation_t, "allowances_t": a.allowances_counted_t,
+                m.assessed += 1;
+                m.compliant += usize::from(a.compliant);
+                m.fines = Fen(m.fines.0 + a.fine_minor);
+                m.deductions_t += a.next_year_deduction_t;
+                m.rows.push(json!({"entity": entity, "account": account, "obligation_t": a.obligation_t, "allowances_t": a.allowances_counted_t,
                     "offsets_t": a.offsets_counted_t, "shortfall_t": a.shortfall_t, "fine_fen": a.fine_minor, "next_year_deduction_t": a.next_year_deduction_t}));
             }
             Err(why) => {
-                demo.not_assessed += 1;
-                demo.rows.push(json!({"entity": entity, "account": account, "not_assessed": why}));
+                m.not_assessed += 1;
+                m.rows.push(json!({"entity": entity, "account": account, "not_assessed": why}));
             }
         }
     }
-    Ok(demo)
+    Ok(m)
 }
 
 impl CycleDemo {
@@ -227,33 +351,52 @@ impl CycleDemo {
             "year": self.year, "rulebook": NATIONAL_RULEBOOK, "migration": self.migration, "allocated_entities": self.allocated_entities,
             "allocated_t": self.allocated_t, "auctioned_t": self.auctioned_t, "assessed": self.assessed, "compliant": self.compliant,
             "not_assessed": self.not_assessed, "fines_fen": self.fines.0, "next_year_deductions_t": self.deductions_t, "entities": self.rows,
+            "markets": self.markets.iter().map(|m| json!({
+                "market": m.market, "rulebook": m.rulebook, "covered": m.covered, "allocated_entities": m.allocated_entities,
+                "allocated_t": m.allocated_t, "auctioned_t": m.auctioned_t, "assessed": m.assessed, "compliant": m.compliant,
+                "not_assessed": m.not_assessed, "fines_fen": m.fines.0, "next_year_deductions_t": m.deductions_t, "note": m.note, "entities": m.rows,
+            })).collect::<Vec<_>>(),
         })
     }
 
     pub fn print(&self, db: &str) {
-        println!("compliance cycle {} under {NATIONAL_RULEBOOK}:", self.year);
+        println!("compliance cycle {} (each market under its rulebook):", self.year);
         for line in &self.migration {
             println!("  {line}");
         }
-        println!(
-            "  allocation: {} entities, {} t CEA:{} issued from verified emissions and metered output",
-            self.allocated_entities,
-            Tonnes(self.allocated_t),
-            self.year
+        let rows: Vec<Vec<String>> = self
+            .markets
+            .iter()
+            .map(|m| {
+                let rate = if m.assessed == 0 { String::new() } else { format!("{:.1}%", m.compliant as f64 * 100.0 / m.assessed as f64) };
+                vec![
+                    m.market.clone(),
+                    m.rulebook.clone(),
+                    m.covered.to_string(),
+                    Tonnes(m.allocated_t).to_string(),
+                    Tonnes(m.auctioned_t).to_string(),
+                    format!("{}/{}", m.compliant, m.assessed),
+                    rate,
+                    m.fines.to_string(),
+                    Tonnes(m.deductions_t).to_string(),
+                    if m.note.is_empty() && m.not_assessed > 0 {
+                        format!("{} not assessed (no accepted report)", m.not_assessed)
+                    } else {
+                        m.note.clone()
+                    },
+                ]
+            })
+            .collect();
+        print!(
+            "{}",
+            crate::output::table(
+                &["MARKET", "RULEBOOK", "COVERED", "ALLOCATED_T", "AUCTIONED_T", "COMPLIANT", "RATE", "FINES", "DEDUCT_T", "NOTE"],
+                &rows
+            )
         );
         println!(
-            "  compliance auction from the national reserve: {} t to the short entities ({DEFAULTERS} default)",
-            Tonnes(self.auctioned_t)
-        );
-        let rate = if self.assessed == 0 { 0.0 } else { self.compliant as f64 * 100.0 / self.assessed as f64 };
-        println!(
-            "  CN: {} of {} assessed entities compliant ({rate:.1}%); fines {}; {} t to deduct from {} allocations; {} not assessed (no accepted report)",
-            self.compliant,
-            self.assessed,
-            self.fines,
-            Tonnes(self.deductions_t),
-            self.year + 1,
-            self.not_assessed
+            "  CN: {DEFAULTERS} entities default: fined 5 × ¥74.63 a tonne short, and the shortfall is deducted from {} allocations",
+            self.year + 1
         );
         println!(
             "  try: ets {db} comply --rulebook {NATIONAL_RULEBOOK} --year {}    ets {db} mrv coverage list --entity {MIGRANT}",

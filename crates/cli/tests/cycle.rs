@@ -104,6 +104,14 @@ fn the_demo_runs_a_full_cycle() {
         assert_eq!(e["next_year_deduction_t"].as_i64().unwrap(), s);
     }
     assert_eq!(c["compliant"].as_u64().unwrap() + 2, c["assessed"].as_u64().unwrap());
+    // A compliance report for every market, each under its own rulebook.
+    let markets = c["markets"].as_array().unwrap();
+    assert_eq!(
+        markets.iter().map(|m| m["market"].as_str().unwrap()).collect::<Vec<_>>(),
+        ["CN", "BJ", "TJ", "SH", "CQ", "HB", "GD", "SZ", "FJ"]
+    );
+    assert_eq!(markets[2]["rulebook"], "tj-2025");
+    assert!(markets.iter().filter(|m| m["market"] != "SZ").all(|m| m["assessed"].as_u64().unwrap() > 0), "{markets:#?}");
     // The migrant is covered once a year, by Tianjin to 2024 and by the national market from 2025.
     let cov = ets.json(&["mrv", "coverage", "list", "--entity", "TJ-E0001"]);
     let cov = cov.as_array().unwrap();
