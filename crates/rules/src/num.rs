@@ -41,3 +41,18 @@ pub fn round_to(v: Decimal, dp: u32, rounding: Rounding) -> Decimal {
 pub fn floor_tonnes(v: Decimal) -> Result<u64, RuleError> {
     Rounding::Down.whole_tonnes(v)
 }
+
+/// a × b, or an error naming the step (exact decimals have 28 significant digits).
+pub fn mul(a: Decimal, b: Decimal, step: &'static str) -> Result<Decimal, RuleError> {
+    a.checked_mul(b).ok_or(RuleError::Overflow(step))
+}
+
+/// a + b, or an error naming the step.
+pub fn add(a: Decimal, b: Decimal, step: &'static str) -> Result<Decimal, RuleError> {
+    a.checked_add(b).ok_or(RuleError::Overflow(step))
+}
+
+/// a / b (b ≠ 0), or an error naming the step.
+pub fn div(a: Decimal, b: Decimal, step: &'static str) -> Result<Decimal, RuleError> {
+    a.checked_div(b).ok_or(RuleError::Overflow(step))
+}

@@ -109,12 +109,14 @@ pub fn balance_value(units: &[(Decimal, Decimal)], slope: Decimal, band: Decimal
     if band <= Decimal::ZERO || band >= Decimal::ONE || slope <= Decimal::ZERO || bound < Decimal::ZERO {
         return Err(RuleError::input("balance-value parameters", band, "need 0 < band < 1, slope > 0, bound ≥ 0"));
     }
+    // Bounds that keep every product and sum below exact decimals' 28 digits.
+    let limit = Decimal::from(1_000_000_000_000u64);
     for (e, i) in units {
-        if *e < Decimal::ZERO {
-            return Err(RuleError::input("verified emissions", *e, "must not be negative"));
+        if *e < Decimal::ZERO || *e > limit {
+            return Err(RuleError::input("verified emissions", *e, "must be between 0 and 10^12 t"));
         }
-        if *i <= Decimal::ZERO {
-            return Err(RuleError::input("intensity", *i, "must be positive"));
+        if *i <= Decimal::ZERO || *i > Decimal::from(1_000_000) {
+            return Err(RuleError::input("intensity", *i, "must be positive and at most 10^6"));
         }
     }
     // Breakpoints, and a point beyond each end so that every stretch is tried.
@@ -189,7 +191,7 @@ pub fn allocate(rules: &IndustryRules, units: &[IndustryUnit]) -> Result<Industr
                     let bp = balance_values[&u.sector];
                     let x = (bp - u.intensity) / bp;
                     let a = adjustment(x, *slope, *band, *bound);
-                    (Some(x), Some(a), u.verified_t * (Decimal::ONE + a))
+                    (Some(x), Some(a), crate::num::mul(u.verified_t, Decimal::ONE + a, "industry allocation")?)
                 } else {
                     (None, None, u.verified_t)
                 }

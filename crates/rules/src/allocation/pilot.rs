@@ -11,7 +11,7 @@
 //! Which sectors use which method, the control factors and benchmarks are the rulebook's.
 
 use crate::dec;
-use crate::num::{floor_tonnes, Rounding};
+use crate::num::{add, div, floor_tonnes, mul, Rounding};
 use crate::RuleError;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -79,7 +79,11 @@ fn mean(values: &[Decimal], what: &'static str) -> Result<Decimal, RuleError> {
     if values.is_empty() {
         return Err(RuleError::NoRule(format!("{what}: no base years given")));
     }
-    Ok(values.iter().copied().sum::<Decimal>() / Decimal::from(values.len()))
+    let mut sum = Decimal::ZERO;
+    for v in values {
+        sum = add(sum, *v, what)?;
+    }
+    div(sum, Decimal::from(values.len()), what)
 }
 
 pub fn allocate(rules: &PilotRules, entities: &[PilotEntity]) -> Result<Vec<PilotAllocation>, RuleError> {
@@ -97,7 +101,7 @@ pub fn allocate(rules: &PilotRules, entities: &[PilotEntity]) -> Result<Vec<Pilo
         }
         let (name, exact) = match method {
             PilotMethod::Grandfathering { control_factor } => {
-                ("grandfathering", mean(&e.base_emissions_t, "grandfathering")? * *control_factor)
+                ("grandfathering", mul(mean(&e.base_emissions_t, "grandfathering")?, *control_factor, "grandfathering")?)
             }
             PilotMethod::HistoricalIntensity { control_factor } => {
                 if e.base_emissions_t.len() != e.base_output.len() {
@@ -108,19 +112,20 @@ pub fn allocate(rules: &PilotRules, entities: &[PilotEntity]) -> Result<Vec<Pilo
                     if out.is_zero() {
                         return Err(RuleError::input("base-year output", *out, "must be positive for historical intensity"));
                     }
-                    intensities.push(*em / *out);
+                    intensities.push(div(*em, *out, "historical intensity")?);
                 }
-                ("historical_intensity", e.output * mean(&intensities, "historical intensity")? * *control_factor)
+                let i = mean(&intensities, "historical intensity")?;
+                ("historical_intensity", mul(mul(e.output, i, "historical intensity")?, *control_factor, "historical intensity")?)
             }
             PilotMethod::Benchmark => {
                 let product = e.product.as_deref().unwrap_or(&e.sector);
                 let b = rules.benchmarks.get(product).ok_or_else(|| RuleError::NoRule(format!("no benchmark for product '{product}'")))?;
-                ("benchmark", e.output * b.0)
+                ("benchmark", mul(e.output, b.0, "benchmark allocation")?)
             }
         };
         let final_t = rules.rounding.whole_tonnes(exact)?;
         let first = match rules.first_batch_share {
-            Some(s) => floor_tonnes(s * e.previous_verified_t)?,
+            Some(s) => floor_tonnes(mul(s, e.previous_verified_t, "first batch")?)?,
             None => 0,
         };
         out.push(PilotAllocation {
@@ -171,7 +176,7 @@ impl CapSplit {
             match s {
                 None => Ok(0),
                 Some(s) if s < Decimal::ZERO || s > Decimal::ONE => Err(RuleError::input("cap share", s, "must be a fraction")),
-                Some(s) => floor_tonnes(s * Decimal::from(cap_t)),
+                Some(s) => floor_tonnes(mul(s, Decimal::from(cap_t), "cap share")?),
             }
         };
         let auction = part(self.auction_share)?;
@@ -252,6 +257,21 @@ mod tests {
         assert_eq!(v.free_t + v.new_entrant_reserve_t + v.price_stability_reserve_t + v.auction_t + v.government_reserve_t, v.cap_t);
         let too_much = CapSplit { auction_share: Some(d("0.7")), government_reserve_share: Some(d("0.5")), ..Default::default() };
         assert!(too_much.volumes(100).unwrap_err().to_string().contains("exceed the cap"));
+    }
+
+    #[test]
+    fn extreme_inputs_are_refused_not_a_panic() {
+        let e = PilotEntity {
+            entity: "P".into(),
+            sector: "power".into(),
+            base_emissions_t: vec![],
+            base_output: vec![],
+            output: Decimal::from_str_exact("70000000000000000000000000000").unwrap(),
+            product: Some("electricity".into()),
+            previous_verified_t: Decimal::ZERO,
+        };
+        let err = allocate(&tianjin(), &[e]).unwrap_err();
+        assert!(err.to_string().contains("overflow"), "{err}");
     }
 
     #[test]
