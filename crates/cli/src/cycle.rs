@@ -889,8 +889,13 @@ pub fn run_carry_over(location: &Location, out: &Output, a: &CarryOverArgs) -> R
     let from = rule.net_sales_from.start();
     let to = rule.net_sales_to.end_exclusive();
     let mut net_sales: i64 = 0;
-    for t in ledger.transactions(&a.account, Some(to))? {
-        if t.at < from || t.kind != "transfer" || eligible(&t.unit).is_none() {
+    let rows = ledger.transactions(&a.account, Some(to))?;
+    // A corrected transfer is no sale: transactions reversed later are left out.
+    let reversed: std::collections::BTreeSet<u64> = ledger.transactions(&a.account, None)?.iter().filter_map(|t| t.reverses).collect();
+    for t in rows {
+        // Direct transfers and settled (posted pending) exchange trades are sales or purchases.
+        let trade = t.kind == "transfer" || t.kind == "pending-post";
+        if t.at < from || !trade || reversed.contains(&t.tx) || eligible(&t.unit).is_none() {
             continue;
         }
         if t.from_account.as_deref() == Some(a.account.as_str()) {

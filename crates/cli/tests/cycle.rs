@@ -369,6 +369,14 @@ fn carry_over_converts_old_vintages_by_the_formula() {
     // Inside the window (2024-01-01 to 2025-12-31): 4,000 sold, 1,000 bought back: NS = 3,000.
     at("2025-06-01", &["transfer", "--from", "CN-100001", "--to", "CN-100002", "--unit", "CEA:2023", "--quantity", "4000", "--as", "rep"]);
     at("2025-07-01", &["transfer", "--from", "CN-100002", "--to", "CN-100001", "--unit", "CEA:2023", "--quantity", "1000", "--as", "rep"]);
+    // A sale reversed by the authority is no sale.
+    let r = ets.run_at(
+        "2025-08-01",
+        &["--json", "transfer", "--from", "CN-100001", "--to", "CN-100002", "--unit", "CEA:2023", "--quantity", "2000", "--as", "rep"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let tx = serde_json::from_str::<Value>(&r.stdout).unwrap()["tx"].as_u64().unwrap();
+    at("2025-08-02", &["reverse", &format!("T{tx}"), "--reason", "entered twice", "--as", "mee"]);
     // After the window: not counted.
     at("2026-01-05", &["transfer", "--from", "CN-100001", "--to", "CN-100002", "--unit", "CEA:2023", "--quantity", "500", "--as", "rep"]);
     // T = 10,000 + 1.5 × 3,000 = 14,500 (holdings 96,500 do not bind).

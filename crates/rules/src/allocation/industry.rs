@@ -168,7 +168,14 @@ pub fn balance_value(units: &[(Decimal, Decimal)], slope: Decimal, band: Decimal
 
 pub fn allocate(rules: &IndustryRules, units: &[IndustryUnit]) -> Result<IndustryResult, RuleError> {
     let mut balance_values = BTreeMap::new();
-    let in_scheme = |u: &IndustryUnit, threshold: Decimal| !u.special_case && u.verified_t >= threshold;
+    // The small-emitter test is on the entity's verified emissions (all its units), as the
+    // draft words it ("entities verified < 26,000 tCO2e").
+    let mut entity_total: BTreeMap<&str, Decimal> = BTreeMap::new();
+    for u in units {
+        let t = entity_total.entry(u.entity.as_str()).or_insert(Decimal::ZERO);
+        *t = crate::num::add(*t, u.verified_t, "entity emissions")?;
+    }
+    let in_scheme = |u: &IndustryUnit, threshold: Decimal| !u.special_case && entity_total[u.entity.as_str()] >= threshold;
     if let IndustryMethod::BalanceValue { slope, band, bound, balance_value_dp, small_unit_threshold_t } = &rules.method {
         let mut by_sector: BTreeMap<&str, Vec<(Decimal, Decimal)>> = BTreeMap::new();
         for u in units.iter().filter(|u| in_scheme(u, *small_unit_threshold_t)) {
@@ -284,6 +291,17 @@ mod tests {
         // Σ A ≈ Σ E: the published (rounded) BP and rounding down leave a few tonnes.
         let total: u64 = r.units.iter().map(|u| u.final_t).sum();
         assert!((299_990..=300_000).contains(&total), "{total}");
+    }
+
+    #[test]
+    fn the_small_emitter_test_is_on_the_entity() {
+        // Two lines of 20,000 t of one entity: 40,000 t together, so both are in the scheme.
+        let mut a = unit("A1", "20000", "0.80");
+        let mut b = unit("A2", "20000", "0.90");
+        a.entity = "BIG".into();
+        b.entity = "BIG".into();
+        let r = allocate(&draft(), &[a, b, unit("L1", "100000", "0.85")]).unwrap();
+        assert!(r.units[0].adjustment.is_some() && r.units[1].adjustment.is_some(), "{r:?}");
     }
 
     #[test]
