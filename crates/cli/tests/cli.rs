@@ -1,70 +1,26 @@
 //! The `ets` command as a user runs it: outputs, exit codes, and for every error path a message
 //! that says what was wrong and a database that did not change.
 
-use std::path::PathBuf;
+mod common;
+
+use common::Ets;
 use std::process::Command;
-
-struct Ets {
-    _dir: tempfile::TempDir,
-    db: PathBuf,
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
 
 impl Ets {
     fn new() -> Ets {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("registry.db");
-        Ets { _dir: dir, db }
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
-        let output = Command::new(env!("CARGO_BIN_EXE_ets"))
-            .arg("--database")
-            .arg(&self.db)
-            .args(args)
-            .env_remove("ETS_DATABASE_URL")
-            .env_remove("ETS_ACTOR")
-            .env("ETS_CLOCK", "2025-10-15")
-            .output()
-            .expect("run ets");
-        Run {
-            code: output.status.code().expect("exit code"),
-            stdout: String::from_utf8(output.stdout).unwrap(),
-            stderr: String::from_utf8(output.stderr).unwrap(),
-        }
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let r = self.run(args);
-        assert_eq!(r.code, 0, "ets {args:?} failed: {}", r.stderr);
-        r.stdout
+        Ets::new_at("registry.db", "2025-10-15")
     }
 
     /// Everything stored, as text: journal chain, query tables, snapshots.
     fn dump(&self) -> String {
-        let conn = rusqlite::Connection::open(&self.db).unwrap();
-        let mut out = String::new();
-        for sql in [
+        self.rows(&[
             "SELECT seq || ':' || command_id || ':' || hex(hash) FROM journal ORDER BY seq",
             "SELECT account || ':' || unit || ':' || free || ':' || encumbered FROM holdings ORDER BY account, unit",
             "SELECT number || ':' || status || ':' || representatives FROM accounts ORDER BY number",
             "SELECT account_id || ':' || tx || ':' || kind || ':' || quantity FROM postings ORDER BY account_id, tx",
             "SELECT name || ':' || seq FROM projection_marks ORDER BY name",
             "SELECT seq || ':' || hex(state_hash) FROM snapshots ORDER BY seq",
-        ] {
-            let mut stmt = conn.prepare(sql).unwrap();
-            let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
-            for row in rows {
-                out.push_str(&row.unwrap());
-                out.push('\n');
-            }
-        }
-        out
+        ])
     }
 
     /// A registry with the national market and Beijing, three operators, and allowances.

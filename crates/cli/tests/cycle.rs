@@ -2,77 +2,23 @@
 //! nothing, migration from a pilot to the national market under each treatment, and the demo's
 //! full cycle.
 
+mod common;
+
+use common::{Ets, Run};
 use serde_json::Value;
-use std::path::PathBuf;
-use std::process::Command;
-
-struct Ets {
-    dir: tempfile::TempDir,
-    db: PathBuf,
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
 
 impl Ets {
     fn new() -> Ets {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("ets.db");
-        Ets { dir, db }
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
-        self.run_at("2026-01-10", args)
-    }
-
-    fn run_at(&self, clock: &str, args: &[&str]) -> Run {
-        let output = Command::new(env!("CARGO_BIN_EXE_ets"))
-            .arg("--database")
-            .arg(&self.db)
-            .args(args)
-            .env_remove("ETS_DATABASE_URL")
-            .env_remove("ETS_ACTOR")
-            .env("ETS_CLOCK", clock)
-            .output()
-            .expect("run ets");
-        Run {
-            code: output.status.code().expect("exit code"),
-            stdout: String::from_utf8(output.stdout).unwrap(),
-            stderr: String::from_utf8(output.stderr).unwrap(),
-        }
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let r = self.run(args);
-        assert_eq!(r.code, 0, "ets {args:?} failed: {}", r.stderr);
-        r.stdout
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut full = vec!["--json"];
-        full.extend_from_slice(args);
-        serde_json::from_str(&self.ok(&full)).unwrap()
+        Ets::new_at("ets.db", "2026-01-10")
     }
 
     /// Everything stored that a write would change.
     fn dump(&self) -> String {
-        let conn = rusqlite::Connection::open(&self.db).unwrap();
-        let mut out = String::new();
-        for sql in [
+        self.rows(&[
             "SELECT seq || ':' || command_id || ':' || hex(hash) FROM journal ORDER BY seq",
             "SELECT seq || ':' || command_id || ':' || hex(hash) FROM mrv_journal ORDER BY seq",
             "SELECT account || ':' || unit || ':' || free || ':' || encumbered FROM holdings ORDER BY account, unit",
-        ] {
-            let mut stmt = conn.prepare(sql).unwrap();
-            for row in stmt.query_map([], |r| r.get::<_, String>(0)).unwrap() {
-                out.push_str(&row.unwrap());
-                out.push('\n');
-            }
-        }
-        out
+        ])
     }
 
     fn held(&self, account: &str) -> Vec<(String, u64)> {

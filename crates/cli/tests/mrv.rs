@@ -2,57 +2,15 @@
 //! corrections, the report's verification, export, evidence and tamper detection, and the
 //! demo's anomaly queue.
 
+mod common;
+
+use common::Ets;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-struct Ets {
-    dir: tempfile::TempDir,
-    db: PathBuf,
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+use std::path::Path;
 
 impl Ets {
     fn new() -> Ets {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("mrv.db");
-        Ets { dir, db }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn run_at(&self, clock: &str, args: &[&str]) -> Run {
-        let output = Command::new(env!("CARGO_BIN_EXE_ets"))
-            .arg("--database")
-            .arg(&self.db)
-            .args(args)
-            .env_remove("ETS_DATABASE_URL")
-            .env_remove("ETS_ACTOR")
-            .env("ETS_CLOCK", clock)
-            .output()
-            .expect("run ets");
-        Run {
-            code: output.status.code().expect("exit code"),
-            stdout: String::from_utf8(output.stdout).unwrap(),
-            stderr: String::from_utf8(output.stderr).unwrap(),
-        }
-    }
-
-    fn ok_at(&self, clock: &str, args: &[&str]) -> String {
-        let r = self.run_at(clock, args);
-        assert_eq!(r.code, 0, "ets {args:?} failed: {}", r.stderr);
-        r.stdout
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        self.ok_at("2025-03-01", args)
+        Ets::new_at("mrv.db", "2025-03-01")
     }
 
     /// Runs a command that must fail with `code`, mention every `needle`, and leave the MRV
@@ -69,28 +27,10 @@ impl Ets {
     }
 
     fn dump(&self) -> String {
-        if !self.db.exists() {
-            return String::new();
-        }
-        let conn = rusqlite::Connection::open(&self.db).unwrap();
-        let mut out = String::new();
-        for sql in [
+        self.rows(&[
             "SELECT seq || ':' || command_id || ':' || hex(hash) FROM mrv_journal ORDER BY seq",
             "SELECT sha256 || ':' || name || ':' || length(content) FROM mrv_evidence ORDER BY sha256",
-        ] {
-            let mut stmt = conn.prepare(sql).unwrap();
-            for row in stmt.query_map([], |r| r.get::<_, String>(0)).unwrap() {
-                out.push_str(&row.unwrap());
-                out.push('\n');
-            }
-        }
-        out
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut full = vec!["--json"];
-        full.extend_from_slice(args);
-        serde_json::from_str(&self.ok(&full)).unwrap()
+        ])
     }
 
     /// An official, an entity with one coal unit, a verifier, and the entity's 2024 plan.
