@@ -63,6 +63,7 @@ fn main() {
             non_local_limit_share: None,
             excluded_project_types: vec!["hydro".into()],
             registered_from: Some(Date::parse("2024-01-22").unwrap()),
+            rate: None,
         }],
         total_offset_limit_share: None,
         vintages: VintageRules { banking: true, borrowing: false, cut_before_vintage: Some(2025), cut_from_year: Some(2025) },

@@ -54,6 +54,29 @@ pub struct OffsetRule {
     /// Only projects registered on or after this date count (national CCER: 2024-01-22).
     #[serde(default)]
     pub registered_from: Option<Date>,
+    /// Tonnes one credit of the group counts for (a market recognising another's credits at a
+    /// discount: 0.8); 1 when absent. Limits apply to the tonnes counted.
+    #[serde(default, deserialize_with = "dec::exact_opt", skip_serializing_if = "Option::is_none")]
+    pub rate: Option<Decimal>,
+}
+
+impl OffsetRule {
+    /// The whole tonnes `credits` of this group count for.
+    pub fn tonnes(&self, credits: u64) -> Result<u64, RuleError> {
+        match self.rate {
+            None => Ok(credits),
+            Some(r) if r <= Decimal::ZERO || r > Decimal::ONE => Err(RuleError::input("offset rate", r, "must be in (0, 1]")),
+            Some(r) => floor_tonnes(crate::num::mul(Decimal::from(credits), r, "offset rate")?),
+        }
+    }
+
+    /// The fewest credits that count for `tonnes`.
+    pub fn credits_for(&self, tonnes: u64) -> Result<u64, RuleError> {
+        match self.rate {
+            None => Ok(tonnes),
+            Some(r) => Rounding::Up.whole_tonnes(crate::num::div(Decimal::from(tonnes), r, "offset rate")?),
+        }
+    }
 }
 
 /// Vintage rules: which allowance vintages may be used for an obligation year.
@@ -281,10 +304,17 @@ impl ComplianceRules {
                     }
                     let (g, rule) = self.offset_group(project).expect("eligible offsets have a group");
                     let local = rule.local_provinces.iter().any(|p| p == &project.province);
+                    let tonnes = rule.tonnes(lot.quantity)?;
+                    if tonnes < lot.quantity {
+                        not_counted.push((
+                            lot.quantity - tonnes,
+                            format!("{} credits of {} count at {} t each", lot.quantity, project.id, rule.rate.unwrap_or(Decimal::ONE)),
+                        ));
+                    }
                     if local {
-                        groups[g].0 += lot.quantity;
+                        groups[g].0 += tonnes;
                     } else {
-                        groups[g].1 += lot.quantity;
+                        groups[g].1 += tonnes;
                     }
                 }
             }
@@ -436,14 +466,24 @@ impl ComplianceRules {
             }
             // Keep only what raises the counted offsets when added to everything so far.
             let before = counted(&all)?.1;
-            all.push(Lot { units: lot.units.clone(), quantity: lot.quantity.min(remaining) });
+            all.push(Lot { units: lot.units.clone(), quantity: lot.quantity });
             let useful = counted(&all)?.1 - before;
             all.pop();
             if useful > 0 {
-                let l = Lot { units: lot.units.clone(), quantity: useful };
+                // The credits that count for those tonnes (more than the tonnes at a discount rate).
+                let rule = match &lot.units {
+                    Units::Offset { project, .. } => self.offset_group(project).map(|(_, r)| r),
+                    Units::Allowance { .. } => None,
+                };
+                let credits = match rule {
+                    Some(r) => r.credits_for(useful)?.min(lot.quantity),
+                    None => useful,
+                };
+                let l = Lot { units: lot.units.clone(), quantity: credits };
                 all.push(l.clone());
+                let gained = counted(&all)?.1 - before;
                 plan.push(l);
-                remaining -= useful;
+                remaining = remaining.saturating_sub(gained);
             }
         }
         let mut allowances: Vec<&Lot> =
@@ -491,6 +531,7 @@ pub(crate) mod tests {
                 non_local_limit_share: None,
                 excluded_project_types: vec![],
                 registered_from: Some(day("2024-01-22")),
+                rate: None,
             }],
             total_offset_limit_share: None,
             vintages: VintageRules { banking: true, borrowing: false, cut_before_vintage: Some(2025), cut_from_year: Some(2025) },
@@ -627,6 +668,7 @@ pub(crate) mod tests {
             non_local_limit_share: None,
             excluded_project_types: vec!["hydro".into()],
             registered_from: None,
+            rate: None,
         }];
         gd.vintages.cut_before_vintage = None;
         // Verified 100,000: limit 10,000. 7,000 local + 5,000 non-local: non-local counts up to
@@ -687,6 +729,33 @@ pub(crate) mod tests {
         assert_eq!(plan.iter().map(|l| l.quantity).collect::<Vec<_>>(), vec![3_500, 1_500, 50_000, 45_000]);
         let a = gd.assess(2024, d("100000"), 0, &plan, Fen(0)).unwrap();
         assert!(a.compliant && a.not_counted.is_empty(), "{a:?}");
+    }
+
+    #[test]
+    fn credits_recognised_at_a_rate_count_for_less() {
+        // A pilot accepting national CCERs at 0.8 t each, within 10% of the obligation.
+        let mut r = national();
+        r.offsets[0].rate = Some(d("0.8"));
+        r.offsets[0].limit_share = d("0.10");
+        let lots = [
+            Lot { units: ccer("P1", "Gansu", "2024-06-01"), quantity: 1_001 },
+            Lot { units: Units::Allowance { vintage: 2024 }, quantity: 99_000 },
+        ];
+        // 1,001 credits × 0.8 = 800.8 → 800 t.
+        let a = r.assess(2024, d("100000"), 0, &lots, Fen(0)).unwrap();
+        assert_eq!(a.offsets_counted_t, 800);
+        assert_eq!(a.shortfall_t, 200);
+        // The plan uses 12,500 credits for the 10,000 t limit (10,000 / 0.8), then allowances.
+        let holdings = [
+            Lot { units: ccer("P1", "Gansu", "2024-06-01"), quantity: 50_000 },
+            Lot { units: Units::Allowance { vintage: 2024 }, quantity: 200_000 },
+        ];
+        let plan = r.plan(2024, d("100000"), 0, &holdings, &[]).unwrap();
+        assert_eq!(plan.iter().map(|l| l.quantity).collect::<Vec<_>>(), vec![12_500, 90_000]);
+        let a = r.assess(2024, d("100000"), 0, &plan, Fen(0)).unwrap();
+        assert!(a.compliant, "{a:?}");
+        r.offsets[0].rate = Some(d("1.5"));
+        assert!(r.assess(2024, d("100000"), 0, &lots, Fen(0)).is_err(), "a rate above 1 is refused");
     }
 
     #[test]

@@ -738,6 +738,11 @@ impl Rulebook {
             c.share(&format!("{key}.limit_share"), g.limit_share);
             c.share_opt(&format!("{key}.min_local_share"), g.min_local_share);
             c.share_opt(&format!("{key}.non_local_limit_share"), g.non_local_limit_share);
+            if let Some(rate) = g.rate {
+                if rate <= Decimal::ZERO || rate > Decimal::ONE {
+                    c.push(&format!("{key}.rate"), format!("{rate} must be in (0, 1]: tonnes one credit counts for"));
+                }
+            }
             if g.non_local_limit_share.is_some_and(|n| n > g.limit_share) {
                 c.push(&format!("{key}.non_local_limit_share"), "exceeds the group's limit_share");
             }
