@@ -15,8 +15,8 @@
 //! - Amend: reducing the quantity keeps the order's place; a quantity above the current one
 //!   re-queues it at the back of its level, as a new arrival.
 
-use serde::{Deserialize, Serialize};
 use ahash::AHashMap as HashMap;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 

@@ -10,5 +10,7 @@
 //! the registry, market data and journaling build on this core.
 
 pub mod book;
+pub mod rules;
 
 pub use book::{Command, Event, OrderBook, OrderId, Reject, Side, Tif};
+pub use rules::{Mode, PreTradeReject, TradingRules};
