@@ -38,15 +38,6 @@ const PILOT_PRICE_FEN: i64 = 5_137;
 pub struct CycleDemo {
     pub year: i32,
     pub migration: Vec<String>,
-    pub allocated_entities: usize,
-    pub allocated_t: u64,
-    pub auctioned_t: u64,
-    pub assessed: usize,
-    pub compliant: usize,
-    pub not_assessed: usize,
-    pub fines: Fen,
-    pub deductions_t: u64,
-    pub rows: Vec<Value>,
     /// Every market, the national one first.
     pub markets: Vec<MarketCycle>,
 }
@@ -167,21 +158,7 @@ pub fn run(location: &Location, ledger: &mut Ledger, year: i32) -> Result<CycleD
         let defaulters = if code == "CN" { DEFAULTERS } else { 0 };
         markets.push(market_cycle(ledger, &mut mrv, code, &id, year, defaulters, &catalog, &quiet)?);
     }
-    let cn = &markets[0];
-    Ok(CycleDemo {
-        year,
-        migration,
-        allocated_entities: cn.allocated_entities,
-        allocated_t: cn.allocated_t,
-        auctioned_t: cn.auctioned_t,
-        assessed: cn.assessed,
-        compliant: cn.compliant,
-        not_assessed: cn.not_assessed,
-        fines: cn.fines,
-        deductions_t: cn.deductions_t,
-        rows: cn.rows.clone(),
-        markets,
-    })
+    Ok(CycleDemo { year, migration, markets })
 }
 
 /// One market's year under its rulebook.
@@ -199,6 +176,35 @@ pub struct MarketCycle {
     pub deductions_t: u64,
     pub note: String,
     pub rows: Vec<Value>,
+}
+
+impl MarketCycle {
+    fn empty(market: &str, rulebook: &str, covered: usize, note: String) -> MarketCycle {
+        MarketCycle {
+            market: market.into(),
+            rulebook: rulebook.into(),
+            covered,
+            allocated_entities: 0,
+            allocated_t: 0,
+            auctioned_t: 0,
+            assessed: 0,
+            compliant: 0,
+            not_assessed: 0,
+            fines: Fen(0),
+            deductions_t: 0,
+            note,
+            rows: Vec::new(),
+        }
+    }
+
+    fn json(&self) -> Value {
+        json!({
+            "market": self.market, "rulebook": self.rulebook, "covered": self.covered, "allocated_entities": self.allocated_entities,
+            "allocated_t": self.allocated_t, "auctioned_t": self.auctioned_t, "assessed": self.assessed, "compliant": self.compliant,
+            "not_assessed": self.not_assessed, "fines_fen": self.fines.0, "next_year_deductions_t": self.deductions_t, "note": self.note,
+            "entities": self.rows,
+        })
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -260,21 +266,7 @@ fn market_cycle(
     if !note.is_empty() {
         // The rulebook cannot allocate (values not found in the sources): the year is not run
         // rather than assessed against nothing.
-        return Ok(MarketCycle {
-            market: code.into(),
-            rulebook: rulebook_id.into(),
-            covered: covered.len(),
-            allocated_entities: 0,
-            allocated_t: 0,
-            auctioned_t: 0,
-            assessed: 0,
-            compliant: 0,
-            not_assessed: covered.len(),
-            fines: Fen(0),
-            deductions_t: 0,
-            note,
-            rows: Vec::new(),
-        });
+        return Ok(MarketCycle { not_assessed: covered.len(), ..MarketCycle::empty(code, rulebook_id, covered.len(), note) });
     }
     let accounts: std::collections::BTreeMap<String, Option<String>> =
         covered.iter().map(|c| (c.entity.clone(), c.account.clone())).collect();
@@ -312,19 +304,10 @@ fn market_cycle(
     let price = if code == "CN" { Fen(PRICE_FEN) } else { Fen(PILOT_PRICE_FEN) };
     let results = cycle::assess_all(&rb, mrv.state(), ledger, year, price, catalog);
     let mut m = MarketCycle {
-        market: code.into(),
-        rulebook: rulebook_id.into(),
-        covered: covered.len(),
         allocated_entities: allocation.len(),
         allocated_t,
         auctioned_t,
-        assessed: 0,
-        compliant: 0,
-        not_assessed: 0,
-        fines: Fen(0),
-        deductions_t: 0,
-        note,
-        rows: Vec::new(),
+        ..MarketCycle::empty(code, rulebook_id, covered.len(), note)
     };
     for (entity, account, r) in &results {
         match r {
@@ -346,17 +329,13 @@ fn market_cycle(
 }
 
 impl CycleDemo {
+    /// The national market's figures at the top level (what the demo is about), every market below.
     pub fn json(&self) -> Value {
-        json!({
-            "year": self.year, "rulebook": NATIONAL_RULEBOOK, "migration": self.migration, "allocated_entities": self.allocated_entities,
-            "allocated_t": self.allocated_t, "auctioned_t": self.auctioned_t, "assessed": self.assessed, "compliant": self.compliant,
-            "not_assessed": self.not_assessed, "fines_fen": self.fines.0, "next_year_deductions_t": self.deductions_t, "entities": self.rows,
-            "markets": self.markets.iter().map(|m| json!({
-                "market": m.market, "rulebook": m.rulebook, "covered": m.covered, "allocated_entities": m.allocated_entities,
-                "allocated_t": m.allocated_t, "auctioned_t": m.auctioned_t, "assessed": m.assessed, "compliant": m.compliant,
-                "not_assessed": m.not_assessed, "fines_fen": m.fines.0, "next_year_deductions_t": m.deductions_t, "note": m.note, "entities": m.rows,
-            })).collect::<Vec<_>>(),
-        })
+        let mut v = self.markets[0].json();
+        v["year"] = json!(self.year);
+        v["migration"] = json!(self.migration);
+        v["markets"] = Value::Array(self.markets.iter().map(MarketCycle::json).collect());
+        v
     }
 
     pub fn print(&self, db: &str) {

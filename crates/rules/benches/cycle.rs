@@ -5,85 +5,26 @@
 //!
 //! 10,000 power entities with 10 generating units each (categories I–IV, loads around the
 //! peak-shaving threshold, gas units, some entities short of allowances) are allocated under the
-//! 2023–2024 national power rules (unit formula, rounding, gas exemption, 20% gap cap,
+//! shipped 2023–2024 national power rulebook (unit formula, rounding, gas exemption, 20% gap cap,
 //! pre-allocation and true-up), then assessed for compliance: each entity surrenders offsets
 //! (some ineligible, some beyond the 5% limit) and allowances of several vintages, and its
 //! obligation, counted units, shortfall and penalty are computed.
 
 use ets_core::{Date, Fen};
-use ets_rules::allocation::power::{allocate, Benchmarks, Category, LoadFactor, OutputBasis, PowerRules, PowerUnit, PreAllocation};
-use ets_rules::compliance::{CarryOver, ComplianceRules, LimitBasis, Lot, OffsetRule, Penalty, PriceBasis, Project, Units, VintageRules};
-use ets_rules::num::Rounding;
+use ets_rules::allocation::power::{allocate, Category, PowerUnit};
+use ets_rules::compliance::{Lot, Project, Units};
+use ets_rules::rulebook::{builtin, Allocation, Rulebook};
 use rust_decimal::Decimal;
 use std::time::Instant;
-
-fn d(s: &str) -> Decimal {
-    s.parse().unwrap()
-}
 
 fn main() {
     let entities: usize = if std::env::var("ETS_BENCH_SCALE").as_deref() == Ok("small") { 1_000 } else { 10_000 };
     let per_entity = 10;
-    let rules = PowerRules {
-        output_basis: OutputBasis::Generated,
-        benchmarks: [(
-            2024,
-            Benchmarks {
-                cat_i: d("0.7910"),
-                cat_ii: d("0.8049"),
-                cat_iii: d("0.8244"),
-                cat_iv: d("0.3288"),
-                heat_coal: d("0.1033"),
-                heat_gas: d("0.0533"),
-            },
-        )]
-        .into(),
-        load_factor: LoadFactor::Exponential { threshold: d("0.65"), base: d("1.015"), a: d("16"), b: d("20") },
-        load_factor_categories: vec![Category::I, Category::II],
-        load_factor_dp: Some(6),
-        cooling: None,
-        heat_factor_coal: None,
-        heat_factor_gas: None,
-        gas_exemption: true,
-        gap_cap: Some(d("0.20")),
-        pre_allocation: PreAllocation::PreviousYearVerified { share: d("0.70") },
-        rounding: Rounding::Down,
-    };
-    let compliance = ComplianceRules {
-        obligation_rounding: Rounding::Up,
-        deadline_month: 12,
-        deadline_day: 31,
-        offsets: vec![OffsetRule {
-            standards: vec!["CCER".into()],
-            limit_share: d("0.05"),
-            basis: LimitBasis::Obligation,
-            local_provinces: vec![],
-            local_only: false,
-            min_local_share: None,
-            non_local_limit_share: None,
-            excluded_project_types: vec!["hydro".into()],
-            registered_from: Some(Date::parse("2024-01-22").unwrap()),
-            rate: None,
-        }],
-        total_offset_limit_share: None,
-        vintages: VintageRules { banking: true, borrowing: false, cut_before_vintage: Some(2025), cut_from_year: Some(2025) },
-        carry_over: Some(CarryOver {
-            base_t: d("10000"),
-            rate: d("1.5"),
-            net_sales_from: Date::parse("2024-01-01").unwrap(),
-            net_sales_to: Date::parse("2025-12-31").unwrap(),
-            vintages: vec![2019, 2020, 2021, 2022, 2023, 2024],
-            into_vintage: 2025,
-        }),
-        penalty: Penalty::PriceMultiple {
-            min_multiple: d("5"),
-            max_multiple: d("10"),
-            applied_multiple: d("5"),
-            price_basis: PriceBasis::MonthBeforeDeadline,
-            cap_fen: None,
-            deduct_multiple: Decimal::ONE,
-        },
-    };
+    // The shipped 2023–2024 national rulebook: the rules a regulator would run.
+    let (file, text) = builtin().iter().find(|(f, _)| f.starts_with("cn-power-2023-2024")).expect("shipped rulebook");
+    let rulebook = Rulebook::from_toml(file, text).expect("valid rulebook");
+    let Allocation::Power(rules) = &rulebook.allocation else { panic!("a power rulebook") };
+    let compliance = &rulebook.compliance;
     // A seeded population (SplitMix64), so that every run measures the same work.
     let mut state = 2024u64;
     let mut next = move |lo: u64, hi: u64| {
@@ -127,7 +68,7 @@ fn main() {
     let hydro = Units::Offset { project: project("H1", "hydro", "2024-05-01"), vintage: 2024 };
 
     let started = Instant::now();
-    let allocations = allocate(&rules, 2024, &units).expect("allocation");
+    let allocations = allocate(rules, 2024, &units).expect("allocation");
     let allocated = started.elapsed();
     let mut compliant = 0usize;
     let mut fines: i64 = 0;
