@@ -185,6 +185,16 @@ pub enum Command {
         b: String,
         quota: Option<Tonnes>,
     },
+    /// Delivers part (or all) of a pending transfer's units to `to` instead of its destination:
+    /// exchange settlement, where a seller lodges units with the exchange as one pending transfer
+    /// and the exchange delivers what was sold, tonne-exact, leaving the rest pending. The
+    /// pending's destination (the exchange's clearing account) or the market authority may
+    /// deliver; the owner keeps title to what is not delivered.
+    DeliverPending {
+        pending: String,
+        quantity: Tonnes,
+        to: String,
+    },
 }
 
 impl Command {
@@ -206,6 +216,7 @@ impl Command {
             Command::CreatePending { .. } => "create-pending",
             Command::PostPending { .. } => "post-pending",
             Command::VoidPending { .. } => "void-pending",
+            Command::DeliverPending { .. } => "deliver-pending",
             Command::Freeze { .. } => "freeze",
             Command::Unfreeze { .. } => "unfreeze",
             Command::Reverse { .. } => "reverse",

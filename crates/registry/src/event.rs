@@ -111,4 +111,14 @@ pub enum Event {
         b: MarketIdx,
         quota: Option<u64>,
     },
+    /// Part of a pending transfer delivered to `to`: `blocks` leave the pending (and `from`);
+    /// the pending closes when nothing is left.
+    PendingDelivered {
+        pending: String,
+        tx: TxId,
+        from: AccountIdx,
+        to: AccountIdx,
+        unit: UnitTypeIdx,
+        blocks: Vec<Block>,
+    },
 }

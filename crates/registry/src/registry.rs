@@ -137,9 +137,11 @@ impl Receipt {
         let mut receipt = Receipt { seq, ..Receipt::default() };
         for event in events {
             match event {
-                Event::Issued { tx, .. } | Event::Moved { tx, .. } | Event::Retired { tx, .. } | Event::PendingPosted { tx, .. } => {
-                    receipt.tx = receipt.tx.or(Some(*tx))
-                }
+                Event::Issued { tx, .. }
+                | Event::Moved { tx, .. }
+                | Event::Retired { tx, .. }
+                | Event::PendingPosted { tx, .. }
+                | Event::PendingDelivered { tx, .. } => receipt.tx = receipt.tx.or(Some(*tx)),
                 Event::AccountOpened { account, .. } => receipt.account = receipt.account.or(Some(*account)),
                 Event::MarketAdded { market, .. } => receipt.market = Some(*market),
                 _ => {}
@@ -580,6 +582,33 @@ impl Registry {
                     return reject(RejectKind::Forbidden, format!("{actor} may not void pending transfer '{pending}'"));
                 }
                 Ok(vec![Event::PendingVoided { pending: pending.clone(), from: p.from, unit: p.unit }])
+            }
+            Command::DeliverPending { pending, quantity, to } => {
+                let q = check_quantity(*quantity)?;
+                let p = self.pending_named(pending)?;
+                if !self.is_representative(actor, p.to) && !self.is_authority(actor, self.account(p.from).market) {
+                    return reject(
+                        RejectKind::Forbidden,
+                        format!(
+                            "{actor} may not deliver from pending transfer '{pending}': only a representative of {} or the market authority may",
+                            self.account(p.to).number
+                        ),
+                    );
+                }
+                let held = blocks_total(&p.blocks);
+                if q > held {
+                    return reject(
+                        RejectKind::Refused,
+                        format!("pending transfer '{pending}' holds {} t; {} t cannot be delivered from it", Tonnes(held), Tonnes(q)),
+                    );
+                }
+                let (from, unit) = (p.from, p.unit);
+                let t = self.account_named(to)?;
+                self.require_can_receive(t)?;
+                self.require_accepts(t, unit)?;
+                self.check_link_quota(from, t, q)?;
+                let blocks = first_serials(&self.pending_named(pending)?.blocks, q);
+                Ok(vec![Event::PendingDelivered { pending: pending.clone(), tx: self.next_tx(), from, to: t, unit, blocks }])
             }
             Command::Freeze { freeze, account, unit, quantity, order } => {
                 check_identifier("freeze id", freeze).map_err(invalid)?;
@@ -1396,6 +1425,31 @@ impl Registry {
                 );
                 self.assert_conserved(p.unit);
             }
+            Event::PendingDelivered { pending, tx, from, to, unit, blocks } => {
+                let p = self.pendings.get_mut(pending.as_str()).expect("delivered pending exists");
+                assert_eq!((p.from, p.unit), (*from, *unit), "delivered pending differs from its record");
+                assert_eq!(&first_serials(&p.blocks, blocks_total(blocks)), blocks, "delivery is not the pending's first serials");
+                p.blocks = after_serials(&p.blocks, blocks_total(blocks));
+                if p.blocks.is_empty() {
+                    self.pendings.remove(pending.as_str());
+                }
+                self.count_link_use(*from, *to, blocks_total(blocks));
+                self.release(*from, *unit, blocks);
+                self.debit(*from, *unit, blocks);
+                self.credit(*to, *unit, blocks);
+                self.push_tx(
+                    *tx,
+                    TxRecord {
+                        kind: TxKind::PendingPost,
+                        from: Some(*from),
+                        to: *to,
+                        unit: *unit,
+                        blocks: TxBlocks::from_slice(blocks),
+                        reversed_by: None,
+                    },
+                );
+                self.assert_conserved(*unit);
+            }
             Event::PendingVoided { pending, from, unit } => {
                 let p = self.pendings.remove(pending.as_str()).expect("voided pending exists");
                 assert_eq!((p.from, p.unit), (*from, *unit), "voided pending differs from its record");
@@ -1589,4 +1643,34 @@ fn pack_code(code: &str) -> Option<u128> {
         }
     }
     Some(u128::from(high) << 64 | u128::from(low))
+}
+
+/// The first `quantity` serials of `blocks`, in order.
+fn first_serials(blocks: &[Block], quantity: u64) -> Vec<Block> {
+    let mut out = Vec::with_capacity(2);
+    let mut rest = quantity;
+    for block in blocks {
+        if rest == 0 {
+            break;
+        }
+        let n = block.len().min(rest);
+        out.push(Block { start: block.start, end: block.start + n });
+        rest -= n;
+    }
+    assert_eq!(rest, 0, "fewer serials than requested");
+    out
+}
+
+/// What is left of `blocks` after the first `quantity` serials.
+fn after_serials(blocks: &[Block], quantity: u64) -> Vec<Block> {
+    let mut out = Vec::with_capacity(blocks.len());
+    let mut skip = quantity;
+    for block in blocks {
+        let n = block.len().min(skip);
+        skip -= n;
+        if n < block.len() {
+            out.push(Block { start: block.start + n, end: block.end });
+        }
+    }
+    out
 }

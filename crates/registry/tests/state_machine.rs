@@ -751,6 +751,30 @@ impl Model {
                 receipt.tx = self.next_tx();
                 self.push_tx(MTxKind::PendingPost, Some(p.from), p.to, p.unit, p.serials);
             }
+            Command::DeliverPending { pending, quantity: q, to } => {
+                let q = quantity(*q)?;
+                let p = self.pendings.get(pending).ok_or(NotFound)?;
+                if !self.is_rep(actor, p.to) && !self.is_authority(actor, self.accounts[p.from].market) {
+                    return Err(Forbidden);
+                }
+                if q > p.serials.len() as u64 {
+                    return Err(Refused);
+                }
+                let unit = p.unit;
+                let t = self.account_named(to)?;
+                self.can_receive(t)?;
+                self.accepts(t, unit)?;
+                let p = self.pendings.get_mut(pending).unwrap();
+                let serials: Vec<u64> = p.serials.drain(..q as usize).collect();
+                let from = p.from;
+                if p.serials.is_empty() {
+                    self.pendings.remove(pending);
+                }
+                self.balances.get_mut(&self.key(from, unit)).unwrap().1 -= q;
+                self.add_free(t, unit, &serials);
+                receipt.tx = self.next_tx();
+                self.push_tx(MTxKind::PendingPost, Some(from), t, unit, serials);
+            }
             Command::VoidPending { pending } => {
                 let p = self.pendings.get(pending).ok_or(NotFound)?;
                 let allowed =
@@ -1041,6 +1065,12 @@ enum Op {
         id: Existing,
         actor: Actor,
     },
+    DeliverPending {
+        id: Existing,
+        to: Dst,
+        qty: Qty,
+        actor: Actor,
+    },
     Freeze {
         id: Named,
         src: Src,
@@ -1208,6 +1238,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(id, src, to, unit, qty, purpose, actor)| Op::CreatePending { id, src, to, unit, qty, purpose, actor }),
         4 => (existing(PENDING_POOL), actor()).prop_map(|(id, actor)| Op::PostPending { id, actor }),
         2 => (existing(PENDING_POOL), actor()).prop_map(|(id, actor)| Op::VoidPending { id, actor }),
+        4 => (existing(PENDING_POOL), dst(), qty(), actor()).prop_map(|(id, to, qty, actor)| Op::DeliverPending { id, to, qty, actor }),
         4 => (named(FREEZE_POOL), src(), unit_sel(), qty(), prop::bool::weighted(0.05), actor())
             .prop_map(|(id, src, unit, qty, bad_order, actor)| Op::Freeze { id, src, unit, qty, bad_order, actor }),
         2 => (existing(FREEZE_POOL), actor()).prop_map(|(id, actor)| Op::Unfreeze { id, actor }),
@@ -1789,6 +1820,22 @@ impl Harness {
                     [PendingPurpose::Settlement, PendingPurpose::Pledge, PendingPurpose::Approval, PendingPurpose::Escrow][*purpose];
                 let command = Command::CreatePending { pending, from: self.number(from), to: self.number(to), unit, quantity, purpose };
                 (self.pick_actor(actor, reps_of(from)), command)
+            }
+            Op::DeliverPending { id, to, qty, actor } => {
+                let pending = self.live_or_pool(id, m.pendings.keys().cloned().collect(), "p");
+                let (mut right, mut held, mut from, mut unit) = (Vec::new(), 0, None, None);
+                if let Some(p) = m.pendings.get(&pending) {
+                    right = reps_of(Some(p.to));
+                    right.extend(auth_of_account(Some(p.from)));
+                    held = p.serials.len() as u64;
+                    from = Some(p.from);
+                    unit = Some(m.units[p.unit].unit.clone());
+                }
+                let quantity = self.quantity(qty, held);
+                let unit = unit.unwrap_or_else(|| UnitRef::allowance("CEA", 2024));
+                let to = self.destination(to, from, &unit);
+                let command = Command::DeliverPending { pending, quantity, to: self.number(to) };
+                (self.pick_actor(actor, right), command)
             }
             Op::PostPending { id, actor } | Op::VoidPending { id, actor } => {
                 let pending = self.live_or_pool(id, m.pendings.keys().cloned().collect(), "p");

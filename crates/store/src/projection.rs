@@ -39,7 +39,7 @@ impl Projection {
                         holdings.insert((*to, *unit));
                         transactions.push(tx_row(registry, *tx, seq, at, &mut names));
                     }
-                    Event::PendingPosted { tx, from, to, unit, .. } => {
+                    Event::PendingPosted { tx, from, to, unit, .. } | Event::PendingDelivered { tx, from, to, unit, .. } => {
                         holdings.insert((*from, *unit));
                         holdings.insert((*to, *unit));
                         transactions.push(tx_row(registry, *tx, seq, at, &mut names));
