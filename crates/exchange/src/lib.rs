@@ -9,8 +9,10 @@
 //! Work in progress (issue 5): price bands, sessions and trading modes, auctions, settlement into
 //! the registry, market data and journaling build on this core.
 
+pub mod auction;
 pub mod book;
 pub mod rules;
+pub mod venue;
 
 pub use book::{Command, Event, OrderBook, OrderId, Reject, Side, Tif};
 pub use rules::{Mode, PreTradeReject, TradingRules};

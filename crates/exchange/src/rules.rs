@@ -67,7 +67,7 @@ pub enum PreTradeReject {
     OutsideBand { mode: Mode, price: i64, low: i64, high: i64 },
 }
 
-fn yuan(ticks: i64) -> String {
+pub(crate) fn yuan(ticks: i64) -> String {
     format!("¥{}.{:02}", ticks / 100, ticks % 100)
 }
 
