@@ -10,6 +10,7 @@ mod cycle_data;
 mod demo;
 mod demo_cycle;
 mod demo_mrv;
+mod exchange;
 mod mrv;
 mod output;
 mod stress;
@@ -51,6 +52,9 @@ enum Cmd {
     /// Add, list and configure markets
     #[command(subcommand)]
     Market(MarketCmd),
+    /// The trading venue: instruments, members, orders, block deals, auctions, market data
+    #[command(subcommand)]
+    Exchange(exchange::ExchangeCmd),
     /// Open, list and manage accounts
     #[command(subcommand)]
     Account(AccountCmd),
@@ -658,6 +662,7 @@ fn run(cli: &Cli, out: &Output) -> Result<(), CliError> {
             }
         }
         Cmd::Mrv(m) => mrv::run(&location(cli), out, m),
+        Cmd::Exchange(x) => exchange::run(&location(cli), out, x),
         Cmd::Rulebook(r) => cycle::run_rulebook(out, r),
         Cmd::Comply(a) => cycle::run_comply(&location(cli), out, a),
         Cmd::CarryOver(a) => cycle::run_carry_over(&location(cli), out, a),

@@ -69,6 +69,15 @@ impl Output {
         self.json
     }
 
+    /// A one-line message for people; JSON output gets `{"message": ...}`.
+    pub fn line(&self, text: &str) {
+        if self.json {
+            self.print_json(json!({ "message": text }));
+        } else {
+            println!("{text}");
+        }
+    }
+
     pub fn print_json(&self, value: Value) {
         println!("{}", serde_json::to_string_pretty(&value).expect("json"));
     }

@@ -567,6 +567,15 @@ impl Venue {
             .map_or((0, 0, 0, 0), |p| (p.lodged, p.reserved, p.owed, p.receivable))
     }
 
+    /// The member's registry account in a market.
+    pub fn member_account(&self, member: &str, market: &str) -> Option<String> {
+        self.members.get(member).and_then(|m| m.accounts.get(market).cloned())
+    }
+
+    pub fn clearing_account(&self, market: &str) -> Option<String> {
+        self.clearing.get(market).cloned()
+    }
+
     pub fn members(&self) -> Vec<String> {
         self.members.keys().cloned().collect()
     }
@@ -969,7 +978,7 @@ impl Venue {
 
     fn next_instruction_id(&mut self) -> String {
         self.instruction_seq += 1;
-        format!("x{}", self.instruction_seq)
+        format!("xch-{}", self.instruction_seq)
     }
 
     // ------------------------------------------------------------------ pre-trade rules

@@ -161,6 +161,13 @@ pub trait Backend: Send {
     /// The hashes (as stored) of every evidence file, with the SHA-256 of its stored content
     /// recomputed, for the audit.
     fn mrv_evidence_check(&mut self) -> Result<Vec<(String, String)>, StoreError>;
+
+    /// Appends exchange journal records in one transaction if the exchange journal ends at
+    /// `expected_last_seq`; otherwise (or if a command id is taken) `Conflict`, nothing written.
+    fn exchange_append(&mut self, expected_last_seq: u64, records: &[SealedRecord]) -> Result<(), StoreError>;
+
+    /// Streams every exchange journal record in order.
+    fn exchange_scan(&mut self, visit: &mut dyn FnMut(JournalRow) -> Result<(), StoreError>) -> Result<(), StoreError>;
 }
 
 /// An evidence file's bytes, stored under the SHA-256 the journal records.

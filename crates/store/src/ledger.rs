@@ -180,6 +180,11 @@ impl PreparedBatch {
 /// Stands in for the storage while the pipelined writer's storage thread holds it.
 struct Detached;
 
+/// A stand-in backend that refuses everything (while the real one is being reopened).
+pub(crate) fn detached() -> impl Backend {
+    Detached
+}
+
 impl Detached {
     fn error<T>() -> Result<T, StoreError> {
         Err(StoreError::Io("storage is held by the ledger writer's storage thread".into()))
@@ -251,6 +256,12 @@ impl Backend for Detached {
         Detached::error()
     }
     fn mrv_evidence_check(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        Detached::error()
+    }
+    fn exchange_append(&mut self, _: u64, _: &[SealedRecord]) -> Result<(), StoreError> {
+        Detached::error()
+    }
+    fn exchange_scan(&mut self, _: &mut dyn FnMut(crate::JournalRow) -> Result<(), StoreError>) -> Result<(), StoreError> {
         Detached::error()
     }
 }

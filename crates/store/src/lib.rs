@@ -10,6 +10,7 @@
 //! same database, for monitoring plans, monthly submissions with evidence and verification.
 
 mod backend;
+mod exchange_log;
 mod ledger;
 mod migrations;
 mod mrv_log;
@@ -19,6 +20,7 @@ mod sqlite_backend;
 mod writer;
 
 pub use backend::{sha256_hex, AccountRow, Backend, EvidenceFile, HoldingRow, JournalRow, StoreError, TxRow, UnitRow};
+pub use exchange_log::{ExchangeLog, ExchangeReceipt, VenueConfig};
 pub use ledger::{audit, AuditReport, Ledger, LedgerOptions, PreparedBatch, SubmitError, Submitted};
 pub use mrv_log::{MrvAudit, MrvError, MrvLog, MrvReceipt, MrvSubmission};
 pub use postgres_backend::PostgresBackend;

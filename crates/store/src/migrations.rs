@@ -20,6 +20,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_mrv.sql"),
         postgres: include_str!("../migrations/postgres/0002_mrv.sql"),
     },
+    Migration {
+        version: 3,
+        name: "exchange journal",
+        sqlite: include_str!("../migrations/sqlite/0003_exchange.sql"),
+        postgres: include_str!("../migrations/postgres/0003_exchange.sql"),
+    },
 ];
 
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;

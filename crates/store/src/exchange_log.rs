@@ -1,0 +1,222 @@
+//! The exchange journal: the shell around `ets_exchange::venue::Venue`.
+//!
+//! Write-ahead, then outbox. A batch of venue commands is decided in memory, sealed into
+//! chained records and appended in one transaction; only then are the registry instructions
+//! the batch produced (settlement deliveries, auction deliveries, unlodging) submitted to the
+//! registry ledger, under their deterministic ids. Opening replays the journal, which re-derives
+//! every instruction, and `reconcile` submits any the registry has not recorded, so a crash
+//! between the two writes loses nothing and, the registry's ids being idempotent, repeats
+//! nothing. Commands are acknowledged after both writes.
+
+use crate::backend::{Backend, StoreError};
+use crate::ledger::Ledger;
+use ets_core::chain::{ChainVerifier, SealedRecord};
+use ets_core::{Date, Timestamp};
+use ets_exchange::venue::{Envelope, Instruction, Outcome, Reject, RejectKind, Venue};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// The first record of an exchange journal: who operates the venue, its clearing accounts and
+/// its holiday calendar.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VenueConfig {
+    pub operator: String,
+    pub clearing: BTreeMap<String, String>,
+    pub holidays: BTreeSet<Date>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum ExchangeRecord {
+    Genesis(VenueConfig),
+    Command(Envelope),
+}
+
+pub struct ExchangeLog {
+    backend: Box<dyn Backend>,
+    venue: Option<Venue>,
+    head: (u64, [u8; 32]),
+    /// Command id → digest of (actor, command), for idempotent retries.
+    ids: HashMap<String, [u8; 32]>,
+    /// Every instruction the journal implies, in order (for `reconcile`).
+    instructions: Vec<Instruction>,
+}
+
+/// What one submitted command did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExchangeReceipt {
+    Accepted(Outcome),
+    /// The id was already journaled for this very command: nothing new was written.
+    Repeated,
+}
+
+fn digest(envelope: &Envelope) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let body = postcard::to_allocvec(&(&envelope.actor, &envelope.command)).expect("encode");
+    Sha256::digest(body).into()
+}
+
+impl ExchangeLog {
+    pub fn open(mut backend: Box<dyn Backend>) -> Result<ExchangeLog, StoreError> {
+        let mut chain = ChainVerifier::default();
+        let mut venue: Option<Venue> = None;
+        let mut ids = HashMap::new();
+        let mut instructions = Vec::new();
+        backend.exchange_scan(&mut |row| {
+            chain
+                .check(row.seq, &row.body, &row.prev_hash, &row.hash)
+                .map_err(|m| StoreError::Corrupt(format!("exchange journal: {m}")))?;
+            let record: ExchangeRecord = postcard::from_bytes(&row.body)
+                .map_err(|e| StoreError::Corrupt(format!("exchange record {}: cannot decode: {e}", row.seq)))?;
+            match record {
+                ExchangeRecord::Genesis(config) => {
+                    if venue.is_some() {
+                        return Err(StoreError::Corrupt(format!("exchange record {}: a second genesis", row.seq)));
+                    }
+                    venue = Some(Venue::new(&config.operator, config.clearing, config.holidays));
+                }
+                ExchangeRecord::Command(envelope) => {
+                    let v = venue.as_mut().ok_or_else(|| StoreError::Corrupt("exchange journal does not start with its genesis".into()))?;
+                    let outcome = v.execute(&envelope).map_err(|r| {
+                        StoreError::Corrupt(format!("exchange record {} ({}) is refused on replay: {r}", row.seq, envelope.id))
+                    })?;
+                    instructions.extend(outcome.instructions);
+                    ids.insert(envelope.id.clone(), digest(&envelope));
+                }
+            }
+            Ok(())
+        })?;
+        Ok(ExchangeLog { backend, venue, head: chain.head(), ids, instructions })
+    }
+
+    pub fn venue(&self) -> Option<&Venue> {
+        self.venue.as_ref()
+    }
+
+    pub fn head(&self) -> (u64, [u8; 32]) {
+        self.head
+    }
+
+    /// Starts the exchange journal. Refused if it has started.
+    pub fn init(&mut self, config: VenueConfig, at: Timestamp) -> Result<(), StoreError> {
+        if self.venue.is_some() {
+            return Err(StoreError::Conflict("the exchange is already set up".into()));
+        }
+        let body = postcard::to_allocvec(&ExchangeRecord::Genesis(config.clone())).expect("encode");
+        let sealed = SealedRecord::seal(self.head.0 + 1, at, "exchange-genesis".into(), body, self.head.1);
+        self.backend.exchange_append(self.head.0, std::slice::from_ref(&sealed))?;
+        self.head = (sealed.seq, sealed.hash);
+        self.venue = Some(Venue::new(&config.operator, config.clearing, config.holidays));
+        Ok(())
+    }
+
+    /// Submits to the registry every instruction the journal implies that it has not recorded.
+    /// Returns how many were submitted.
+    pub fn reconcile(&mut self, ledger: &mut Ledger, at: Timestamp) -> Result<usize, StoreError> {
+        let missing: Vec<ets_registry::Envelope> = self
+            .instructions
+            .iter()
+            .filter(|i| ledger.registry().command_receipt(&i.id).is_none())
+            .map(|i| ets_registry::Envelope { id: i.id.clone(), actor: i.actor.clone(), command: i.command.clone() })
+            .collect();
+        submit_instructions(ledger, at, &missing)?;
+        Ok(missing.len())
+    }
+
+    /// Decides each command in order; journals the accepted ones in one transaction; then
+    /// carries out their registry instructions. One result per command: a refusal changes
+    /// nothing; a repeated id with the same command is `Repeated`; a reused id with another
+    /// command is refused.
+    pub fn submit_batch(
+        &mut self,
+        envelopes: &[Envelope],
+        ledger: &mut Ledger,
+    ) -> Result<Vec<Result<ExchangeReceipt, Reject>>, StoreError> {
+        let Some(venue) = self.venue.as_mut() else {
+            return Err(StoreError::Conflict("the exchange is not set up: run `ets exchange init` first".into()));
+        };
+        let mut results = Vec::with_capacity(envelopes.len());
+        let mut sealed = Vec::with_capacity(envelopes.len());
+        let mut instructions = Vec::new();
+        let mut new_ids = Vec::new();
+        let mut prev = self.head.1;
+        let mut at = Timestamp(0);
+        for envelope in envelopes {
+            let d = digest(envelope);
+            if let Some(known) = self.ids.get(&envelope.id).or_else(|| new_ids.iter().find(|(id, _)| id == &envelope.id).map(|(_, d)| d)) {
+                results.push(if *known == d {
+                    Ok(ExchangeReceipt::Repeated)
+                } else {
+                    Err(Reject {
+                        kind: RejectKind::Conflict,
+                        message: format!("command id '{}' was already used for another command", envelope.id),
+                    })
+                });
+                continue;
+            }
+            if let Err(e) = ets_core::check_identifier("command id", &envelope.id) {
+                results.push(Err(Reject { kind: RejectKind::Invalid, message: e }));
+                continue;
+            }
+            match venue.execute(envelope) {
+                Err(r) => results.push(Err(r)),
+                Ok(outcome) => {
+                    let seq = self.head.0 + 1 + sealed.len() as u64;
+                    let body = postcard::to_allocvec(&ExchangeRecord::Command(envelope.clone())).expect("encode");
+                    at = Timestamp(envelope.at_ms);
+                    let s = SealedRecord::seal(seq, at, envelope.id.clone(), body, prev);
+                    prev = s.hash;
+                    sealed.push(s);
+                    instructions.extend(outcome.instructions.iter().cloned());
+                    new_ids.push((envelope.id.clone(), d));
+                    results.push(Ok(ExchangeReceipt::Accepted(outcome)));
+                }
+            }
+        }
+        if sealed.is_empty() {
+            return Ok(results);
+        }
+        if let Err(e) = self.backend.exchange_append(self.head.0, &sealed) {
+            // Memory is ahead of storage: rebuild from what is stored.
+            let fresh = ExchangeLog::open(std::mem::replace(&mut self.backend, Box::new(crate::ledger::detached())))?;
+            *self = fresh;
+            return Err(e);
+        }
+        let last = sealed.last().expect("nonempty");
+        self.head = (last.seq, last.hash);
+        self.ids.extend(new_ids);
+        let registry: Vec<ets_registry::Envelope> = instructions
+            .iter()
+            .map(|i| ets_registry::Envelope { id: i.id.clone(), actor: i.actor.clone(), command: i.command.clone() })
+            .collect();
+        self.instructions.extend(instructions);
+        submit_instructions(ledger, at, &registry)?;
+        Ok(results)
+    }
+
+    /// Replays the journal from storage and compares the venue's state hash with this one.
+    pub fn audit(&mut self) -> Result<(u64, [u8; 32]), StoreError> {
+        let hash = self.venue.as_ref().map(Venue::state_hash).unwrap_or([0; 32]);
+        let fresh = ExchangeLog::open(std::mem::replace(&mut self.backend, Box::new(crate::ledger::detached())))?;
+        let again = fresh.venue.as_ref().map(Venue::state_hash).unwrap_or([0; 32]);
+        let head = fresh.head;
+        *self = fresh;
+        if again != hash {
+            return Err(StoreError::Corrupt("the exchange state replayed from storage differs from the one in memory".into()));
+        }
+        Ok((head.0, again))
+    }
+}
+
+fn submit_instructions(ledger: &mut Ledger, at: Timestamp, envelopes: &[ets_registry::Envelope]) -> Result<(), StoreError> {
+    if envelopes.is_empty() {
+        return Ok(());
+    }
+    for (i, result) in ledger.submit_batch(at, envelopes)?.into_iter().enumerate() {
+        if let Err(r) = result {
+            // The venue reserved what each instruction moves; a refusal means the registry and
+            // the venue disagree (units moved outside the exchange, an account closed).
+            return Err(StoreError::Corrupt(format!("registry refused exchange instruction {}: {}", envelopes[i].id, r.message)));
+        }
+    }
+    Ok(())
+}
