@@ -15,7 +15,10 @@
 //! orders, fewer below it), and GTC limit orders (1–100 lots) at a triangular distance from the
 //! mid (mostly passive, a few percent marketable). The generator runs our book to know which
 //! orders rest, so every cancel names a resting order. Every order has its own owner, so our
-//! self-trade prevention never applies (the other engines have none configured).
+//! self-trade prevention never applies (the other engines have none configured). matchcore 0.4.0
+//! matches a crossing limit order as if it had no limit (it trades on into levels beyond its
+//! price), so the generator cuts a crossing order to what rests within its limit: a crossing
+//! order fills completely and never rests, on every engine alike.
 //!
 //! Per engine: throughput over the whole flow (a fresh book per round, rounds interleaved across
 //! engines, best and median round), then a separate pass on a fresh book timing each operation
