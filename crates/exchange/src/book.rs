@@ -2,8 +2,10 @@
 //!
 //! Resting orders live in a slab (`Vec` of slots, freed slots reused) and are chained per price
 //! level in arrival order (a doubly linked list of slot indexes), so placing at the back of a
-//! level and cancelling from anywhere are O(1) after the level is found; levels are kept in a
-//! `BTreeMap` per side, so the best price is the first (asks) or last (bids) key.
+//! level and cancelling from anywhere are O(1) after the level is found. The levels of each side
+//! are a `Vec` sorted so that the best level is the last one (see `Ladder`): matching works at
+//! the end of it, and a level is found by looking at the top few levels, then by binary search.
+//! Ids ever accepted (to refuse a reused one) are a bitmap for sequential ids (see `IdSet`).
 //!
 //! Rules:
 //! - A limit order matches against the opposite side while prices cross (buy price ≥ ask,
@@ -15,9 +17,8 @@
 //! - Amend: reducing the quantity keeps the order's place; a quantity above the current one
 //!   re-queues it at the back of its level, as a new arrival.
 
-use ahash::AHashMap as HashMap;
+use ahash::{AHashMap as HashMap, AHashSet as HashSet};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::fmt;
 
 pub type OrderId = u64;
@@ -124,53 +125,179 @@ struct Slot {
     next: u32,
 }
 
-#[derive(Clone, Copy, Debug, Default)]
+/// One price level: a FIFO of slots (head is oldest) and their total quantity.
+#[derive(Clone, Copy, Debug)]
 struct Level {
+    /// The price for bids, minus the price for asks: higher is better on both sides.
+    key: i64,
     head: u32,
     tail: u32,
     total: u64,
 }
 
-/// The book of one instrument.
+impl Level {
+    fn price(&self, side: Side) -> i64 {
+        match side {
+            Side::Buy => self.key,
+            Side::Sell => -self.key,
+        }
+    }
+}
+
+/// The levels of one side in a `Vec` sorted by `key` ascending, so the best level is the last
+/// one: matching takes from and pops the end, and new orders mostly land near it, so inserting
+/// or removing a level moves few entries. A book within a price band holds a few hundred
+/// levels, where this beats a tree.
 #[derive(Clone, Debug, Default)]
+struct Ladder {
+    levels: Vec<Level>,
+}
+
+fn key(side: Side, price: i64) -> i64 {
+    match side {
+        Side::Buy => price,
+        Side::Sell => -price,
+    }
+}
+
+impl Ladder {
+    /// The position of the level with this key, or where it would go.
+    #[inline]
+    fn find(&self, key: i64) -> Result<usize, usize> {
+        let levels = &self.levels;
+        // Most activity is at the top of the book: look at the last few levels first.
+        let n = levels.len();
+        let mut i = n;
+        while i > 0 && n - i < 4 {
+            let k = levels[i - 1].key;
+            if k == key {
+                return Ok(i - 1);
+            }
+            if k < key {
+                return Err(i);
+            }
+            i -= 1;
+        }
+        let pos = levels[..i].partition_point(|l| l.key < key);
+        if pos < i && levels[pos].key == key {
+            Ok(pos)
+        } else {
+            Err(pos)
+        }
+    }
+
+    #[inline]
+    fn level_mut(&mut self, key: i64) -> &mut Level {
+        let pos = self.find(key).expect("resting level");
+        &mut self.levels[pos]
+    }
+}
+
+/// Every order id ever accepted. Ids are usually assigned in sequence, so those below a bound
+/// that grows with the number of ids held are bits in a bitmap (a sequential id costs a bit and
+/// touches the cache line of its neighbours); any other id goes to a hash set.
+#[derive(Clone, Debug, Default)]
+struct IdSet {
+    bits: Vec<u64>,
+    len: usize,
+    other: HashSet<OrderId>,
+}
+
+impl IdSet {
+    /// Adds the id; false if it was already there.
+    #[inline]
+    fn insert(&mut self, id: OrderId) -> bool {
+        let word = id / 64;
+        if word < self.bits.len() as u64 {
+            let (w, bit) = (&mut self.bits[word as usize], 1u64 << (id % 64));
+            if *w & bit != 0 {
+                return false;
+            }
+            *w |= bit;
+            self.len += 1;
+            return true;
+        }
+        self.insert_beyond(id)
+    }
+
+    #[cold]
+    fn insert_beyond(&mut self, id: OrderId) -> bool {
+        let word = id / 64;
+        // The bitmap may cover the id if it stays within 4 bits per id held plus 128 KiB.
+        let words = (word + 1).next_power_of_two().max(1024);
+        if words <= (self.len as u64 / 16) + 16_384 {
+            let old = self.bits.len() as u64 * 64;
+            let cover = words * 64;
+            self.bits.resize(words as usize, 0);
+            // Ids held in the set that the bitmap now covers move into it.
+            let bits = &mut self.bits;
+            self.other.retain(|&o| {
+                if (old..cover).contains(&o) {
+                    bits[(o / 64) as usize] |= 1 << (o % 64);
+                    false
+                } else {
+                    true
+                }
+            });
+            return self.insert(id);
+        }
+        if self.other.insert(id) {
+            self.len += 1;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The book of one instrument.
+#[derive(Clone, Debug)]
 pub struct OrderBook {
     slots: Vec<Slot>,
     free: Vec<u32>,
-    bids: BTreeMap<i64, Level>,
-    asks: BTreeMap<i64, Level>,
+    bids: Ladder,
+    asks: Ladder,
     /// Resting orders by id.
     index: HashMap<OrderId, u32>,
     /// Every id ever accepted (ids are never reused).
-    seen: HashMap<OrderId, ()>,
+    seen: IdSet,
+}
+
+impl Default for OrderBook {
+    fn default() -> OrderBook {
+        OrderBook::new()
+    }
 }
 
 impl OrderBook {
     pub fn new() -> OrderBook {
-        OrderBook::default()
+        OrderBook {
+            slots: Vec::with_capacity(1024),
+            free: Vec::with_capacity(1024),
+            bids: Ladder::default(),
+            asks: Ladder::default(),
+            index: HashMap::with_capacity(1024),
+            seen: IdSet::default(),
+        }
     }
 
     pub fn best_bid(&self) -> Option<(i64, u64)> {
-        self.bids.iter().next_back().map(|(p, l)| (*p, l.total))
+        self.bids.levels.last().map(|l| (l.price(Side::Buy), l.total))
     }
 
     pub fn best_ask(&self) -> Option<(i64, u64)> {
-        self.asks.iter().next().map(|(p, l)| (*p, l.total))
+        self.asks.levels.last().map(|l| (l.price(Side::Sell), l.total))
     }
 
     /// Levels of one side, best first: (price, total quantity).
     pub fn depth(&self, side: Side, levels: usize) -> Vec<(i64, u64)> {
-        match side {
-            Side::Buy => self.bids.iter().rev().take(levels).map(|(p, l)| (*p, l.total)).collect(),
-            Side::Sell => self.asks.iter().take(levels).map(|(p, l)| (*p, l.total)).collect(),
-        }
+        self.ladder(side).levels.iter().rev().take(levels).map(|l| (l.price(side), l.total)).collect()
     }
 
     /// Resting orders of one side in priority order: (id, owner, price, quantity).
     pub fn orders(&self, side: Side) -> Vec<(OrderId, u32, i64, u64)> {
-        let levels: Box<dyn Iterator<Item = (&i64, &Level)>> =
-            if side == Side::Buy { Box::new(self.bids.iter().rev()) } else { Box::new(self.asks.iter()) };
         let mut out = Vec::new();
-        for (_, level) in levels {
+        for level in self.ladder(side).levels.iter().rev() {
             let mut i = level.head;
             while i != NIL {
                 let s = &self.slots[i as usize];
@@ -181,6 +308,21 @@ impl OrderBook {
         out
     }
 
+    fn ladder(&self, side: Side) -> &Ladder {
+        match side {
+            Side::Buy => &self.bids,
+            Side::Sell => &self.asks,
+        }
+    }
+
+    fn ladder_mut(&mut self, side: Side) -> &mut Ladder {
+        match side {
+            Side::Buy => &mut self.bids,
+            Side::Sell => &mut self.asks,
+        }
+    }
+
+    #[inline]
     pub fn execute(&mut self, command: &Command, events: &mut Vec<Event>) -> Result<(), Reject> {
         match *command {
             Command::Place { id, owner, side, price, qty, tif } => self.place(id, owner, side, price, qty, tif, events),
@@ -200,7 +342,7 @@ impl OrderBook {
                 let (old, side, price) = (s.qty, s.side, s.price);
                 if qty <= old {
                     self.slots[slot as usize].qty = qty;
-                    self.level_mut(side, price).expect("resting level").total -= old - qty;
+                    self.ladder_mut(side).level_mut(key(side, price)).total -= old - qty;
                     events.push(Event::Amended { id, qty, kept_priority: true });
                 } else {
                     // A larger quantity goes to the back of the level, as a new arrival.
@@ -214,14 +356,8 @@ impl OrderBook {
         }
     }
 
-    fn level_mut(&mut self, side: Side, price: i64) -> Option<&mut Level> {
-        match side {
-            Side::Buy => self.bids.get_mut(&price),
-            Side::Sell => self.asks.get_mut(&price),
-        }
-    }
-
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     fn place(
         &mut self,
         id: OrderId,
@@ -243,52 +379,59 @@ impl OrderBook {
         if price.is_none() && tif == Tif::Gtc {
             return Err(Reject::MarketGtc);
         }
-        if self.seen.contains_key(&id) {
+        if !self.seen.insert(id) {
             return Err(Reject::DuplicateId(id));
         }
-        self.seen.insert(id, ());
         events.push(Event::Accepted { id });
         if tif == Tif::Fok && self.fillable(owner, side, price) < qty {
             events.push(Event::Cancelled { id, qty });
             return Ok(());
         }
+        let opposite = side.opposite();
+        // The worst key of the opposite side this order may trade at (a market order: any).
+        let limit = price.map_or(i64::MIN, |p| key(opposite, p));
         let mut left = qty;
         let mut self_trade = false;
-        let crosses = |level_price: i64| match (side, price) {
-            (_, None) => true,
-            (Side::Buy, Some(p)) => level_price <= p,
-            (Side::Sell, Some(p)) => level_price >= p,
+        let OrderBook { slots, free, bids, asks, index, .. } = self;
+        let ladder = match side {
+            Side::Buy => asks,
+            Side::Sell => bids,
         };
         'levels: while left > 0 {
-            let best = match side {
-                Side::Buy => self.asks.iter().next().map(|(p, l)| (*p, l.head)),
-                Side::Sell => self.bids.iter().next_back().map(|(p, l)| (*p, l.head)),
-            };
-            let Some((level_price, head)) = best else { break };
-            if !crosses(level_price) {
+            let Some(level) = ladder.levels.last_mut() else { break };
+            if level.key < limit {
                 break;
             }
-            let mut i = head;
-            while i != NIL && left > 0 {
-                let (maker, maker_owner, available, next) = {
-                    let s = &self.slots[i as usize];
-                    (s.id, s.owner, s.qty, s.next)
-                };
-                if maker_owner == owner {
+            let level_price = level.price(opposite);
+            // Orders leave a level only from its head while matching.
+            while level.head != NIL && left > 0 {
+                let i = level.head;
+                let s = &mut slots[i as usize];
+                if s.owner == owner {
                     // Self-trade prevention: the incoming order's remainder is cancelled.
                     self_trade = true;
                     break 'levels;
                 }
-                let q = available.min(left);
+                let q = s.qty.min(left);
                 left -= q;
-                events.push(Event::Trade { maker, taker: id, price: level_price, qty: q });
-                if q == available {
-                    self.unlink(i);
+                level.total -= q;
+                events.push(Event::Trade { maker: s.id, taker: id, price: level_price, qty: q });
+                if q == s.qty {
+                    let (maker, next) = (s.id, s.next);
+                    index.remove(&maker);
+                    free.push(i);
+                    level.head = next;
+                    if next == NIL {
+                        level.tail = NIL;
+                    } else {
+                        slots[next as usize].prev = NIL;
+                    }
                 } else {
-                    self.slots[i as usize].qty -= q;
-                    self.level_mut(side.opposite(), level_price).expect("level").total -= q;
+                    s.qty -= q;
                 }
-                i = next;
+            }
+            if level.head == NIL {
+                ladder.levels.pop();
             }
         }
         if left > 0 {
@@ -305,16 +448,11 @@ impl OrderBook {
 
     /// What an order could fill now (for FOK), stopping at the owner's own orders as matching would.
     fn fillable(&self, owner: u32, side: Side, price: Option<i64>) -> u64 {
-        let levels: Box<dyn Iterator<Item = (&i64, &Level)>> =
-            if side == Side::Buy { Box::new(self.asks.iter()) } else { Box::new(self.bids.iter().rev()) };
+        let opposite = side.opposite();
+        let limit = price.map_or(i64::MIN, |p| key(opposite, p));
         let mut total = 0;
-        for (p, level) in levels {
-            let crosses = match (side, price) {
-                (_, None) => true,
-                (Side::Buy, Some(limit)) => *p <= limit,
-                (Side::Sell, Some(limit)) => *p >= limit,
-            };
-            if !crosses {
+        for level in self.ladder(opposite).levels.iter().rev() {
+            if level.key < limit {
                 break;
             }
             let mut i = level.head;
@@ -330,6 +468,7 @@ impl OrderBook {
         total
     }
 
+    #[inline]
     fn rest(&mut self, id: OrderId, owner: u32, side: Side, price: i64, qty: u64) {
         let slot = Slot { id, owner, side, price, qty, prev: NIL, next: NIL };
         let i = match self.free.pop() {
@@ -342,17 +481,25 @@ impl OrderBook {
                 (self.slots.len() - 1) as u32
             }
         };
-        let level = match side {
-            Side::Buy => self.bids.entry(price).or_insert(Level { head: NIL, tail: NIL, total: 0 }),
-            Side::Sell => self.asks.entry(price).or_insert(Level { head: NIL, tail: NIL, total: 0 }),
+        let k = key(side, price);
+        let ladder = match side {
+            Side::Buy => &mut self.bids,
+            Side::Sell => &mut self.asks,
         };
+        let pos = match ladder.find(k) {
+            Ok(pos) => pos,
+            Err(pos) => {
+                ladder.levels.insert(pos, Level { key: k, head: NIL, tail: NIL, total: 0 });
+                pos
+            }
+        };
+        let level = &mut ladder.levels[pos];
         let tail = level.tail;
         level.tail = i;
+        level.total += qty;
         if tail == NIL {
             level.head = i;
-        }
-        level.total += qty;
-        if tail != NIL {
+        } else {
             self.slots[tail as usize].next = i;
             self.slots[i as usize].prev = tail;
         }
@@ -371,11 +518,12 @@ impl OrderBook {
         if next != NIL {
             self.slots[next as usize].prev = prev;
         }
-        let levels = match side {
+        let ladder = match side {
             Side::Buy => &mut self.bids,
             Side::Sell => &mut self.asks,
         };
-        let level = levels.get_mut(&price).expect("resting level");
+        let pos = ladder.find(key(side, price)).expect("resting level");
+        let level = &mut ladder.levels[pos];
         if level.head == i {
             level.head = next;
         }
@@ -384,7 +532,7 @@ impl OrderBook {
         }
         level.total -= qty;
         if level.head == NIL {
-            levels.remove(&price);
+            ladder.levels.remove(pos);
         }
         self.index.remove(&id);
         self.free.push(i);
@@ -397,5 +545,59 @@ impl Side {
             Side::Buy => Side::Sell,
             Side::Sell => Side::Buy,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_set_refuses_every_repeat_sequential_sparse_and_moved() {
+        let mut set = IdSet::default();
+        let mut ids: Vec<OrderId> = (0..200_000).collect();
+        // Sparse ids held in the hash set, some of which a later growth of the bitmap covers.
+        ids.extend([u64::MAX, u64::MAX - 1, 1 << 40, 13_000_000, 15_000_000, 70_000_000, 1 << 33]);
+        ids.extend(200_000..12_000_000);
+        for &id in &ids {
+            assert!(set.insert(id), "{id}");
+        }
+        for &id in &ids {
+            assert!(!set.insert(id), "{id} accepted twice");
+        }
+        assert_eq!(set.len, ids.len());
+        // The bitmap grew over the sequential ids and took in 13,000,000 and 15,000,000.
+        assert!(set.bits.len() as u64 * 64 > 15_000_000);
+        assert_eq!(set.other.len(), 5);
+    }
+
+    #[test]
+    fn ladder_finds_levels_anywhere() {
+        let mut book = OrderBook::new();
+        let mut ev = Vec::new();
+        // 100 levels per side, placed in scrambled order; cancel them all, from everywhere.
+        let prices: Vec<i64> = (0..100).map(|i| (i * 37) % 100).collect();
+        for (n, &p) in prices.iter().enumerate() {
+            let id = n as u64 * 2 + 1;
+            book.execute(&Command::Place { id, owner: 1, side: Side::Buy, price: Some(1_000 + p), qty: 1, tif: Tif::Gtc }, &mut ev)
+                .unwrap();
+            book.execute(
+                &Command::Place { id: id + 1, owner: 1, side: Side::Sell, price: Some(2_000 + p), qty: 2, tif: Tif::Gtc },
+                &mut ev,
+            )
+            .unwrap();
+        }
+        assert_eq!(book.best_bid(), Some((1_099, 1)));
+        assert_eq!(book.best_ask(), Some((2_000, 2)));
+        let bids = book.depth(Side::Buy, usize::MAX);
+        assert_eq!(bids.len(), 100);
+        assert!(bids.windows(2).all(|w| w[0].0 > w[1].0));
+        let asks = book.depth(Side::Sell, usize::MAX);
+        assert!(asks.windows(2).all(|w| w[0].0 < w[1].0));
+        for n in (0..200u64).rev().step_by(3).chain((0..200u64).filter(|n| n % 3 != 199 % 3)) {
+            book.execute(&Command::Cancel { id: n + 1 }, &mut ev).unwrap();
+        }
+        assert_eq!(book.best_bid(), None);
+        assert_eq!(book.best_ask(), None);
     }
 }
