@@ -475,6 +475,8 @@ pub fn run(location: Option<Location>, args: &DemoArgs, out: &Output) -> Result<
     let mrv = crate::demo_mrv::run(&location, args.seed)?;
     eprintln!("demo: compliance cycle {}: coverage, a migration, allocation, auction, surrender, assessment", crate::demo_mrv::YEAR);
     let cycle = crate::demo_cycle::run(&location, &mut ledger, crate::demo_mrv::YEAR)?;
+    eprintln!("demo: trading year {}: listed, block, settlement into the registry", crate::demo_exchange::YEAR);
+    let exchange = crate::demo_exchange::run(&location, &mut ledger, args.seed)?;
     ledger.flush_history()?;
     ledger.snapshot()?;
     let elapsed = started.elapsed();
@@ -499,6 +501,7 @@ pub fn run(location: Option<Location>, args: &DemoArgs, out: &Output) -> Result<
         audit_elapsed,
         &mrv,
         &cycle,
+        &exchange,
     );
     Ok(())
 }
@@ -561,6 +564,7 @@ fn summarize(
     audit_elapsed: std::time::Duration,
     mrv: &crate::demo_mrv::MrvDemo,
     cycle: &crate::demo_cycle::CycleDemo,
+    exchange: &crate::demo_exchange::ExchangeDemo,
 ) {
     let registry = ledger.registry();
     let mut rows = Vec::new();
@@ -605,6 +609,7 @@ fn summarize(
             "cancelled_t": cancelled_t, "elapsed_s": elapsed.as_secs_f64(), "head_hash": hex(&ledger.head_hash()), "state_hash": hex(&report.state_hash),
             "mrv": mrv.json(),
             "cycle": cycle.json(),
+            "exchange": exchange.json(),
         })).expect("json"));
         return;
     }
@@ -644,6 +649,8 @@ fn summarize(
     mrv.print(&db);
     println!();
     cycle.print(&db);
+    println!();
+    exchange.print(&db);
     println!("\ndatabase: {location}. Try:");
     println!("  ets {db} market list");
     println!("  ets {db} holdings {frozen_account} --blocks");

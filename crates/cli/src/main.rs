@@ -9,6 +9,7 @@ mod cycle;
 mod cycle_data;
 mod demo;
 mod demo_cycle;
+mod demo_exchange;
 mod demo_mrv;
 mod exchange;
 mod mrv;

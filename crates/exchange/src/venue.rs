@@ -944,7 +944,12 @@ impl Venue {
     }
 
     fn position_mut(&mut self, member: &str, instrument: &str) -> &mut Position {
-        self.members.get_mut(member).expect("member checked").positions.entry(instrument.to_string()).or_default()
+        let positions = &mut self.members.get_mut(member).expect("member checked").positions;
+        // No key allocation on the hot path: the position usually exists.
+        if !positions.contains_key(instrument) {
+            positions.insert(instrument.to_string(), Position::default());
+        }
+        positions.get_mut(instrument).expect("inserted")
     }
 
     fn account_for(&self, member: &str, instrument: &str) -> Result<String, Reject> {

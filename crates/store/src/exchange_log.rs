@@ -10,11 +10,12 @@
 
 use crate::backend::{Backend, StoreError};
 use crate::ledger::Ledger;
+use ahash::AHashMap as HashMap;
 use ets_core::chain::{ChainVerifier, SealedRecord};
 use ets_core::{Date, Timestamp};
 use ets_exchange::venue::{Envelope, Instruction, Outcome, Reject, RejectKind, Venue};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The first record of an exchange journal: who operates the venue, its clearing accounts and
 /// its holiday calendar.
@@ -26,6 +27,7 @@ pub struct VenueConfig {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(clippy::large_enum_variant)] // one record at a time, decoded and dropped
 enum ExchangeRecord {
     Genesis(VenueConfig),
     Command(Envelope),
@@ -137,12 +139,12 @@ impl ExchangeLog {
         let mut results = Vec::with_capacity(envelopes.len());
         let mut sealed = Vec::with_capacity(envelopes.len());
         let mut instructions = Vec::new();
-        let mut new_ids = Vec::new();
+        let mut new_ids: HashMap<String, [u8; 32]> = HashMap::new();
         let mut prev = self.head.1;
         let mut at = Timestamp(0);
         for envelope in envelopes {
             let d = digest(envelope);
-            if let Some(known) = self.ids.get(&envelope.id).or_else(|| new_ids.iter().find(|(id, _)| id == &envelope.id).map(|(_, d)| d)) {
+            if let Some(known) = self.ids.get(&envelope.id).or_else(|| new_ids.get(&envelope.id)) {
                 results.push(if *known == d {
                     Ok(ExchangeReceipt::Repeated)
                 } else {
@@ -167,7 +169,7 @@ impl ExchangeLog {
                     prev = s.hash;
                     sealed.push(s);
                     instructions.extend(outcome.instructions.iter().cloned());
-                    new_ids.push((envelope.id.clone(), d));
+                    new_ids.insert(envelope.id.clone(), d);
                     results.push(Ok(ExchangeReceipt::Accepted(outcome)));
                 }
             }

@@ -1,0 +1,160 @@
+//! End to end: orders through the exchange journal on SQLite (every batch committed before it
+//! is acknowledged), matched, and settled into the registry ledger at the day's close.
+//!
+//! `cargo bench -p ets-store --bench exchange` (CI size: 200,000 orders);
+//! `ETS_BENCH_SCALE=full` for 2,000,000 orders. Prints orders/s including settlement.
+
+use ets_core::{Date, Timestamp, Tonnes};
+use ets_exchange::venue::{Command, Envelope, InstrumentSpec};
+use ets_exchange::{Side, Tif};
+use ets_registry::{AccountKind, Command as R, HolderType, MarketLevel, MarketSpec, PendingPurpose};
+use ets_store::{ExchangeLog, Ledger, LedgerOptions, Location, VenueConfig};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+const MEMBERS: usize = 200;
+const BATCH: usize = 10_000;
+
+fn main() {
+    let full = std::env::var("ETS_BENCH_SCALE").is_ok_and(|v| v == "full");
+    let orders: usize = if full { 2_000_000 } else { 200_000 };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let location = Location::Sqlite(dir.path().join("bench.db"));
+    let mut ledger = Ledger::open(&location, LedgerOptions::default()).expect("ledger");
+    let mut n = 0;
+    let mut reg = |ledger: &mut Ledger, actor: &str, command: R| {
+        n += 1;
+        let env = ets_registry::Envelope { id: format!("setup-{n}"), actor: actor.into(), command };
+        ledger.submit(Timestamp(0), &env).unwrap_or_else(|e| panic!("{env:?}: {e:?}"));
+    };
+    reg(&mut ledger, "admin", R::InitRegistry { admins: vec!["admin".into()] });
+    let spec = MarketSpec {
+        code: "CN".into(),
+        name: "national".into(),
+        level: MarketLevel::National,
+        allowance_code: "CEA".into(),
+        offset_standards: vec![],
+        individuals_may_trade: false,
+        authorities: vec!["auth".into()],
+    };
+    reg(&mut ledger, "admin", R::AddMarket(spec));
+    let open = |ledger: &mut Ledger, reg: &mut dyn FnMut(&mut Ledger, &str, R), kind, rep: &str| {
+        reg(
+            ledger,
+            "auth",
+            R::OpenAccount {
+                market: "CN".into(),
+                kind,
+                holder: rep.into(),
+                holder_type: HolderType::Entity,
+                representatives: vec![rep.into()],
+            },
+        );
+        ledger.registry().accounts().last().expect("opened").number.clone()
+    };
+    let clearing = open(&mut ledger, &mut reg, AccountKind::Trading, "exchange");
+    let unit = ets_registry::UnitRef::allowance("CEA", 2025);
+    reg(&mut ledger, "auth", R::Issue { unit: unit.clone(), quantity: Tonnes(1_000_000_000), to: None });
+    let issuance = ledger.registry().account(ledger.registry().markets()[0].issuance).number.clone();
+    let mut accounts = Vec::new();
+    for m in 0..MEMBERS {
+        let name = format!("m{m}");
+        let account = open(&mut ledger, &mut reg, AccountKind::Operator, &name);
+        reg(
+            &mut ledger,
+            "auth",
+            R::Allocate { from: issuance.clone(), to: account.clone(), unit: unit.clone(), quantity: Tonnes(4_000_000) },
+        );
+        reg(
+            &mut ledger,
+            &name,
+            R::CreatePending {
+                pending: format!("lodge-{m}"),
+                from: account.clone(),
+                to: clearing.clone(),
+                unit: unit.clone(),
+                quantity: Tonnes(4_000_000),
+                purpose: PendingPurpose::Settlement,
+            },
+        );
+        accounts.push((name, account));
+    }
+    let mut log = ExchangeLog::open(location.open().expect("backend")).expect("exchange log");
+    log.init(
+        VenueConfig { operator: "exchange".into(), clearing: BTreeMap::from([("CN".into(), clearing)]), holidays: BTreeSet::new() },
+        Timestamp(0),
+    )
+    .expect("init");
+    let day = Date::from_ymd(2025, 6, 2).expect("date");
+    let t0 = day.start().0 + 90 * 60_000; // 09:30 local
+    let mut id = 0u64;
+    let mut env = |actor: &str, at_ms: i64, command: Command| {
+        id += 1;
+        Envelope { id: format!("c{id}"), actor: actor.into(), at_ms, command }
+    };
+    let mut setup = vec![env("exchange", t0, Command::ListInstrument(InstrumentSpec::national(2025, 8_000)))];
+    for (m, (name, account)) in accounts.iter().enumerate() {
+        setup.push(env(
+            "exchange",
+            t0,
+            Command::AddMember { member: name.clone(), accounts: BTreeMap::from([("CN".into(), account.clone())]) },
+        ));
+        setup.push(env("exchange", t0, Command::Deposit { member: name.clone(), amount_fen: 400_000_000_000 }));
+        setup.push(env(
+            "exchange",
+            t0,
+            Command::Lodge { member: name.clone(), instrument: "CEA-2025".into(), qty: 4_000_000, pending: format!("lodge-{m}") },
+        ));
+    }
+    setup.push(env("exchange", t0, Command::OpenDay { date: day }));
+    for r in log.submit_batch(&setup, &mut ledger).expect("setup") {
+        r.expect("setup accepted");
+    }
+    // The flow: limit orders around 80.00 inside the band, a fifth of them crossing, and
+    // cancels of earlier orders; one trading session, settled at the close.
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let mut flow = Vec::with_capacity(orders);
+    for k in 0..orders {
+        let m = &accounts[rng.gen_range(0..MEMBERS)].0;
+        let at = t0 + (k as i64 * 7_200_000 / orders as i64);
+        if k > 10 && rng.gen_bool(0.2) {
+            flow.push(env(m, at, Command::Cancel { order: rng.gen_range(1..k as u64) }));
+            continue;
+        }
+        let side = if rng.gen_bool(0.5) { Side::Buy } else { Side::Sell };
+        let offset = rng.gen_range(-50..=50) + if side == Side::Buy { 10 } else { -10 };
+        flow.push(env(
+            m,
+            at,
+            Command::Place {
+                order: k as u64 + 1,
+                member: m.clone(),
+                instrument: "CEA-2025".into(),
+                side,
+                price: Some(8_000 + offset),
+                qty: rng.gen_range(1..500),
+                tif: Tif::Gtc,
+            },
+        ));
+    }
+    let started = Instant::now();
+    let mut accepted = 0usize;
+    for chunk in flow.chunks(BATCH) {
+        accepted += log.submit_batch(chunk, &mut ledger).expect("batch").iter().filter(|r| r.is_ok()).count();
+    }
+    let close = env("exchange", t0 + 6 * 3_600_000, Command::CloseDay);
+    log.submit_batch(std::slice::from_ref(&close), &mut ledger).expect("close").pop().expect("one").expect("closed");
+    let elapsed = started.elapsed().as_secs_f64();
+    let venue = log.venue().expect("venue");
+    println!(
+        "exchange end to end on SQLite: {} commands ({accepted} accepted), {} trades, settled: {:.2} s, {:.0} commands/s",
+        flow.len(),
+        venue.trades().len(),
+        elapsed,
+        flow.len() as f64 / elapsed
+    );
+    venue.check_invariants().expect("invariants");
+    ledger.registry().check_invariants().expect("registry invariants");
+}
