@@ -659,3 +659,28 @@ pub fn parse_bids(name: &str, text: &str) -> Result<Vec<Bid>, CliError> {
     }
     Ok(bids)
 }
+
+/// `ets audit verify`'s exchange part: the journal's chain and a full replay (opening does
+/// both), and whether every registry instruction it implies has been carried out.
+pub fn audit(location: &Location, registry: &ets_registry::Registry, out: &Output) -> Result<(), CliError> {
+    let log = ExchangeLog::open(location.open()?).map_err(|e| match e {
+        ets_store::StoreError::Corrupt(m) => CliError::new(ExitCode::AuditFailed, format!("audit failed: {m}")),
+        e => e.into(),
+    })?;
+    let Some(venue) = log.venue() else { return Ok(()) };
+    let undone = log.undone(registry);
+    if !out.is_json() {
+        println!(
+            "exchange journal ok: {} records, hash chain intact, replay gives state hash {}; {} trades; {}",
+            log.head().0,
+            ets_registry::journal::hex(&venue.state_hash()),
+            venue.trades().len(),
+            if undone == 0 {
+                "every settlement instruction is in the registry".to_string()
+            } else {
+                format!("{undone} registry instruction(s) not carried out yet (the next exchange command carries them out)")
+            }
+        );
+    }
+    Ok(())
+}

@@ -656,6 +656,7 @@ fn run(cli: &Cli, out: &Output) -> Result<(), CliError> {
                     }
                     let mrv = mrv::audit(&location)?;
                     out.audit(&report, &mrv);
+                    exchange::audit(&location, ledger.registry(), out)?;
                     Ok(())
                 }
                 Err(StoreError::Corrupt(m)) => Err(CliError::new(ExitCode::AuditFailed, format!("audit failed: {m}"))),

@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::Arc;
 
 pub type OrderId = u64;
 
@@ -411,6 +412,7 @@ impl Position {
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct Member {
+    name: Arc<str>,
     accounts: BTreeMap<String, String>,
     cash: Cash,
     positions: BTreeMap<String, Position>,
@@ -419,8 +421,9 @@ struct Member {
 /// What an open order holds back.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct OpenOrder {
-    member: String,
-    instrument: String,
+    // Shared names: an order costs no string copies.
+    member: Arc<str>,
+    instrument: Arc<str>,
     side: Side,
     /// Limit (or protection) price: cash is reserved at this price for buys.
     price: i64,
@@ -448,6 +451,7 @@ struct Bidding {
 }
 
 struct Instrument {
+    code: Arc<str>,
     spec: InstrumentSpec,
     book: OrderBook,
     previous_close: i64,
@@ -477,7 +481,8 @@ pub struct Venue {
     biddings: BTreeMap<String, Bidding>,
     auctions: BTreeSet<String>,
     day: Option<Date>,
-    unsettled: Vec<Trade>,
+    /// Indexes into `trades` of the trades not settled yet.
+    unsettled: Vec<usize>,
     trades: Vec<Trade>,
     next_trade: u64,
     instruction_seq: u64,
@@ -582,7 +587,7 @@ impl Venue {
 
     /// The member's remaining quantity on an open order.
     pub fn open_order(&self, order: OrderId) -> Option<(String, String, Side, i64, u64)> {
-        self.orders.get(&order).map(|o| (o.member.clone(), o.instrument.clone(), o.side, o.price, o.remaining))
+        self.orders.get(&order).map(|o| (o.member.to_string(), o.instrument.to_string(), o.side, o.price, o.remaining))
     }
 
     /// Volume-weighted average of the listed closes over the last `days` bars (Shanghai's
@@ -618,6 +623,7 @@ impl Venue {
                 self.instruments.insert(
                     spec.code.clone(),
                     Instrument {
+                        code: spec.code.as_str().into(),
                         spec: spec.clone(),
                         book: OrderBook::new(),
                         previous_close: spec.reference_price,
@@ -637,7 +643,8 @@ impl Venue {
                 }
                 let number = self.member_numbers.len() as u32;
                 self.member_numbers.insert(member.clone(), number);
-                self.members.insert(member.clone(), Member { accounts: accounts.clone(), ..Member::default() });
+                self.members
+                    .insert(member.clone(), Member { name: member.as_str().into(), accounts: accounts.clone(), ..Member::default() });
                 out.events.push(Event::MemberAdded { member: member.clone() });
             }
             Command::Deposit { member, amount_fen } => {
@@ -730,7 +737,7 @@ impl Venue {
                     .orders
                     .get(order)
                     .ok_or_else(|| Reject { kind: RejectKind::NotFound, message: format!("no open order {order}") })?;
-                let (member, instrument) = (o.member.clone(), o.instrument.clone());
+                let (member, instrument) = (o.member.to_string(), o.instrument.to_string());
                 self.require_member_or_operator(actor, &member)?;
                 let ins = self.instruments.get_mut(&instrument).expect("listed");
                 if let Some(pos) = ins.call.iter().position(|id| id == order) {
@@ -748,7 +755,7 @@ impl Venue {
                     .orders
                     .get(order)
                     .ok_or_else(|| Reject { kind: RejectKind::NotFound, message: format!("no open order {order}") })?;
-                let (member, instrument, side, price, old) = (o.member.clone(), o.instrument.clone(), o.side, o.price, o.remaining);
+                let (member, instrument, side, price, old) = (o.member.to_string(), o.instrument.to_string(), o.side, o.price, o.remaining);
                 self.require_member_or_operator(actor, &member)?;
                 positive_qty(*qty)?;
                 if *qty > old {
@@ -996,19 +1003,18 @@ impl Venue {
         if day != date {
             return no(RejectKind::Rule, format!("the order's time is on {day}, but the trading day is {date}"));
         }
-        let (windows, name): (Vec<Window>, &str) = match mode {
-            Mode::Listed => {
-                let mut w = ins.spec.listed.clone();
-                w.extend(ins.spec.opening_call);
-                w.extend(ins.spec.closing_call);
-                (w, "listed")
+        let spec = &ins.spec;
+        let windows = || -> Box<dyn Iterator<Item = &Window> + '_> {
+            match mode {
+                Mode::Listed => Box::new(spec.listed.iter().chain(spec.opening_call.iter()).chain(spec.closing_call.iter())),
+                Mode::Block => Box::new(spec.block.iter()),
             }
-            Mode::Block => (ins.spec.block.clone(), "block"),
         };
-        if windows.iter().any(|w| w.contains(minute)) {
+        let name = if mode == Mode::Listed { "listed" } else { "block" };
+        if windows().any(|w| w.contains(minute)) {
             return Ok(());
         }
-        let list: Vec<String> = windows.iter().map(Window::to_string).collect();
+        let list: Vec<String> = windows().map(Window::to_string).collect();
         no(
             RejectKind::Rule,
             format!(
@@ -1153,7 +1159,13 @@ impl Venue {
         self.used_order_ids.insert(order);
         self.orders.insert(
             order,
-            OpenOrder { member: member.to_string(), instrument: instrument.to_string(), side, price: limit, remaining: qty },
+            OpenOrder {
+                member: self.members[member].name.clone(),
+                instrument: self.instruments[instrument].code.clone(),
+                side,
+                price: limit,
+                remaining: qty,
+            },
         );
         out.events.push(Event::OrderAccepted { order });
         let owner = self.member_numbers[member];
@@ -1251,9 +1263,9 @@ impl Venue {
         };
         self.next_trade += 1;
         self.instruments.get_mut(instrument).expect("listed").day.record(&trade);
-        self.unsettled.push(trade.clone());
-        self.trades.push(trade.clone());
-        out.events.push(Event::Traded(trade));
+        self.unsettled.push(self.trades.len());
+        out.events.push(Event::Traded(trade.clone()));
+        self.trades.push(trade);
     }
 
     fn take(&mut self, at_ms: i64, order: OrderId, member: &str, maker: OrderId, qty: u64, out: &mut Outcome) -> Result<(), Reject> {
@@ -1269,7 +1281,7 @@ impl Venue {
         if ins.spec.style != Style::Agreement {
             return no(RejectKind::Rule, format!("{} does not trade by listed agreement", ins.spec.code));
         }
-        if m.member == member {
+        if &*m.member == member {
             return no(RejectKind::Rule, "a member cannot take its own order");
         }
         let levels = ins.book.depth(m.side, ins.spec.agreement_levels);
@@ -1282,7 +1294,7 @@ impl Venue {
         if qty > m.remaining {
             return no(RejectKind::Rule, format!("order {maker} offers {} t; {qty} t cannot be taken from it", m.remaining));
         }
-        let instrument = m.instrument.clone();
+        let instrument = m.instrument.to_string();
         self.check_order(at_ms, &instrument, Mode::Listed, m.price, qty)?;
         let side = m.side.opposite();
         self.check_position_limit(member, &instrument, side, qty)?;
@@ -1299,7 +1311,7 @@ impl Venue {
         ins.book.execute(&command, &mut events).expect("maker rests");
         self.fill(maker, qty);
         let (buyer, seller) =
-            if side == Side::Buy { (member.to_string(), m.member.clone()) } else { (m.member.clone(), member.to_string()) };
+            if side == Side::Buy { (member.to_string(), m.member.to_string()) } else { (m.member.to_string(), member.to_string()) };
         let reserved_price = m.price;
         self.trade(&instrument, TradeKind::Agreement, &buyer, &seller, reserved_price, m.price, qty, out);
         out.events.push(Event::OrderDone { order, cancelled: 0 });
@@ -1396,7 +1408,7 @@ impl Venue {
             while left > 0 {
                 let q = bleft[bi].min(sleft[si]).min(left);
                 let (b, s) = (&buys[bi], &sells[si]);
-                let (bid, b_member, b_price, sid, s_member) = (b.0, b.1.member.clone(), b.1.price, s.0, s.1.member.clone());
+                let (bid, b_member, b_price, sid, s_member) = (b.0, b.1.member.to_string(), b.1.price, s.0, s.1.member.to_string());
                 self.fill(bid, q);
                 self.fill(sid, q);
                 self.trade(instrument, TradeKind::Call, &b_member, &s_member, b_price, price, q, out);
@@ -1421,7 +1433,7 @@ impl Venue {
             if closing {
                 self.finish_order(id, o.remaining, out);
             } else {
-                let owner = self.member_numbers[&o.member];
+                let owner = self.member_numbers[&*o.member];
                 let mut events = Vec::new();
                 let command = book::Command::Place { id, owner, side: o.side, price: Some(o.price), qty: o.remaining, tif: Tif::Gtc };
                 self.instruments.get_mut(instrument).expect("listed").book.execute(&command, &mut events).expect("valid");
@@ -1524,7 +1536,7 @@ impl Venue {
         let open: Vec<(OrderId, u64)> = self.orders.iter().map(|(id, o)| (*id, o.remaining)).collect();
         for (id, remaining) in open {
             let instrument = self.orders[&id].instrument.clone();
-            let ins = self.instruments.get_mut(&instrument).expect("listed");
+            let ins = self.instruments.get_mut(&*instrument).expect("listed");
             if let Some(pos) = ins.call.iter().position(|x| *x == id) {
                 ins.call.remove(pos);
             } else {
@@ -1572,8 +1584,10 @@ impl Venue {
 
     /// Delivery versus payment of every trade due on or before `date`, netted per member.
     fn settle(&mut self, date: Date, out: &mut Outcome) {
-        let (due, later): (Vec<Trade>, Vec<Trade>) = std::mem::take(&mut self.unsettled).into_iter().partition(|t| t.settles <= date);
+        let (due, later): (Vec<usize>, Vec<usize>) =
+            std::mem::take(&mut self.unsettled).into_iter().partition(|&t| self.trades[t].settles <= date);
         self.unsettled = later;
+        let due: Vec<Trade> = due.into_iter().map(|t| self.trades[t].clone()).collect();
         if due.is_empty() {
             return;
         }
@@ -1651,7 +1665,7 @@ impl Venue {
             if owed != receivable {
                 return Err(format!("{code}: {owed} t owed by sellers but {receivable} t receivable by buyers"));
             }
-            let unsettled: u64 = self.unsettled.iter().filter(|t| &t.instrument == code).map(|t| t.qty).sum();
+            let unsettled: u64 = self.unsettled.iter().map(|&t| &self.trades[t]).filter(|t| &t.instrument == code).map(|t| t.qty).sum();
             if unsettled != owed {
                 return Err(format!("{code}: {unsettled} t in unsettled trades but {owed} t owed"));
             }
@@ -1664,7 +1678,7 @@ impl Venue {
                     let open_sells: u64 = self
                         .orders
                         .values()
-                        .filter(|o| &o.member == name && &o.instrument == code && o.side == Side::Sell)
+                        .filter(|o| &*o.member == name && &*o.instrument == code && o.side == Side::Sell)
                         .map(|o| o.remaining)
                         .sum::<u64>()
                         + self
@@ -1702,8 +1716,13 @@ impl Venue {
             put(name.as_bytes());
             put(&postcard::to_allocvec(&(&m.cash, &m.positions)).expect("encode"));
         }
-        put(&postcard::to_allocvec(&(&self.blocks.keys().collect::<Vec<_>>(), &self.biddings.keys().collect::<Vec<_>>(), &self.unsettled))
-            .expect("encode"));
+        put(&postcard::to_allocvec(&(
+            &self.blocks.keys().collect::<Vec<_>>(),
+            &self.biddings.keys().collect::<Vec<_>>(),
+            &self.unsettled,
+            self.trades.len(),
+        ))
+        .expect("encode"));
         h.finalize().into()
     }
 }

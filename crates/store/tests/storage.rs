@@ -76,6 +76,8 @@ on_both_backends!(
     migrations_are_versioned_and_run_once,
     mrv_journal_rebuilds_the_state_and_is_idempotent,
     mrv_audit_detects_altered_records_and_evidence,
+    exchange_journal_replays_and_redoes_undone_settlement_once,
+    exchange_journal_detects_an_altered_record,
 );
 
 fn at(day: &str) -> Timestamp {
@@ -580,5 +582,200 @@ fn mrv_audit_detects_altered_records_and_evidence(db: &Db) {
     match ets_store::MrvLog::open(db.location.open().unwrap(), ets_mrv::FactorSet::builtin().unwrap(), Default::default()) {
         Err(StoreError::Corrupt(m)) => assert!(m.contains("record 20 was altered"), "{m}"),
         other => panic!("expected the altered record to be named, got {:?}", other.map(|_| ())),
+    }
+}
+
+// ---------------------------------------------------------------- exchange journal
+
+mod exchange_setup {
+    use super::*;
+    use ets_exchange::venue::{Command as X, Envelope as XEnvelope, InstrumentSpec};
+    use ets_exchange::{Side, Tif};
+    use ets_store::{ExchangeLog, VenueConfig};
+    use std::collections::{BTreeMap, BTreeSet};
+
+    pub struct Market {
+        pub ledger: Ledger,
+        pub log: ExchangeLog,
+        pub accounts: Vec<String>,
+        n: u64,
+    }
+
+    pub fn day() -> Date {
+        Date::from_ymd(2025, 6, 2).unwrap()
+    }
+
+    pub fn at(h: i64, m: i64) -> i64 {
+        day().start().0 + (h * 60 + m - 8 * 60) * 60_000
+    }
+
+    impl Market {
+        pub fn open(db: &Db) -> Market {
+            let mut ledger = Ledger::open(&db.location, LedgerOptions::default()).unwrap();
+            let mut n = 0;
+            let mut reg = |ledger: &mut Ledger, actor: &str, command: Command| {
+                n += 1;
+                ledger.submit(Timestamp(n), &Envelope { id: format!("xs-{n}"), actor: actor.into(), command }).unwrap();
+            };
+            reg(&mut ledger, "admin", Command::InitRegistry { admins: vec!["admin".into()] });
+            reg(
+                &mut ledger,
+                "admin",
+                Command::AddMarket(MarketSpec {
+                    code: "CN".into(),
+                    name: "national".into(),
+                    level: MarketLevel::National,
+                    allowance_code: "CEA".into(),
+                    offset_standards: vec![],
+                    individuals_may_trade: false,
+                    authorities: vec!["auth".into()],
+                }),
+            );
+            let mut accounts = Vec::new();
+            for (kind, rep) in [(AccountKind::Trading, "exchange"), (AccountKind::Operator, "alpha"), (AccountKind::Operator, "bravo")] {
+                reg(
+                    &mut ledger,
+                    "auth",
+                    Command::OpenAccount {
+                        market: "CN".into(),
+                        kind,
+                        holder: rep.into(),
+                        holder_type: HolderType::Entity,
+                        representatives: vec![rep.into()],
+                    },
+                );
+                accounts.push(ledger.registry().accounts().last().unwrap().number.clone());
+            }
+            let unit = UnitRef::allowance("CEA", 2025);
+            reg(&mut ledger, "auth", Command::Issue { unit: unit.clone(), quantity: Tonnes(100_000), to: None });
+            reg(
+                &mut ledger,
+                "auth",
+                Command::Allocate { from: "CN-ISSUANCE".into(), to: accounts[1].clone(), unit: unit.clone(), quantity: Tonnes(10_000) },
+            );
+            reg(
+                &mut ledger,
+                "alpha",
+                Command::CreatePending {
+                    pending: "lodge-1".into(),
+                    from: accounts[1].clone(),
+                    to: accounts[0].clone(),
+                    unit,
+                    quantity: Tonnes(10_000),
+                    purpose: PendingPurpose::Settlement,
+                },
+            );
+            let mut log = ExchangeLog::open(db.location.open().unwrap()).unwrap();
+            let config = VenueConfig {
+                operator: "exchange".into(),
+                clearing: BTreeMap::from([("CN".into(), accounts[0].clone())]),
+                holidays: BTreeSet::new(),
+            };
+            log.init(config, Timestamp(at(8, 0))).unwrap();
+            let mut m = Market { ledger, log, accounts, n: 0 };
+            let members = [("alpha", 1), ("bravo", 2)]
+                .map(|(name, i)| X::AddMember { member: name.into(), accounts: BTreeMap::from([("CN".into(), m.accounts[i].clone())]) });
+            let mut setup = vec![X::ListInstrument(InstrumentSpec::national(2025, 8_000))];
+            setup.extend(members);
+            setup.push(X::Deposit { member: "bravo".into(), amount_fen: 100_000_000 });
+            setup.push(X::Lodge { member: "alpha".into(), instrument: "CEA-2025".into(), qty: 10_000, pending: "lodge-1".into() });
+            setup.push(X::OpenDay { date: day() });
+            for c in setup {
+                m.send("exchange", at(9, 0), c, true);
+            }
+            m
+        }
+
+        pub fn envelope(&mut self, actor: &str, at_ms: i64, command: X) -> XEnvelope {
+            self.n += 1;
+            XEnvelope { id: format!("x{}", self.n), actor: actor.into(), at_ms, command }
+        }
+
+        pub fn send(&mut self, actor: &str, at_ms: i64, command: X, carry_out: bool) {
+            let e = self.envelope(actor, at_ms, command);
+            let r = self.log.submit_batch_then(std::slice::from_ref(&e), &mut self.ledger, carry_out).unwrap();
+            assert!(r[0].is_ok(), "{e:?}: {r:?}");
+        }
+
+        pub fn trade(&mut self) {
+            let sell = X::Place {
+                order: 1,
+                member: "alpha".into(),
+                instrument: "CEA-2025".into(),
+                side: Side::Sell,
+                price: Some(8_000),
+                qty: 3_000,
+                tif: Tif::Gtc,
+            };
+            let buy = X::Place {
+                order: 2,
+                member: "bravo".into(),
+                instrument: "CEA-2025".into(),
+                side: Side::Buy,
+                price: Some(8_000),
+                qty: 1_000,
+                tif: Tif::Gtc,
+            };
+            self.send("alpha", at(10, 0), sell, true);
+            self.send("bravo", at(10, 1), buy, true);
+        }
+
+        pub fn held(&self, i: usize) -> u64 {
+            let r = self.ledger.registry();
+            let a = r.find_account(&self.accounts[i]).unwrap();
+            let u = r.unit_named(&UnitRef::allowance("CEA", 2025)).unwrap();
+            r.holding(a, u).map_or(0, |h| h.total())
+        }
+    }
+}
+
+fn exchange_journal_replays_and_redoes_undone_settlement_once(db: &Db) {
+    use ets_exchange::venue::Command as X;
+    let mut m = exchange_setup::Market::open(db);
+    m.trade();
+    // The close is journaled, but the process "dies" before the registry instructions.
+    m.send("exchange", exchange_setup::at(15, 30), X::CloseDay, false);
+    let hash = m.log.venue().unwrap().state_hash();
+    assert_eq!((m.held(1), m.held(2)), (10_000, 0), "settlement not carried out yet");
+    drop(m.log);
+    drop(m.ledger);
+    // Restart: the replay reaches the same state and re-derives the instructions.
+    let mut ledger = Ledger::open(&db.location, LedgerOptions::default()).unwrap();
+    let mut log = ets_store::ExchangeLog::open(db.location.open().unwrap()).unwrap();
+    assert_eq!(log.venue().unwrap().state_hash(), hash);
+    assert_eq!(log.venue().unwrap().trades().len(), 1);
+    assert_eq!(log.reconcile(&mut ledger, Timestamp(exchange_setup::at(16, 0))).unwrap(), 2, "a delivery into clearing and one out of it");
+    let r = ledger.registry();
+    let held = |n: &str| {
+        let a = r.find_account(n).unwrap();
+        r.holding(a, r.unit_named(&UnitRef::allowance("CEA", 2025)).unwrap()).map_or(0, |h| h.total())
+    };
+    assert_eq!((held("CN-100002"), held("CN-100003"), held("CN-100001")), (9_000, 1_000, 0));
+    r.check_invariants().unwrap();
+    // Exactly once: nothing left to redo, here or after another restart.
+    assert_eq!(log.reconcile(&mut ledger, Timestamp(exchange_setup::at(16, 1))).unwrap(), 0);
+    drop(log);
+    let mut log = ets_store::ExchangeLog::open(db.location.open().unwrap()).unwrap();
+    assert_eq!(log.reconcile(&mut ledger, Timestamp(exchange_setup::at(16, 2))).unwrap(), 0);
+    assert_eq!(log.audit().unwrap().1, hash);
+    // A retried command id: the same command is a repeat, another command a conflict.
+    let again = ets_exchange::venue::Envelope { id: "x6".into(), actor: "alpha".into(), at_ms: 0, command: X::CloseDay };
+    let r = log.submit_batch(std::slice::from_ref(&again), &mut ledger).unwrap();
+    assert!(matches!(&r[0], Err(e) if e.message == "command id 'x6' was already used for another command"), "{r:?}");
+}
+
+fn exchange_journal_detects_an_altered_record(db: &Db) {
+    let mut m = exchange_setup::Market::open(db);
+    m.trade();
+    drop(m);
+    match &db.location {
+        Location::Sqlite(_) => tamper(db, "UPDATE exchange_journal SET body = CAST(body || x'00' AS BLOB) WHERE seq = 3"),
+        Location::Postgres { .. } => {
+            tamper(db, "UPDATE exchange_journal SET body = set_byte(body, 3, get_byte(body, 3) # 1) WHERE seq = 3")
+        }
+    }
+    match ets_store::ExchangeLog::open(db.location.open().unwrap()) {
+        Err(StoreError::Corrupt(msg)) => assert!(msg.contains("exchange journal"), "{msg}"),
+        other => panic!("expected corruption, got {:?}", other.map(|_| ())),
     }
 }
