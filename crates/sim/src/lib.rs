@@ -19,8 +19,10 @@
 //! the results out).
 
 pub mod equilibrium;
+pub mod intertemporal;
 pub mod mac;
 pub mod market;
+pub mod msr;
 pub mod solve;
 
 use std::fmt;

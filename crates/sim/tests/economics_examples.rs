@@ -142,3 +142,44 @@ fn two_market_formulas_and_quota() {
     close(loose.markets[0].price, link.markets[0].price, 1e-12, "non-binding quota");
     close(loose.total_cost, link.total_cost, 1e-9, "non-binding quota cost");
 }
+
+fn two_periods(banking: bool) -> ets_sim::intertemporal::Intertemporal {
+    // c = 1, r = 5%, E = (100, 100), caps Q = (90, 60).
+    let period = |cap: f64| Market::new("X", vec![Participant::new("X", 100.0, cap, Mac::linear(1.0).unwrap()).unwrap()]);
+    ets_sim::intertemporal::Intertemporal {
+        labels: vec!["t1".into(), "t2".into()],
+        periods: vec![period(90.0), period(60.0)],
+        discount_rate: 0.05,
+        banking,
+        borrowing_limit_mt: 0.0,
+        initial_bank_mt: 0.0,
+        msr: None,
+    }
+}
+
+#[test]
+fn ex6_two_period_banking_hotelling() {
+    // No banking: p = (10, 40); PV cost = 50 + 761.905 = 811.905.
+    let none = two_periods(false).solve().unwrap();
+    close(none.periods[0].price, 10.0, 1e-9, "p1 without banking");
+    close(none.periods[1].price, 40.0, 1e-9, "p2 without banking");
+    close(none.present_cost, 811.905, 0.0005, "PV cost without banking");
+    // Banking: a1 = 50/2.05 = 24.3902, a2 = 25.6098; p = (24.39, 25.61), p2/p1 = 1.05;
+    // bank after t1 = 14.39; PV cost = 297.44 + 312.31 = 609.756; saving 202.15 (24.90%).
+    let bank = two_periods(true).solve().unwrap();
+    let (p1, p2) = (&bank.periods[0], &bank.periods[1]);
+    close(p1.abatement_mt, 24.3902, 0.00005, "a1");
+    close(p2.abatement_mt, 25.6098, 0.00005, "a2");
+    close(p1.price, 24.39, 0.005, "p1");
+    close(p2.price, 25.61, 0.005, "p2");
+    close(p2.price / p1.price, 1.05, 1e-12, "p2/p1");
+    close(p1.bank_mt, 14.39, 0.005, "bank after t1");
+    close(p2.bank_mt, 0.0, 1e-9, "bank at the end");
+    close(p1.present_cost, 297.44, 0.005, "PV cost t1");
+    close(p2.present_cost, 312.31, 0.005, "PV cost t2");
+    close(bank.present_cost, 609.756, 0.0005, "PV cost");
+    let saving = none.present_cost - bank.present_cost;
+    close(saving, 202.15, 0.005, "saving");
+    close(100.0 * saving / none.present_cost, 24.90, 0.005, "saving %");
+    assert!(!p1.constraint_binds && p2.constraint_binds);
+}
