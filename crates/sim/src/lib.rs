@@ -18,11 +18,17 @@
 //! the library reads no clock and does no I/O (the caller passes the scenario text in and writes
 //! the results out).
 
+pub mod agents;
+pub mod calibration;
+pub mod cbam;
+pub mod chart;
 pub mod equilibrium;
 pub mod intertemporal;
 pub mod mac;
 pub mod market;
 pub mod msr;
+pub mod run;
+pub mod scenario;
 pub mod solve;
 
 use std::fmt;
