@@ -475,6 +475,7 @@ pub fn run(location: Option<Location>, args: &DemoArgs, out: &Output) -> Result<
     let mrv = crate::demo_mrv::run(&location, args.seed)?;
     eprintln!("demo: compliance cycle {}: coverage, a migration, allocation, auction, surrender, assessment", crate::demo_mrv::YEAR);
     let cycle = crate::demo_cycle::run(&location, &mut ledger, crate::demo_mrv::YEAR)?;
+    let sim = crate::sim::demo_sim::run();
     ledger.flush_history()?;
     ledger.snapshot()?;
     let elapsed = started.elapsed();
@@ -499,6 +500,7 @@ pub fn run(location: Option<Location>, args: &DemoArgs, out: &Output) -> Result<
         audit_elapsed,
         &mrv,
         &cycle,
+        &sim,
     );
     Ok(())
 }
@@ -561,6 +563,7 @@ fn summarize(
     audit_elapsed: std::time::Duration,
     mrv: &crate::demo_mrv::MrvDemo,
     cycle: &crate::demo_cycle::CycleDemo,
+    sim: &crate::sim::demo_sim::SimDemo,
 ) {
     let registry = ledger.registry();
     let mut rows = Vec::new();
@@ -605,6 +608,7 @@ fn summarize(
             "cancelled_t": cancelled_t, "elapsed_s": elapsed.as_secs_f64(), "head_hash": hex(&ledger.head_hash()), "state_hash": hex(&report.state_hash),
             "mrv": mrv.json(),
             "cycle": cycle.json(),
+            "sim": sim.json,
         })).expect("json"));
         return;
     }
@@ -644,6 +648,8 @@ fn summarize(
     mrv.print(&db);
     println!();
     cycle.print(&db);
+    println!();
+    sim.lines.iter().for_each(|l| println!("{l}"));
     println!("\ndatabase: {location}. Try:");
     println!("  ets {db} market list");
     println!("  ets {db} holdings {frozen_account} --blocks");

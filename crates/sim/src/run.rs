@@ -80,12 +80,12 @@ pub fn run(s: &Scenario, progress: Progress) -> Result<Results, SimError> {
     }
     if let Some(b) = &s.banking {
         let path = solve_path(s, b, &default_draws(s))?;
-        let no_banking = if b.banking {
-            Some(solve_path(s, &BankingSpec { banking: false, msr: b.msr.clone(), ..b.clone() }, &default_draws(s))?)
-        } else {
-            None
-        };
-        banking_results(b, &path, no_banking.as_ref(), &mut json, &mut files, &mut summary);
+        // Comparisons: the same years without banking (and so without a bank for a reserve to
+        // act on), and with banking but without the reserve.
+        let no_banking =
+            if b.banking { Some(solve_path(s, &BankingSpec { banking: false, msr: None, ..b.clone() }, &default_draws(s))?) } else { None };
+        let no_msr = if b.msr.is_some() { Some(solve_path(s, &BankingSpec { msr: None, ..b.clone() }, &default_draws(s))?) } else { None };
+        banking_results(b, &path, no_banking.as_ref(), no_msr.as_ref(), &mut json, &mut files, &mut summary);
     }
     if let Some(a) = &s.agents {
         let i = s.market_index(&a.market).expect("checked when read");
@@ -297,6 +297,7 @@ fn banking_results(
     b: &BankingSpec,
     path: &PathOutcome,
     no_banking: Option<&PathOutcome>,
+    no_msr: Option<&PathOutcome>,
     json: &mut Value,
     files: &mut Vec<(String, String)>,
     summary: &mut Vec<String>,
@@ -340,12 +341,14 @@ fn banking_results(
             ..Series::default()
         },
     ];
-    if let Some(n) = no_banking {
-        price_series.push(Series {
-            name: "no banking".into(),
-            points: n.periods.iter().enumerate().map(|(i, p)| (x(i), p.price)).collect(),
-            ..Series::default()
-        });
+    for (name, other) in [("no banking", no_banking), ("no MSR", no_msr)] {
+        if let Some(n) = other {
+            price_series.push(Series {
+                name: name.into(),
+                points: n.periods.iter().enumerate().map(|(i, p)| (x(i), p.price)).collect(),
+                ..Series::default()
+            });
+        }
     }
     files.push((
         "banking_prices.svg".into(),
@@ -365,7 +368,8 @@ fn banking_results(
     }
     files.push(("banking_bank.svg".into(), chart::lines("Bank and reserve", "year", "Mt", &bank_series)));
     json["banking"] = json!({"markets": b.markets, "discount_rate": b.discount_rate, "banking": b.banking, "borrowing_limit_mt": if b.borrowing_limit_mt.is_finite() { json!(b.borrowing_limit_mt) } else { json!("unlimited") },
-        "path": path, "present_cost_without_banking": no_banking.map(|n| n.present_cost)});
+        "path": path, "present_cost_without_banking": no_banking.map(|n| n.present_cost), "present_cost_without_msr": no_msr.map(|n| n.present_cost),
+        "cumulative_emissions_without_msr_mt": no_msr.map(|n| n.cumulative_emissions_mt)});
     summary.push(format!(
         "banking {}: prices {:.2} → {:.2} CNY/t over {} years; present cost {:.1} M CNY{}",
         b.markets.join("+"),
@@ -375,6 +379,16 @@ fn banking_results(
         path.present_cost,
         no_banking.map_or(String::new(), |n| format!(" (without banking {:.1})", n.present_cost))
     ));
+    if let Some(n) = no_msr {
+        summary.push(format!(
+            "without the MSR: prices {:.2} → {:.2}; present cost {:.1} M CNY; cumulative emissions {:.1} Mt (with it {:.1})",
+            n.periods.first().map_or(0.0, |p| p.price),
+            n.periods.last().map_or(0.0, |p| p.price),
+            n.present_cost,
+            n.cumulative_emissions_mt,
+            path.cumulative_emissions_mt
+        ));
+    }
     if let (Some(c), Some(r)) = (path.msr_converged, path.msr_rounds) {
         let intake: f64 = path.periods.iter().map(|p| p.msr.unwrap_or_default().intake_mt).sum();
         summary
