@@ -15,7 +15,9 @@ pub enum Mac {
     /// MAC(a) = slope·a; cost c·a²/2.
     Linear { slope: f64 },
     /// MAC(a) = beta·a^gamma; cost beta·a^(gamma+1)/(gamma+1) (economics.md §3.1, power law).
-    Power { beta: f64, gamma: f64 },
+    /// `scale` = beta^(−1/gamma), derived (build with [`Mac::power`]): abatement at price p is
+    /// scale·p^(1/gamma), so a market of firms sharing gamma needs one `powf` per price.
+    Power { beta: f64, gamma: f64, scale: f64 },
     /// A bottom-up curve from a table of measures, each taken whole at its cost.
     Stepped(Steps),
 }
@@ -137,7 +139,7 @@ impl Mac {
         if !(gamma.is_finite() && gamma > 0.0) {
             return Err(SimError::new(format!("a power-law MAC needs gamma > 0, not {gamma}")));
         }
-        Ok(Mac::Power { beta, gamma })
+        Ok(Mac::Power { beta, gamma, scale: beta.powf(-1.0 / gamma) })
     }
 
     pub fn stepped(measures: &[(f64, f64)]) -> Result<Mac, SimError> {
@@ -151,8 +153,8 @@ impl Mac {
                 let a = price.max(0.0) / slope;
                 (a, a)
             }
-            Mac::Power { beta, gamma } => {
-                let a = if price > 0.0 { (price / beta).powf(1.0 / gamma) } else { 0.0 };
+            Mac::Power { gamma, scale, .. } => {
+                let a = if price > 0.0 { scale * price.powf(1.0 / gamma) } else { 0.0 };
                 (a, a)
             }
             Mac::Stepped(s) => s.abatement(price),
@@ -164,7 +166,7 @@ impl Mac {
         let a = a.max(0.0);
         match self {
             Mac::Linear { slope } => slope * a * a / 2.0,
-            Mac::Power { beta, gamma } => beta * a.powf(gamma + 1.0) / (gamma + 1.0),
+            Mac::Power { beta, gamma, .. } => beta * a.powf(gamma + 1.0) / (gamma + 1.0),
             Mac::Stepped(s) => s.cost(a),
         }
     }
@@ -174,7 +176,7 @@ impl Mac {
         let a = a.max(0.0);
         match self {
             Mac::Linear { slope } => slope * a,
-            Mac::Power { beta, gamma } => beta * a.powf(*gamma),
+            Mac::Power { beta, gamma, .. } => beta * a.powf(*gamma),
             Mac::Stepped(s) => s.mac(a),
         }
     }
@@ -199,7 +201,7 @@ impl Mac {
     pub fn scaled(&self, share: f64) -> Mac {
         match self {
             Mac::Linear { slope } => Mac::Linear { slope: slope / share },
-            Mac::Power { beta, gamma } => Mac::Power { beta: beta * share.powf(-gamma), gamma: *gamma },
+            Mac::Power { beta, gamma, scale } => Mac::Power { beta: beta * share.powf(-gamma), gamma: *gamma, scale: scale * share },
             Mac::Stepped(s) => Mac::Stepped(s.scaled(share)),
         }
     }

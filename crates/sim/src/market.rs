@@ -142,7 +142,18 @@ impl Market {
     /// Left and right positions at `price`.
     pub fn position(&self, price: f64) -> (Position, Position) {
         let (mut a_l, mut a_r) = (0.0, 0.0);
+        // Power-law firms sharing a gamma need p^(1/gamma) once.
+        let mut cached: (f64, f64) = (f64::NAN, 0.0);
         for p in &self.participants {
+            if let Mac::Power { gamma, scale, .. } = p.mac {
+                if gamma != cached.0 {
+                    cached = (gamma, if price > 0.0 { price.powf(1.0 / gamma) } else { 0.0 });
+                }
+                let a = (scale * cached.1).min(p.baseline_mt);
+                a_l += a;
+                a_r += a;
+                continue;
+            }
             let (l, r) = p.abatement(price);
             a_l += l;
             a_r += r;

@@ -39,7 +39,7 @@ impl MacSpec {
             MacSpec::Given(m) if level == 1.0 => Ok(m.clone()),
             MacSpec::Given(m) => Ok(match m {
                 Mac::Linear { slope } => Mac::Linear { slope: slope * level },
-                Mac::Power { beta, gamma } => Mac::Power { beta: beta * level, gamma: *gamma },
+                Mac::Power { beta, gamma, .. } => Mac::power(beta * level, *gamma)?,
                 Mac::Stepped(s) => Mac::stepped(&s.measures().iter().map(|(c, q)| (c * level, *q)).collect::<Vec<_>>())?,
             }),
         }
