@@ -477,6 +477,7 @@ pub fn run(location: Option<Location>, args: &DemoArgs, out: &Output) -> Result<
     let cycle = crate::demo_cycle::run(&location, &mut ledger, crate::demo_mrv::YEAR)?;
     eprintln!("demo: trading year {}: listed, block, settlement into the registry", crate::demo_exchange::YEAR);
     let exchange = crate::demo_exchange::run(&location, &mut ledger, args.seed)?;
+    let sim = crate::sim::demo_sim::run();
     ledger.flush_history()?;
     ledger.snapshot()?;
     let elapsed = started.elapsed();
@@ -502,6 +503,7 @@ pub fn run(location: Option<Location>, args: &DemoArgs, out: &Output) -> Result<
         &mrv,
         &cycle,
         &exchange,
+        &sim,
     );
     Ok(())
 }
@@ -565,6 +567,7 @@ fn summarize(
     mrv: &crate::demo_mrv::MrvDemo,
     cycle: &crate::demo_cycle::CycleDemo,
     exchange: &crate::demo_exchange::ExchangeDemo,
+    sim: &crate::sim::demo_sim::SimDemo,
 ) {
     let registry = ledger.registry();
     let mut rows = Vec::new();
@@ -610,6 +613,7 @@ fn summarize(
             "mrv": mrv.json(),
             "cycle": cycle.json(),
             "exchange": exchange.json(),
+            "sim": sim.json,
         })).expect("json"));
         return;
     }
@@ -651,6 +655,7 @@ fn summarize(
     cycle.print(&db);
     println!();
     exchange.print(&db);
+    sim.lines.iter().for_each(|l| println!("{l}"));
     println!("\ndatabase: {location}. Try:");
     println!("  ets {db} market list");
     println!("  ets {db} holdings {frozen_account} --blocks");

@@ -14,6 +14,7 @@ mod demo_mrv;
 mod exchange;
 mod mrv;
 mod output;
+mod sim;
 mod stress;
 
 use clap::{Args, Parser, Subcommand};
@@ -203,6 +204,9 @@ enum Cmd {
     /// Integrity checks
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Policy simulation: scenario files with equilibrium, linking, banking, agents, Monte Carlo, CBAM
+    #[command(subcommand)]
+    Sim(sim::SimCmd),
     /// Build a demo registry: the national market, eight pilots, thousands of accounts, a compliance year
     Demo(demo::DemoArgs),
     /// Crash-test feeder: submits a deterministic stream of transfers, printing each acknowledgement
@@ -669,6 +673,7 @@ fn run(cli: &Cli, out: &Output) -> Result<(), CliError> {
         Cmd::Comply(a) => cycle::run_comply(&location(cli), out, a),
         Cmd::CarryOver(a) => cycle::run_carry_over(&location(cli), out, a),
         Cmd::Sandbox(SandboxCmd::Run(a)) => cycle::run_sandbox(&location(cli), out, a),
+        Cmd::Sim(c) => sim::run(out, c),
         Cmd::Demo(args) => demo::run(cli_location(cli), args, out),
         Cmd::Stress(args) => stress::run(location(cli), args),
     }
