@@ -282,7 +282,7 @@ pub fn run(location: &Location, ledger: &mut Ledger, seed: u64) -> Result<Exchan
                 monthly.push(bar.close);
             }
         }
-        let trades: Vec<&ets_exchange::venue::Trade> = venue.trades().iter().filter(|t| t.instrument == spec.code).collect();
+        let trades: Vec<&ets_exchange::venue::Trade> = venue.trades().iter().filter(|t| *t.instrument == *spec.code).collect();
         out.push(MarketTrading {
             market: spec.market.clone(),
             instrument: spec.code.clone(),

@@ -159,10 +159,11 @@ pub enum TradeKind {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Trade {
     pub id: u64,
-    pub instrument: String,
+    // Shared names: a trade copies no strings.
+    pub instrument: Arc<str>,
     pub kind: TradeKind,
-    pub buyer: String,
-    pub seller: String,
+    pub buyer: Arc<str>,
+    pub seller: Arc<str>,
     pub price: i64,
     pub qty: u64,
     pub date: Date,
@@ -1252,10 +1253,10 @@ impl Venue {
         }
         let trade = Trade {
             id: self.next_trade,
-            instrument: instrument.to_string(),
+            instrument: self.instruments[instrument].code.clone(),
             kind,
-            buyer: buyer.to_string(),
-            seller: seller.to_string(),
+            buyer: self.members[buyer].name.clone(),
+            seller: self.members[seller].name.clone(),
             price,
             qty,
             date,
@@ -1592,16 +1593,16 @@ impl Venue {
             return;
         }
         // (instrument, member) -> (gross sold, gross bought)
-        let mut gross: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
+        let mut gross: BTreeMap<(Arc<str>, Arc<str>), (u64, u64)> = BTreeMap::new();
         let mut value_total = 0i64;
         for t in &due {
             let v = t.value_fen();
             value_total += v;
-            let b = self.members.get_mut(&t.buyer).expect("buyer");
+            let b = self.members.get_mut(&*t.buyer).expect("buyer");
             b.cash.owed -= v;
             b.cash.balance -= v;
-            b.positions.get_mut(&t.instrument).expect("position").receivable -= t.qty;
-            self.members.get_mut(&t.seller).expect("seller").cash.balance += v;
+            b.positions.get_mut(&*t.instrument).expect("position").receivable -= t.qty;
+            self.members.get_mut(&*t.seller).expect("seller").cash.balance += v;
             gross.entry((t.instrument.clone(), t.seller.clone())).or_default().0 += t.qty;
             gross.entry((t.instrument.clone(), t.buyer.clone())).or_default().1 += t.qty;
         }
@@ -1611,9 +1612,9 @@ impl Venue {
         // Deliveries into clearing come first, so clearing never goes short.
         let mut receipts = Vec::new();
         for ((instrument, member), (sold, bought)) in gross {
-            let market = self.instruments[&instrument].spec.market.clone();
+            let market = self.instruments[&*instrument].spec.market.clone();
             let clearing = self.clearing[&market].clone();
-            let account = self.members[&member].accounts.get(&market).cloned();
+            let account = self.members[&*member].accounts.get(&market).cloned();
             let p = self.position_mut(&member, &instrument);
             p.owed -= sold;
             if sold > bought {
@@ -1631,7 +1632,7 @@ impl Venue {
             }
         }
         for (clearing, account, instrument, q) in receipts {
-            let unit = self.instruments[&instrument].spec.unit.clone();
+            let unit = self.instruments[&*instrument].spec.unit.clone();
             let id = self.next_instruction_id();
             out.instructions.push(Instruction {
                 id,
@@ -1665,7 +1666,7 @@ impl Venue {
             if owed != receivable {
                 return Err(format!("{code}: {owed} t owed by sellers but {receivable} t receivable by buyers"));
             }
-            let unsettled: u64 = self.unsettled.iter().map(|&t| &self.trades[t]).filter(|t| &t.instrument == code).map(|t| t.qty).sum();
+            let unsettled: u64 = self.unsettled.iter().map(|&t| &self.trades[t]).filter(|t| *t.instrument == **code).map(|t| t.qty).sum();
             if unsettled != owed {
                 return Err(format!("{code}: {unsettled} t in unsettled trades but {owed} t owed"));
             }

@@ -182,7 +182,7 @@ impl Harness {
             .events
             .iter()
             .filter_map(|e| match e {
-                Event::Traded(t) => Some((t.buyer.clone(), t.seller.clone(), t.price, t.qty, t.kind)),
+                Event::Traded(t) => Some((t.buyer.to_string(), t.seller.to_string(), t.price, t.qty, t.kind)),
                 _ => None,
             })
             .collect()
@@ -624,9 +624,9 @@ fn random_flow_conserves_units_and_cash_and_replays_to_the_same_hash() {
                 .trades()
                 .iter()
                 .map(|t| {
-                    if t.buyer == m {
+                    if &*t.buyer == m {
                         t.qty as i64
-                    } else if t.seller == m {
+                    } else if &*t.seller == m {
                         -(t.qty as i64)
                     } else {
                         0
@@ -638,9 +638,9 @@ fn random_flow_conserves_units_and_cash_and_replays_to_the_same_hash() {
                 .trades()
                 .iter()
                 .map(|t| {
-                    if t.buyer == m {
+                    if &*t.buyer == m {
                         -t.value_fen()
-                    } else if t.seller == m {
+                    } else if &*t.seller == m {
                         t.value_fen()
                     } else {
                         0

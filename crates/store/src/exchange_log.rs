@@ -35,12 +35,15 @@ enum ExchangeRecord {
     Batch(Vec<Envelope>),
 }
 
+/// The index of `ExchangeRecord::Batch` in postcard's encoding.
+const BATCH_VARIANT: u64 = 1;
+
 pub struct ExchangeLog {
     backend: Box<dyn Backend>,
     venue: Option<Venue>,
     head: (u64, [u8; 32]),
     /// Command id → digest of (actor, command), for idempotent retries.
-    ids: HashMap<String, [u8; 32]>,
+    ids: HashMap<String, u64>,
     /// Every instruction the journal implies, in order (for `reconcile`).
     instructions: Vec<Instruction>,
 }
@@ -53,10 +56,27 @@ pub enum ExchangeReceipt {
     Repeated,
 }
 
-fn digest(envelope: &Envelope) -> [u8; 32] {
-    use sha2::{Digest, Sha256};
-    let body = postcard::to_allocvec(&(&envelope.actor, &envelope.command)).expect("encode");
-    Sha256::digest(body).into()
+/// What a retried id is compared by: a 64-bit hash of (actor, command). The map is rebuilt
+/// from the journal at every open, so the hash need not be stable across versions; a collision
+/// would need 2^64 tries with the same id.
+fn digest(envelope: &Envelope) -> u64 {
+    use std::hash::BuildHasher;
+    let mut scratch = Vec::with_capacity(64);
+    postcard::to_io(&(&envelope.actor, &envelope.command), &mut scratch).expect("encode");
+    ahash::RandomState::with_seeds(0x6574_7321, 0x6578_6368, 0x616e_6765, 0x6a6f_7572).hash_one(&scratch)
+}
+
+/// Appends `value` as an unsigned LEB128 varint (postcard's length encoding).
+fn push_varint(out: &mut Vec<u8>, mut value: u64) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
 }
 
 impl ExchangeLog {
@@ -158,9 +178,13 @@ impl ExchangeLog {
             return Err(StoreError::Conflict("the exchange is not set up: run `ets exchange init` first".into()));
         };
         let mut results = Vec::with_capacity(envelopes.len());
-        let mut accepted: Vec<Envelope> = Vec::with_capacity(envelopes.len());
+        // The batch record is encoded as the commands are accepted (postcard's encoding of
+        // `ExchangeRecord::Batch(Vec<Envelope>)`: variant, count, then each envelope), so an
+        // accepted command is never copied.
+        let mut encoded: Vec<u8> = Vec::with_capacity(envelopes.len() * 96);
+        let mut accepted = 0u64;
         let mut instructions = Vec::new();
-        let mut new_ids: HashMap<String, [u8; 32]> = HashMap::new();
+        let mut new_ids: HashMap<String, u64> = HashMap::new();
         let mut at = Timestamp(0);
         for envelope in envelopes {
             let d = digest(envelope);
@@ -183,18 +207,23 @@ impl ExchangeLog {
                 Err(r) => results.push(Err(r)),
                 Ok(outcome) => {
                     at = at.max(Timestamp(envelope.at_ms));
-                    accepted.push(envelope.clone());
+                    encoded = postcard::to_extend(envelope, encoded).expect("encode");
+                    accepted += 1;
                     instructions.extend(outcome.instructions.iter().cloned());
                     new_ids.insert(envelope.id.clone(), d);
                     results.push(Ok(ExchangeReceipt::Accepted(outcome)));
                 }
             }
         }
-        if accepted.is_empty() {
+        if accepted == 0 {
             return Ok(results);
         }
         let seq = self.head.0 + 1;
-        let body = postcard::to_allocvec(&ExchangeRecord::Batch(accepted)).expect("encode");
+        let mut body = Vec::with_capacity(encoded.len() + 12);
+        push_varint(&mut body, BATCH_VARIANT);
+        push_varint(&mut body, accepted);
+        body.extend_from_slice(&encoded);
+        debug_assert!(matches!(postcard::from_bytes::<ExchangeRecord>(&body), Ok(ExchangeRecord::Batch(v)) if v.len() as u64 == accepted));
         let sealed = SealedRecord::seal(seq, at, format!("batch-{seq}"), body, self.head.1);
         if let Err(e) = self.backend.exchange_append(self.head.0, std::slice::from_ref(&sealed)) {
             // Memory is ahead of storage: rebuild from what is stored.
