@@ -346,7 +346,7 @@ pub fn compute(input: &InstallationInput, reference: &Reference, params: SeePara
     let mut state = vec![0u8; n]; // 0 new, 1 on the path, 2 done
     let mut results: Vec<Option<ProcessResult>> = vec![None; n];
     for start in 0..n {
-        visit(start, input, reference, &purchased, &base, ef, &mut state, &mut results, &mut Vec::new())?;
+        visit(start, input, reference, &purchased, &base, ef, &mut state, &mut results, &mut Vec::new(), &mut warnings)?;
     }
     let mut processes: Vec<ProcessResult> = results.into_iter().map(|r| r.expect("every process visited")).collect();
     for p in &mut processes {
@@ -469,6 +469,7 @@ fn visit(
     state: &mut [u8],
     results: &mut [Option<ProcessResult>],
     path: &mut Vec<usize>,
+    warnings: &mut Vec<String>,
 ) -> Result<()> {
     match state[i] {
         2 => return Ok(()),
@@ -496,7 +497,7 @@ fn visit(
                 let k = input.processes.iter().position(|o| &o.id == q).ok_or_else(|| {
                     CbamError::input(format!("{f}.process"), format!("missing precursor data: no process '{q}' in this installation"))
                 })?;
-                visit(k, input, reference, purchased, base, ef, state, results, path)?;
+                visit(k, input, reference, purchased, base, ef, state, results, path, warnings)?;
                 own_refs.push(Some(k));
             }
             (None, Some(_)) => own_refs.push(None),
@@ -542,7 +543,19 @@ fn visit(
         let (name, kind, cn, per_t) = match own_refs[j] {
             Some(k) => {
                 let r = results[k].as_ref().expect("visited");
-                (r.id.clone(), "own", r.cn.clone(), r.see)
+                let mut per_t = r.see;
+                if per_t.benchmark.is_none() {
+                    // The chain below has a benchmark not in the data: Column B of the
+                    // precursor's CN and route (IR2620 Eq. 5, as for a producer without a value).
+                    per_t.benchmark = reference.benchmark("route", &r.cn, r.route.as_deref()).ok().and_then(|b| b.column_b);
+                    if per_t.benchmark.is_some() {
+                        warnings.push(format!(
+                            "process '{}': the benchmark of its precursor '{}' is Column B of CN {} (a benchmark further up its chain is not in the data)",
+                            p.id, r.id, r.cn
+                        ));
+                    }
+                }
+                (r.id.clone(), "own", r.cn.clone(), per_t)
             }
             None => {
                 let id = u.purchased.as_deref().expect("checked above");
