@@ -323,10 +323,11 @@ pub fn declare(decl: &Declaration, reference: &Reference, params: &LiabilityPara
         num::positive("reference_price_eur", p)?;
     }
     let mut prepared = Vec::with_capacity(decl.lines.len());
+    let mut ids = std::collections::HashSet::with_capacity(decl.lines.len());
     let mut mass_counted = Decimal::ZERO;
     for (i, line) in decl.lines.iter().enumerate() {
         let at = format!("lines[{i}]");
-        if decl.lines[..i].iter().any(|o| o.id == line.id) && !line.id.is_empty() {
+        if !line.id.is_empty() && !ids.insert(line.id.as_str()) {
             return Err(CbamError::input(format!("{at}.id"), format!("'{}' is used twice", line.id)));
         }
         let p = prepare(line, year, reference, params, &at)?;
@@ -369,17 +370,17 @@ pub fn declare(decl: &Declaration, reference: &Reference, params: &LiabilityPara
             country: line.country.trim().to_string(),
             method: line.method,
             net_mass_t: m,
-            see_t_per_t: p.see,
+            see_t_per_t: p.see.normalize(),
             markup: p.markup,
-            embedded_t: embedded,
+            embedded_t: embedded.normalize(),
             cbam_factor,
             cscf,
             benchmark_t_per_t: p.benchmark,
             benchmark_column: p.column,
-            sefa_t_per_t: sefa,
-            faa_t: faa,
-            carbon_price_reduction_t: reduction,
-            certificates,
+            sefa_t_per_t: sefa.normalize(),
+            faa_t: faa.normalize(),
+            carbon_price_reduction_t: reduction.normalize(),
+            certificates: certificates.normalize(),
             floored: floored && !exempt,
             exempt,
             price_period: p.price_period,
@@ -393,11 +394,11 @@ pub fn declare(decl: &Declaration, reference: &Reference, params: &LiabilityPara
         year,
         threshold: Threshold { mass_counted_t: mass_counted, threshold_t, exempt: exempt_goods },
         lines,
-        embedded_t: embedded_sum,
-        faa_t: faa_sum,
-        carbon_price_reduction_t: red_sum,
-        certificates: cert_sum,
-        certificates_rounded: params.rounding.apply(cert_sum),
+        embedded_t: embedded_sum.normalize(),
+        faa_t: faa_sum.normalize(),
+        carbon_price_reduction_t: red_sum.normalize(),
+        certificates: cert_sum.normalize(),
+        certificates_rounded: params.rounding.apply(cert_sum).normalize(),
         rounding: params.rounding,
         cost_eur: cost_sum,
         holding,

@@ -38,8 +38,11 @@ pub fn div(a: Decimal, b: Decimal, step: &'static str) -> Result<Decimal> {
     Ok(q.round_dp_with_strategy(SPECIFIC_DP, RoundingStrategy::MidpointNearestEven).normalize())
 }
 
+/// Money in cents, always shown with two places.
 pub fn money(v: Decimal) -> Decimal {
-    v.round_dp_with_strategy(MONEY_DP, MONEY_ROUNDING)
+    let mut r = v.round_dp_with_strategy(MONEY_DP, MONEY_ROUNDING);
+    r.rescale(MONEY_DP);
+    r
 }
 
 /// Parses an exact decimal written as text ("2.140"); names the field on failure.
