@@ -475,6 +475,7 @@ pub fn run(location: Option<Location>, args: &DemoArgs, out: &Output) -> Result<
     let mrv = crate::demo_mrv::run(&location, args.seed)?;
     eprintln!("demo: compliance cycle {}: coverage, a migration, allocation, auction, surrender, assessment", crate::demo_mrv::YEAR);
     let cycle = crate::demo_cycle::run(&location, &mut ledger, crate::demo_mrv::YEAR)?;
+    let cbam = crate::cbam::demo_cbam::run(&ledger, &cycle)?;
     ledger.flush_history()?;
     ledger.snapshot()?;
     let elapsed = started.elapsed();
@@ -500,6 +501,7 @@ pub fn run(location: Option<Location>, args: &DemoArgs, out: &Output) -> Result<
         &mrv,
         &cycle,
     );
+    cbam.print(out);
     Ok(())
 }
 

@@ -251,3 +251,14 @@ fn carbon_price_from_the_registry() {
     assert_eq!(r.code, 3);
     assert!(r.stderr.contains("registry shows 300 t"), "{}", r.stderr);
 }
+
+#[test]
+fn demo_prints_the_cbam_section() {
+    let e = ets();
+    let out = e.ok(&["demo", "--accounts", "300", "--trades", "500"]);
+    let at = out.find("CBAM (EU border").unwrap_or_else(|| panic!("no CBAM section in {out}"));
+    let cbam = &out[at..];
+    assert!(cbam.contains("carbon price paid: ") && cbam.contains("hot-rolled coil CN 72081000"), "{cbam}");
+    // Nine years, 2026 to 2034; the default case of 2026 is E4's per-tonne figure × 10,000 t.
+    assert!(cbam.contains("1637761.20") && cbam.contains("    2034 "), "{cbam}");
+}
