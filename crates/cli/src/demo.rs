@@ -478,6 +478,7 @@ pub fn run(location: Option<Location>, args: &DemoArgs, out: &Output) -> Result<
     eprintln!("demo: trading year {}: listed, block, settlement into the registry", crate::demo_exchange::YEAR);
     let exchange = crate::demo_exchange::run(&location, &mut ledger, args.seed)?;
     let sim = crate::sim::demo_sim::run();
+    let cbam = crate::cbam::demo_cbam::run(&ledger, &cycle)?;
     ledger.flush_history()?;
     ledger.snapshot()?;
     let elapsed = started.elapsed();
@@ -505,6 +506,7 @@ pub fn run(location: Option<Location>, args: &DemoArgs, out: &Output) -> Result<
         &exchange,
         &sim,
     );
+    cbam.print(out);
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 //! (see `ExitCode` below and README.md).
 
 mod catalog;
+mod cbam;
 mod cycle;
 mod cycle_data;
 mod demo;
@@ -201,6 +202,9 @@ enum Cmd {
     /// Monitoring, reporting and verification: entities, plans, monthly data, checks, reports, verification
     #[command(subcommand)]
     Mrv(mrv::MrvCmd),
+    /// EU CBAM: goods, embedded emissions, communication to importers, liability, scenarios, QReport
+    #[command(subcommand)]
+    Cbam(cbam::CbamCmd),
     /// Integrity checks
     #[command(subcommand)]
     Audit(AuditCmd),
@@ -669,6 +673,7 @@ fn run(cli: &Cli, out: &Output) -> Result<(), CliError> {
         }
         Cmd::Mrv(m) => mrv::run(&location(cli), out, m),
         Cmd::Exchange(x) => exchange::run(&location(cli), out, x),
+        Cmd::Cbam(c) => cbam::run(&location(cli), out, c),
         Cmd::Rulebook(r) => cycle::run_rulebook(out, r),
         Cmd::Comply(a) => cycle::run_comply(&location(cli), out, a),
         Cmd::CarryOver(a) => cycle::run_carry_over(&location(cli), out, a),

@@ -60,7 +60,6 @@ pub enum ExchangeReceipt {
 /// from the journal at every open, so the hash need not be stable across versions; a collision
 /// would need 2^64 tries with the same id.
 fn digest(envelope: &Envelope) -> u64 {
-    use std::hash::BuildHasher;
     let mut scratch = Vec::with_capacity(64);
     postcard::to_io(&(&envelope.actor, &envelope.command), &mut scratch).expect("encode");
     ahash::RandomState::with_seeds(0x6574_7321, 0x6578_6368, 0x616e_6765, 0x6a6f_7572).hash_one(&scratch)
