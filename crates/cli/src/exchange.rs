@@ -180,8 +180,17 @@ pub struct AuctionArgs {
     authority: String,
     #[arg(long)]
     volume: String,
+    /// Reserve price (yuan)
+    #[arg(long, required_unless_present = "reserve_vwap")]
+    reserve: Option<String>,
+    /// Reserve price as a multiple of the listed VWAP over --vwap-days trading days (Shanghai: 1.2)
+    #[arg(long, conflicts_with = "reserve")]
+    reserve_vwap: Option<String>,
+    #[arg(long, default_value_t = 120)]
+    vwap_days: usize,
+    /// Most one bidder may win, percent of the volume (WCI-style purchase limit)
     #[arg(long)]
-    reserve: String,
+    bidder_limit: Option<u32>,
     /// CSV file: bidder,price,quantity
     #[arg(long)]
     bids: std::path::PathBuf,
@@ -523,10 +532,35 @@ pub fn run(location: &Location, out: &Output, command: &ExchangeCmd) -> Result<(
         ExchangeCmd::Auction(a) => {
             let text = std::fs::read_to_string(&a.bids).map_err(|e| invalid(format!("{}: {e}", a.bids.display())))?;
             let bids = parse_bids(&a.bids.display().to_string(), &text)?;
+            let reserve_price = match (&a.reserve, &a.reserve_vwap) {
+                (Some(r), _) => price(r)?,
+                (None, Some(multiple)) => {
+                    let bp = Fen::parse_yuan(multiple).map_err(|e| invalid(e.to_string()))?.0;
+                    if bp <= 0 {
+                        return Err(invalid(format!("--reserve-vwap '{multiple}' must be positive")));
+                    }
+                    let v = s.log.venue().ok_or_else(|| CliError::new(ExitCode::NotFound, "the exchange is not set up"))?;
+                    let vwap = v.listed_vwap(&a.instrument, a.vwap_days).ok_or_else(|| {
+                        CliError::new(
+                            ExitCode::Refused,
+                            format!(
+                                "{} has no listed trades in the last {} trading days: no VWAP for the reserve price",
+                                a.instrument, a.vwap_days
+                            ),
+                        )
+                    })?;
+                    // `bp` is the multiple in hundredths (1.2 → 120); basis points are 100 times that.
+                    ets_exchange::auction::reserve_from_vwap(vwap, (bp * 100) as u32)
+                }
+                (None, None) => unreachable!("clap requires one"),
+            };
+            if a.bidder_limit.is_some_and(|p| p == 0 || p > 100) {
+                return Err(invalid("--bidder-limit is a percentage from 1 to 100"));
+            }
             let rules = AuctionRules {
                 lot_t: a.lot.max(1),
-                reserve_price: price(&a.reserve)?,
-                bidder_limit_bp: None,
+                reserve_price,
+                bidder_limit_bp: a.bidder_limit.map(|p| p * 100),
                 undersubscribed: if a.sell_undersubscribed { Undersubscribed::SellWhatIsBid } else { Undersubscribed::Cancel },
                 cancel_below_secondary_bp: Some(1_000),
             };
