@@ -69,7 +69,7 @@ fn setup() -> (Desk, BTreeMap<(String, String), u64>, Date) {
             topup_days: 3,
             maturity: date.plus_days(90),
         };
-        run(&mut desk, &holdings, &party(i), c);
+        run(&mut desk, &holdings, "desk", c);
     }
     (desk, holdings, date)
 }

@@ -405,6 +405,15 @@ impl ContractState {
     }
 }
 
+/// One contract's line of market data.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContractData {
+    pub contract: String,
+    pub settlement_price_fen: i64,
+    pub open_interest: u64,
+    pub status: ContractStatus,
+}
+
 /// The desk. `Clone + PartialEq` so that callers can check a refused command changed nothing.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Desk {
@@ -422,6 +431,12 @@ pub struct Desk {
     seq: u64,
 }
 
+/// Largest price (fen per tonne) the desk accepts: ¥1,000,000 a tonne.
+pub const MAX_PRICE_FEN: i64 = 100_000_000;
+/// Largest notional in tonnes of one futures position (size × position limit), and of a pledge
+/// or repo: a billion tonnes. With `MAX_PRICE_FEN` every value stays far inside `i64`.
+pub const MAX_TONNES: u64 = 1_000_000_000;
+
 /// Largest id of a pledge, repo or contract (the registry pending id adds a prefix and suffix).
 pub const ID_MAX: usize = 40;
 
@@ -429,6 +444,13 @@ fn check_id(what: &str, id: &str) -> Result<(), Reject> {
     ets_core::check_identifier(what, id).or_else(|m| no(RejectKind::Invalid, m))?;
     if id.len() > ID_MAX {
         return no(RejectKind::Invalid, format!("{what} '{id}' is longer than {ID_MAX} characters"));
+    }
+    Ok(())
+}
+
+fn check_price(price: i64) -> Result<(), Reject> {
+    if price <= 0 || price > MAX_PRICE_FEN {
+        return no(RejectKind::Invalid, format!("a price must be between 1 and {MAX_PRICE_FEN} fen per tonne, not {price}"));
     }
     Ok(())
 }
@@ -593,7 +615,9 @@ impl Desk {
                 self.cash(out, p, -amount_fen);
             }
             Command::Pledge { pledge, lender, borrower, unit, quantity, loan_fen, haircut_bp, maintenance_bp, topup_days, maturity } => {
-                self.require_party_or_operator(actor, borrower)?;
+                // A bilateral agreement: the desk operator registers it on both parties' signed
+                // application (as a pledge registration institution does).
+                self.require_operator(actor)?;
                 check_id("pledge", pledge)?;
                 if self.pledges.contains_key(pledge) {
                     return no(RejectKind::Conflict, format!("pledge '{pledge}' exists"));
@@ -602,8 +626,8 @@ impl Desk {
                 if l == b {
                     return no(RejectKind::Invalid, "lender and borrower must differ");
                 }
-                if *quantity == 0 || *loan_fen <= 0 {
-                    return no(RejectKind::Invalid, "a pledge needs a positive quantity and loan");
+                if *quantity == 0 || *loan_fen <= 0 || *quantity > MAX_TONNES {
+                    return no(RejectKind::Invalid, format!("a pledge needs a positive quantity (at most {MAX_TONNES} t) and loan"));
                 }
                 if *haircut_bp as i128 >= BP || *maintenance_bp == 0 {
                     return no(RejectKind::Invalid, "the haircut must be below 10000 bp and the maintenance level positive");
@@ -745,9 +769,7 @@ impl Desk {
             }
             Command::Mark { unit, close_fen } => {
                 self.require_operator(actor)?;
-                if *close_fen <= 0 {
-                    return no(RejectKind::Invalid, "a closing price must be positive");
-                }
+                check_price(*close_fen)?;
                 self.closes.insert(unit.to_string(), *close_fen);
                 let ids: Vec<String> = self
                     .pledges
@@ -760,7 +782,8 @@ impl Desk {
                 }
             }
             Command::Repo { repo, seller, buyer, unit, quantity, start_fen, repurchase_fen, repurchase_date, penalty_bp } => {
-                self.require_party_or_operator(actor, seller)?;
+                // Registered by the operator on both parties' confirmations, like a pledge.
+                self.require_operator(actor)?;
                 check_id("repo", repo)?;
                 if self.repos.contains_key(repo) {
                     return no(RejectKind::Conflict, format!("repo '{repo}' exists"));
@@ -769,7 +792,7 @@ impl Desk {
                 if s == b {
                     return no(RejectKind::Invalid, "seller and buyer must differ");
                 }
-                if *quantity == 0 || *start_fen <= 0 || *repurchase_fen <= 0 || *penalty_bp as i128 > BP {
+                if *quantity == 0 || *quantity > MAX_TONNES || *start_fen <= 0 || *repurchase_fen <= 0 || *penalty_bp as i128 > BP {
                     return no(RejectKind::Invalid, "a repo needs a positive quantity and prices, and a penalty of at most 10000 bp");
                 }
                 if *repurchase_date <= date {
@@ -824,6 +847,15 @@ impl Desk {
                         "a contract needs a positive size, limit and reference price, a non-negative margin, a penalty of at most 10000 bp",
                     );
                 }
+                if spec.size_t.checked_mul(spec.position_limit).is_none_or(|t| t > MAX_TONNES)
+                    || spec.initial_margin_fen as i128 > MAX_PRICE_FEN as i128 * spec.size_t as i128
+                {
+                    return no(
+                        RejectKind::Invalid,
+                        format!("size × position limit must be at most {MAX_TONNES} t, the margin at most the largest price × size"),
+                    );
+                }
+                check_price(spec.reference_price_fen)?;
                 if spec.expiry < date {
                     return no(RejectKind::Invalid, "the contract has expired");
                 }
@@ -851,9 +883,7 @@ impl Desk {
                 if c.status != ContractStatus::Open {
                     return no(RejectKind::Rule, format!("contract '{contract}' has expired"));
                 }
-                if *price_fen <= 0 {
-                    return no(RejectKind::Invalid, "a settlement price must be positive");
-                }
+                check_price(*price_fen)?;
                 self.settle_price(contract, *price_fen, out);
             }
             Command::EndOfDay => {
@@ -900,9 +930,10 @@ impl Desk {
         if c.status != ContractStatus::Open || date > c.spec.expiry {
             return no(RejectKind::Rule, format!("contract '{contract}' no longer trades"));
         }
-        if b == s || n == 0 || price <= 0 {
-            return no(RejectKind::Invalid, "a trade needs two different parties, a positive number of contracts and a positive price");
+        if b == s || n == 0 {
+            return no(RejectKind::Invalid, "a trade needs two different parties and a positive number of contracts");
         }
+        check_price(price)?;
         let limit = c.spec.position_limit as i128;
         let n128 = n as i128;
         let size = c.spec.size_t as i128;
@@ -1128,6 +1159,33 @@ impl Desk {
             }
         }
         out.events.push(Event::ContractExpired { contract: code.to_string(), settlement: spec.settlement, price_fen: price });
+    }
+
+    /// Market data of every contract: the last settlement price and the open interest.
+    pub fn market_data(&self) -> Vec<ContractData> {
+        self.contracts
+            .iter()
+            .map(|(code, c)| ContractData {
+                contract: code.clone(),
+                settlement_price_fen: c.last_price_fen,
+                open_interest: c.open_interest(),
+                status: c.status,
+            })
+            .collect()
+    }
+
+    /// Units pledged (encumbered) per (borrower, unit) in active pledges.
+    pub fn encumbrance(&self) -> BTreeMap<(String, String), u64> {
+        let mut out = BTreeMap::new();
+        for p in self.pledges.values().filter(|p| p.status == PledgeStatus::Active) {
+            *out.entry((self.parties[p.borrower].name.clone(), p.unit.to_string())).or_default() += p.quantity();
+        }
+        out
+    }
+
+    /// Open margin calls: pledge and deadline.
+    pub fn margin_calls(&self) -> Vec<(String, Date)> {
+        self.pledges.iter().filter_map(|(id, p)| p.call.map(|d| (id.clone(), d))).collect()
     }
 
     /// Recomputes the desk's invariants from scratch.

@@ -30,11 +30,21 @@
 //!   account to the lender's: owned by the borrower, not movable. Release is `VoidPending`,
 //!   enforcement `PostPending`, both issued under the desk's registrar actor (the registry lets
 //!   the market authority post a pending transfer; the pledge registrar is that authority).
+//! - **Bilateral agreements** (a pledge, a repo) are registered by the desk operator on both
+//!   parties' signed application, as a pledge registration institution does; the desk then
+//!   emits the registry instructions under the party whose units move (the borrower's
+//!   `CreatePending`, the seller's and later the buyer's `Transfer`), the agreement being that
+//!   party's consent. A propose/confirm handshake inside the desk (like the venue's block deals)
+//!   is not built yet. Top-ups and repayments come from the borrower (or the operator).
 //! - **Futures** trades come in as bilateral trades (`Command::Trade`, e.g. reported by the
 //!   exchange); an order book for them is not wired yet. Each trade is brought to the last
 //!   settlement price at once (the price difference is paid between the two sides), so every
 //!   open position is always marked at the contract's last settlement price and each day's
 //!   variation margin is exactly (new price − last price) × position × size.
+//!
+//! Bounds: prices are at most [`desk::MAX_PRICE_FEN`] (¥1m a tonne), quantities and a futures
+//! position's notional at most [`desk::MAX_TONNES`], so every product of price and tonnes stays
+//! inside `i64`.
 //!
 //! Every contract ends: a pledge is released (repaid) or enforced (unmet margin call at its
 //! deadline, or unpaid at maturity); a repo is settled or failed with the remedy applied; a
@@ -42,4 +52,4 @@
 
 pub mod desk;
 
-pub use desk::{Command, Desk, Envelope, Event, Holdings, Instruction, Outcome, Reject, RejectKind, Settlement};
+pub use desk::{Command, ContractData, Desk, Envelope, Event, Holdings, Instruction, Outcome, Reject, RejectKind, Settlement};

@@ -96,6 +96,12 @@ impl Checker {
                 }
             }
         }
+        // The desk's encumbrance report matches the registry (no other pendings or freezes here).
+        let encumbrance = h.desk.encumbrance();
+        for p in PARTIES {
+            let (free, total) = h.units(p);
+            assert_eq!(encumbrance.get(&(p.to_string(), unit().to_string())).copied().unwrap_or(0), total - free, "{p}: encumbrance");
+        }
         // Pledged units reach the lender only by enforcement.
         for ins in &h.applied[self.posts_seen..] {
             if let R::PostPending { pending } = &ins.command {
@@ -130,7 +136,7 @@ fn run(ops: Vec<Op>) {
                     topup_days: topup,
                     maturity: h.date.plus_days(maturity),
                 };
-                h.send(PARTIES[borrower], c)
+                h.send(OP, c)
             }
             Op::TopUp { pick: i, qty } => match pick(&h, i) {
                 Some(pledge) => h.send(OP, Command::TopUp { pledge, quantity: qty }),
@@ -158,7 +164,7 @@ fn run(ops: Vec<Op>) {
                     repurchase_date: h.date.plus_days(days),
                     penalty_bp: penalty,
                 };
-                h.send(PARTIES[seller], c)
+                h.send(OP, c)
             }
             Op::Trade { physical, buyer, seller, n, price } => h.send(
                 OP,

@@ -33,7 +33,7 @@ fn mark(close_fen: i64) -> Command {
 fn default_scenario_price_fall_call_unmet_enforcement_lender_gets_collateral_exactly() {
     let mut h = Harness::new();
     h.ok(OP, mark(10_000)); // ¥100.00
-    let out = h.ok("bravo", pledge("P1", 10_000, 50_000_000));
+    let out = h.ok(OP, pledge("P1", 10_000, 50_000_000));
     assert!(matches!(&out.instructions[0].command, R::CreatePending { quantity: Tonnes(10_000), .. }));
     // Locked: still owned by the borrower, not free, not movable.
     assert_eq!(h.units("bravo"), (ALLOCATED - 10_000, ALLOCATED));
@@ -49,6 +49,8 @@ fn default_scenario_price_fall_call_unmet_enforcement_lender_gets_collateral_exa
     let deadline = h.date.plus_days(3);
     assert!(out.events.contains(&Event::MarginCall { pledge: "P1".into(), deadline }));
     assert_eq!(h.desk.pledge("P1").unwrap().call, Some(deadline));
+    assert_eq!(h.desk.margin_calls(), vec![("P1".to_string(), deadline)]);
+    assert_eq!(h.desk.encumbrance()[&("bravo".to_string(), unit().to_string())], 10_000);
     for _ in 0..2 {
         h.next_day(1);
         let out = h.ok(OP, Command::EndOfDay);
@@ -69,8 +71,8 @@ fn default_scenario_price_fall_call_unmet_enforcement_lender_gets_collateral_exa
 fn repayment_releases_and_calls_clear_by_top_up_or_cash() {
     let mut h = Harness::new();
     h.ok(OP, mark(10_000));
-    h.ok("bravo", pledge("P1", 10_000, 50_000_000));
-    h.ok("bravo", pledge("P2", 10_000, 50_000_000));
+    h.ok(OP, pledge("P1", 10_000, 50_000_000));
+    h.ok(OP, pledge("P2", 10_000, 50_000_000));
     h.next_day(1);
     h.ok(OP, mark(8_000));
     assert!(h.desk.pledge("P1").unwrap().call.is_some() && h.desk.pledge("P2").unwrap().call.is_some());
@@ -115,7 +117,7 @@ fn repo(id: &str, quantity: u64) -> Command {
 #[test]
 fn repo_two_legs_settle_delivery_versus_payment() {
     let mut h = Harness::new();
-    h.ok("charlie", repo("R1", 10_000));
+    h.ok(OP, repo("R1", 10_000));
     assert_eq!(h.units("delta").0, ALLOCATED + 10_000);
     assert_eq!(h.cash("charlie"), DEPOSIT + 90_000_000);
     h.next_day(7);
@@ -130,7 +132,7 @@ fn repo_two_legs_settle_delivery_versus_payment() {
 #[test]
 fn repo_second_leg_fails_cleanly_and_the_remedy_is_applied() {
     let mut h = Harness::new();
-    h.ok("charlie", repo("R1", 10_000));
+    h.ok(OP, repo("R1", 10_000));
     // The buyer sells on everything it holds: it cannot deliver the second leg.
     let (from, to) = (h.accounts["delta"].clone(), h.accounts["alpha"].clone());
     h.reg("delta", R::Transfer { from, to, unit: unit(), quantity: Tonnes(ALLOCATED + 10_000) }).unwrap();
@@ -181,6 +183,8 @@ fn futures_variation_margin_sums_to_price_change_times_position_and_delivery_is_
             }
         }
         assert!(out.events.contains(&Event::SettlementPrice { contract: "CEA-F2506".into(), price_fen: p, open_interest: 10 }));
+        let data = &h.desk.market_data()[0];
+        assert_eq!((data.settlement_price_fen, data.open_interest), (p, 10));
     }
     // Positions after trading: alpha +6, bravo −10, charlie +4, all marked at the reference.
     let change = 10_050 - 10_000;
@@ -224,17 +228,22 @@ fn cash_settled_futures_expire_with_no_units_moving() {
 fn bad_input_is_refused_with_a_clear_error_and_changes_nothing() {
     let mut h = Harness::new();
     // A pledge larger than free holdings.
-    let e = h.send("bravo", pledge("P1", ALLOCATED + 1, 1_000)).unwrap_err();
+    let e = h.send(OP, pledge("P1", ALLOCATED + 1, 1_000)).unwrap_err();
     assert_eq!(e.kind, RejectKind::Insufficient);
     assert_eq!(e.message, "bravo holds 100000 t of CEA:2025 freely, fewer than the 100001 t to pledge");
+    // Only the desk operator registers a pledge (both parties' agreement).
+    assert_eq!(h.send("bravo", pledge("P1", 1, 1_000)).unwrap_err().kind, RejectKind::Forbidden);
+    // Prices out of range.
+    let e = h.send(OP, Command::Mark { unit: unit(), close_fen: 0 }).unwrap_err();
+    assert_eq!(e.message, "a price must be between 1 and 100000000 fen per tonne, not 0");
     // Pledged units are not free for a second pledge.
-    h.ok("bravo", pledge("P1", 60_000, 1_000));
-    let e = h.send("bravo", pledge("P2", 50_000, 1_000)).unwrap_err();
+    h.ok(OP, pledge("P1", 60_000, 1_000));
+    let e = h.send(OP, pledge("P2", 50_000, 1_000)).unwrap_err();
     assert_eq!(e.kind, RejectKind::Insufficient);
     // A repo on frozen units.
     let account = h.accounts["charlie"].clone();
     h.reg(AUTH, R::Freeze { freeze: "F1".into(), account, unit: unit(), quantity: Tonnes(ALLOCATED), order: "court-1".into() }).unwrap();
-    let e = h.send("charlie", repo("R1", 1)).unwrap_err();
+    let e = h.send(OP, repo("R1", 1)).unwrap_err();
     assert_eq!(e.kind, RejectKind::Insufficient);
     assert!(e.message.contains("frozen"), "{}", e.message);
     // A futures trade beyond the position limit.
