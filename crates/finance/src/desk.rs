@@ -2,9 +2,11 @@
 //! deterministic state machine (see the crate documentation for the design).
 
 use ets_core::Date;
+use ets_exchange::book::{Command as BookCommand, Event as BookEvent, OrderBook};
+pub use ets_exchange::{Side, Tif};
 use ets_registry::{Command as RegistryCommand, PendingPurpose, Registry, UnitRef};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// Basis points in one.
@@ -133,6 +135,22 @@ pub enum Command {
         contracts: u64,
         price_fen: i64,
     },
+    /// A limit order on the contract's order book (price-time priority, self-trade prevention,
+    /// GTC/IOC/FOK; the exchange's matching core). Pre-trade: the position limit counts the
+    /// party's working orders on the same side; cash is reserved for the initial margin and the
+    /// worst price difference to the last settlement price.
+    PlaceOrder {
+        contract: String,
+        order: u64,
+        party: String,
+        side: Side,
+        price_fen: i64,
+        contracts: u64,
+        tif: Tif,
+    },
+    CancelOrder {
+        order: u64,
+    },
     /// The day's settlement price: variation margin on every open position.
     SettlePrice {
         contract: String,
@@ -236,6 +254,18 @@ pub enum Event {
         contracts: u64,
         price_fen: i64,
     },
+    OrderAccepted {
+        order: u64,
+    },
+    OrderRested {
+        order: u64,
+        contracts: u64,
+    },
+    /// The order left the book: filled, or `cancelled` contracts taken off.
+    OrderDone {
+        order: u64,
+        cancelled: u64,
+    },
     VariationMargin {
         contract: String,
         party: String,
@@ -317,11 +347,13 @@ pub struct Party {
     pub balance_fen: i64,
     /// Initial margin held on open futures positions (part of the balance).
     pub margin_fen: i64,
+    /// Cash reserved for working futures orders (part of the balance).
+    pub reserved_fen: i64,
 }
 
 impl Party {
     pub fn available(&self) -> i64 {
-        self.balance_fen - self.margin_fen
+        self.balance_fen - self.margin_fen - self.reserved_fen
     }
 }
 
@@ -414,8 +446,32 @@ pub struct ContractData {
     pub status: ContractStatus,
 }
 
-/// The desk. `Clone + PartialEq` so that callers can check a refused command changed nothing.
+/// A working futures order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenOrder {
+    pub contract: String,
+    pub party: usize,
+    pub side: Side,
+    pub price_fen: i64,
+    pub remaining: u64,
+    /// Cash reserved per remaining contract.
+    pub reserve_each_fen: i64,
+}
+
+/// One contract's order book; equal when the resting orders are.
+#[derive(Clone, Debug, Default)]
+struct Book(OrderBook);
+
+impl PartialEq for Book {
+    fn eq(&self, other: &Book) -> bool {
+        [Side::Buy, Side::Sell].into_iter().all(|side| self.0.orders(side) == other.0.orders(side))
+    }
+}
+
+impl Eq for Book {}
+
+/// The desk. `Clone + PartialEq` so that callers can check a refused command changed nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Desk {
     operator: String,
     registrar: String,
@@ -429,6 +485,11 @@ pub struct Desk {
     closes: BTreeMap<String, i64>,
     deposits_fen: i64,
     seq: u64,
+    books: BTreeMap<String, Book>,
+    orders: BTreeMap<u64, OpenOrder>,
+    order_ids: BTreeSet<u64>,
+    /// Working (buy, sell) contracts per (party, contract).
+    working: BTreeMap<(usize, String), (u64, u64)>,
 }
 
 /// Largest price (fen per tonne) the desk accepts: ¥1,000,000 a tonne.
@@ -478,6 +539,10 @@ impl Desk {
             closes: BTreeMap::new(),
             deposits_fen: 0,
             seq: 0,
+            books: BTreeMap::new(),
+            orders: BTreeMap::new(),
+            order_ids: BTreeSet::new(),
+            working: BTreeMap::new(),
         }
     }
 
@@ -511,6 +576,10 @@ impl Desk {
 
     pub fn contracts(&self) -> &BTreeMap<String, ContractState> {
         &self.contracts
+    }
+
+    pub fn orders(&self) -> &BTreeMap<u64, OpenOrder> {
+        &self.orders
     }
 
     pub fn deposits_fen(&self) -> i64 {
@@ -584,7 +653,7 @@ impl Desk {
                     return no(RejectKind::Conflict, format!("party '{party}' exists"));
                 }
                 self.party_ix.insert(party.clone(), self.parties.len());
-                self.parties.push(Party { name: party.clone(), account: account.clone(), balance_fen: 0, margin_fen: 0 });
+                self.parties.push(Party { name: party.clone(), account: account.clone(), balance_fen: 0, margin_fen: 0, reserved_fen: 0 });
                 out.events.push(Event::PartyAdded { party: party.clone() });
             }
             Command::Deposit { party, amount_fen } => {
@@ -868,11 +937,33 @@ impl Desk {
                         status: ContractStatus::Open,
                     },
                 );
+                self.books.insert(spec.code.clone(), Book::default());
                 out.events.push(Event::ContractListed { contract: spec.code.clone() });
             }
             Command::Trade { contract, buyer, seller, contracts, price_fen } => {
                 self.require_operator(actor)?;
                 self.trade(contract, buyer, seller, *contracts, *price_fen, date, out)?;
+            }
+            Command::PlaceOrder { contract, order, party, side, price_fen, contracts, tif } => {
+                self.require_party_or_operator(actor, party)?;
+                self.place_order(contract, *order, party, *side, *price_fen, *contracts, *tif, date, out)?;
+            }
+            Command::CancelOrder { order } => {
+                let o = self
+                    .orders
+                    .get(order)
+                    .ok_or_else(|| Reject { kind: RejectKind::NotFound, message: format!("no working order {order}") })?;
+                let party = self.parties[o.party].name.clone();
+                self.require_party_or_operator(actor, &party)?;
+                let contract = o.contract.clone();
+                let mut events = Vec::new();
+                self.books
+                    .get_mut(&contract)
+                    .expect("book")
+                    .0
+                    .execute(&BookCommand::Cancel { id: *order }, &mut events)
+                    .expect("working order rests");
+                self.book_events(&contract, &events, out);
             }
             Command::SettlePrice { contract, price_fen } => {
                 self.require_operator(actor)?;
@@ -941,8 +1032,9 @@ impl Desk {
         let old_b = c.positions.get(&b).copied().unwrap_or(0) as i128;
         let old_s = c.positions.get(&s).copied().unwrap_or(0) as i128;
         let (new_b, new_s) = (old_b + n128, old_s - n128);
-        for (who, new) in [(buyer, new_b), (seller, new_s)] {
-            if new.abs() > limit {
+        for (who, ix, new) in [(buyer, b, new_b), (seller, s, new_s)] {
+            let (buying, selling) = self.working.get(&(ix, contract.to_string())).copied().unwrap_or((0, 0));
+            if new + buying as i128 > limit || new - (selling as i128) < -limit {
                 return no(
                     RejectKind::Rule,
                     format!("{who} would hold {new} contracts of {contract}, beyond the position limit of {limit}"),
@@ -954,7 +1046,7 @@ impl Desk {
         for (ix, who, old, new, delta) in [(b, buyer, old_b, new_b, -(adjust as i128)), (s, seller, old_s, new_s, adjust as i128)] {
             let p = &self.parties[ix];
             let margin = p.margin_fen as i128 - im * old.abs() + im * new.abs();
-            let after = p.balance_fen as i128 + delta - margin;
+            let after = p.balance_fen as i128 + delta - margin - p.reserved_fen as i128;
             if new.abs() > old.abs() && after < 0 {
                 return no(
                     RejectKind::Insufficient,
@@ -962,7 +1054,22 @@ impl Desk {
                 );
             }
         }
-        let (im_b, im_s) = (narrow(im * (new_b.abs() - old_b.abs()), "margin")?, narrow(im * (new_s.abs() - old_s.abs()), "margin")?);
+        narrow(im * (new_b.abs() - old_b.abs()), "margin")?;
+        narrow(im * (new_s.abs() - old_s.abs()), "margin")?;
+        self.apply_trade(contract, b, s, n, price, out);
+        Ok(())
+    }
+
+    /// Books a trade (checked by the caller): margin, the difference to the last settlement
+    /// price, positions.
+    fn apply_trade(&mut self, contract: &str, b: usize, s: usize, n: u64, price: i64, out: &mut Outcome) {
+        let c = &self.contracts[contract];
+        let im = c.spec.initial_margin_fen;
+        let adjust = (price - c.last_price_fen) * n as i64 * c.spec.size_t as i64;
+        let old_b = c.positions.get(&b).copied().unwrap_or(0);
+        let old_s = c.positions.get(&s).copied().unwrap_or(0);
+        let (new_b, new_s) = (old_b + n as i64, old_s - n as i64);
+        let (im_b, im_s) = (im * (new_b.abs() - old_b.abs()), im * (new_s.abs() - old_s.abs()));
         self.parties[b].margin_fen += im_b;
         self.parties[s].margin_fen += im_s;
         self.pay(out, b, s, adjust);
@@ -971,17 +1078,136 @@ impl Desk {
             if new == 0 {
                 c.positions.remove(&ix);
             } else {
-                c.positions.insert(ix, new as i64);
+                c.positions.insert(ix, new);
             }
         }
         out.events.push(Event::Traded {
             contract: contract.to_string(),
-            buyer: buyer.to_string(),
-            seller: seller.to_string(),
+            buyer: self.parties[b].name.clone(),
+            seller: self.parties[s].name.clone(),
             contracts: n,
             price_fen: price,
         });
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn place_order(
+        &mut self,
+        contract: &str,
+        order: u64,
+        party: &str,
+        side: Side,
+        price: i64,
+        n: u64,
+        tif: Tif,
+        date: Date,
+        out: &mut Outcome,
+    ) -> Result<(), Reject> {
+        let c = self
+            .contracts
+            .get(contract)
+            .ok_or_else(|| Reject { kind: RejectKind::NotFound, message: format!("no contract '{contract}'") })?;
+        let p = self.ix(party)?;
+        if c.status != ContractStatus::Open || date > c.spec.expiry {
+            return no(RejectKind::Rule, format!("contract '{contract}' no longer trades"));
+        }
+        if n == 0 {
+            return no(RejectKind::Invalid, "an order needs a positive number of contracts");
+        }
+        check_price(price)?;
+        if self.order_ids.contains(&order) {
+            return no(RejectKind::Conflict, format!("order id {order} is already in use"));
+        }
+        let limit = c.spec.position_limit as i128;
+        let pos = c.positions.get(&p).copied().unwrap_or(0) as i128;
+        let (buying, selling) = self.working.get(&(p, contract.to_string())).copied().unwrap_or((0, 0));
+        let worst = match side {
+            Side::Buy => pos + buying as i128 + n as i128,
+            Side::Sell => pos - selling as i128 - n as i128,
+        };
+        if worst.abs() > limit {
+            return no(
+                RejectKind::Rule,
+                format!("{party} could hold {worst} contracts of {contract} with this order, beyond the position limit of {limit}"),
+            );
+        }
+        // Initial margin plus the worst difference to the last settlement price, per contract.
+        let adverse = match side {
+            Side::Buy => (price - c.last_price_fen).max(0),
+            Side::Sell => (c.last_price_fen - price).max(0),
+        };
+        let each = c.spec.initial_margin_fen as i128 + adverse as i128 * c.spec.size_t as i128;
+        let total = each * n as i128;
+        if (self.parties[p].available() as i128) < total {
+            return no(
+                RejectKind::Insufficient,
+                format!("{party} has {} fen available, not the {total} fen this order reserves", self.parties[p].available()),
+            );
+        }
+        let each = narrow(each, "reservation")?;
+        self.parties[p].reserved_fen += each * n as i64;
+        self.order_ids.insert(order);
+        let w = self.working.entry((p, contract.to_string())).or_default();
+        match side {
+            Side::Buy => w.0 += n,
+            Side::Sell => w.1 += n,
+        }
+        self.orders.insert(
+            order,
+            OpenOrder { contract: contract.to_string(), party: p, side, price_fen: price, remaining: n, reserve_each_fen: each },
+        );
+        let mut events = Vec::new();
+        let cmd = BookCommand::Place { id: order, owner: p as u32, side, price: Some(price), qty: n, tif };
+        self.books.get_mut(contract).expect("book").0.execute(&cmd, &mut events).expect("checked before");
+        self.book_events(contract, &events, out);
         Ok(())
+    }
+
+    /// Takes `n` contracts off a working order: releases its reservation and working quantity.
+    fn reduce_order(&mut self, order: u64, n: u64) {
+        let o = self.orders.get_mut(&order).expect("working order");
+        o.remaining -= n;
+        let (p, side, each) = (o.party, o.side, o.reserve_each_fen);
+        let key = (p, o.contract.clone());
+        let w = self.working.get_mut(&key).expect("working");
+        match side {
+            Side::Buy => w.0 -= n,
+            Side::Sell => w.1 -= n,
+        }
+        if *w == (0, 0) {
+            self.working.remove(&key);
+        }
+        self.parties[p].reserved_fen -= each * n as i64;
+    }
+
+    fn book_events(&mut self, contract: &str, events: &[BookEvent], out: &mut Outcome) {
+        for e in events {
+            match *e {
+                BookEvent::Accepted { id } => out.events.push(Event::OrderAccepted { order: id }),
+                BookEvent::Rested { id, qty } => out.events.push(Event::OrderRested { order: id, contracts: qty }),
+                BookEvent::Trade { maker, taker, price, qty } => {
+                    self.reduce_order(maker, qty);
+                    self.reduce_order(taker, qty);
+                    let (m, t) = (&self.orders[&maker], &self.orders[&taker]);
+                    let (b, s) = if m.side == Side::Buy { (m.party, t.party) } else { (t.party, m.party) };
+                    self.apply_trade(contract, b, s, qty, price, out);
+                    for id in [maker, taker] {
+                        if self.orders[&id].remaining == 0 {
+                            self.orders.remove(&id);
+                            out.events.push(Event::OrderDone { order: id, cancelled: 0 });
+                        }
+                    }
+                }
+                BookEvent::Cancelled { id, qty } => {
+                    self.reduce_order(id, qty);
+                    if self.orders[&id].remaining == 0 {
+                        self.orders.remove(&id);
+                    }
+                    out.events.push(Event::OrderDone { order: id, cancelled: qty });
+                }
+                BookEvent::Amended { .. } => unreachable!("the desk does not amend"),
+            }
+        }
     }
 
     fn settle_price(&mut self, contract: &str, price: i64, out: &mut Outcome) {
@@ -1089,6 +1315,14 @@ impl Desk {
     }
 
     fn expire(&mut self, code: &str, holdings: &dyn Holdings, used: &mut Used, out: &mut Outcome) {
+        let working: Vec<u64> = self.orders.iter().filter(|(_, o)| o.contract == code).map(|(id, _)| *id).collect();
+        for id in working {
+            let n = self.orders[&id].remaining;
+            self.reduce_order(id, n);
+            self.orders.remove(&id);
+            out.events.push(Event::OrderDone { order: id, cancelled: n });
+        }
+        self.books.insert(code.to_string(), Book::default());
         let c = self.contracts.get_mut(code).expect("contract");
         let positions = std::mem::take(&mut c.positions);
         let spec = c.spec.clone();
@@ -1207,6 +1441,31 @@ impl Desk {
                     return Err(format!("contract {code}: position {pos} of party {ix}"));
                 }
                 margin[ix] += c.spec.initial_margin_fen * pos.abs();
+            }
+        }
+        let mut reserved = vec![0i64; self.parties.len()];
+        let mut working: BTreeMap<(usize, String), (u64, u64)> = BTreeMap::new();
+        for o in self.orders.values() {
+            reserved[o.party] += o.reserve_each_fen * o.remaining as i64;
+            let w = working.entry((o.party, o.contract.clone())).or_default();
+            match o.side {
+                Side::Buy => w.0 += o.remaining,
+                Side::Sell => w.1 += o.remaining,
+            }
+        }
+        if working != self.working {
+            return Err("working order quantities differ from the orders".into());
+        }
+        for (p, r) in self.parties.iter().zip(reserved) {
+            if p.reserved_fen != r {
+                return Err(format!("{} has {} fen reserved, orders need {r}", p.name, p.reserved_fen));
+            }
+        }
+        for (code, book) in &self.books {
+            let resting: u64 = [Side::Buy, Side::Sell].into_iter().flat_map(|side| book.0.orders(side)).map(|o| o.3).sum();
+            let ours: u64 = self.orders.values().filter(|o| &o.contract == code).map(|o| o.remaining).sum();
+            if resting != ours {
+                return Err(format!("contract {code}: the book rests {resting} contracts, the desk's orders {ours}"));
             }
         }
         for (p, m) in self.parties.iter().zip(margin) {

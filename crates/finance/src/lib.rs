@@ -36,10 +36,15 @@
 //!   `CreatePending`, the seller's and later the buyer's `Transfer`), the agreement being that
 //!   party's consent. A propose/confirm handshake inside the desk (like the venue's block deals)
 //!   is not built yet. Top-ups and repayments come from the borrower (or the operator).
-//! - **Futures** trades come in as bilateral trades (`Command::Trade`, e.g. reported by the
-//!   exchange); an order book for them is not wired yet. Each trade is brought to the last
-//!   settlement price at once (the price difference is paid between the two sides), so every
-//!   open position is always marked at the contract's last settlement price and each day's
+//! - **Futures** trade on an order book per contract (`ets_exchange::OrderBook`, the
+//!   exchange's matching core: limit orders, price-time priority, GTC/IOC/FOK, self-trade
+//!   prevention) or come in as bilateral trades (`Command::Trade`, e.g. reported block trades).
+//!   An order reserves cash for its initial margin and its worst difference to the last
+//!   settlement price, and the position limit counts working orders on the same side, so no
+//!   fill breaches the limit (a later settlement price can make a resting order's price
+//!   difference larger than reserved: that shows as a margin shortfall, not a refusal). Each trade is brought to the last settlement price at once (the
+//!   price difference is paid between the two sides), so every open position is always marked
+//!   at the contract's last settlement price and each day's
 //!   variation margin is exactly (new price − last price) × position × size.
 //!
 //! Bounds: prices are at most [`desk::MAX_PRICE_FEN`] (¥1m a tonne), quantities and a futures
@@ -52,4 +57,4 @@
 
 pub mod desk;
 
-pub use desk::{Command, ContractData, Desk, Envelope, Event, Holdings, Instruction, Outcome, Reject, RejectKind, Settlement};
+pub use desk::{Command, ContractData, Desk, Envelope, Event, Holdings, Instruction, Outcome, Reject, RejectKind, Settlement, Side, Tif};

@@ -11,7 +11,7 @@ mod common;
 use common::*;
 use ets_core::Tonnes;
 use ets_finance::desk::{ContractSpec, ContractStatus, PledgeStatus, RepoStatus};
-use ets_finance::{Command, Settlement};
+use ets_finance::{Command, Settlement, Side, Tif};
 use ets_registry::{Block, Command as R};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -25,6 +25,8 @@ enum Op {
     Repo { seller: usize, buyer: usize, qty: u64, start: i64, repurchase: i64, days: i32, penalty: u32 },
     Trade { physical: bool, buyer: usize, seller: usize, n: u64, price: i64 },
     Settle { physical: bool, price: i64 },
+    Order { physical: bool, party: usize, buy: bool, price: i64, n: u64, ioc: bool },
+    Cancel { pick: usize },
     Transfer { from: usize, to: usize, qty: u64 },
     Day { days: i32 },
 }
@@ -43,6 +45,9 @@ fn op() -> impl Strategy<Value = Op> {
         ),
         3 => (any::<bool>(), p.clone(), p.clone(), 1..30u64, 8_000..12_000i64).prop_map(|(physical, buyer, seller, n, price)| Op::Trade { physical, buyer, seller, n, price }),
         2 => (any::<bool>(), 8_000..12_000i64).prop_map(|(physical, price)| Op::Settle { physical, price }),
+        4 => (any::<bool>(), p.clone(), any::<bool>(), 9_500..10_500i64, 1..20u64, any::<bool>())
+            .prop_map(|(physical, party, buy, price, n, ioc)| Op::Order { physical, party, buy, price, n, ioc }),
+        1 => (0..8usize).prop_map(|pick| Op::Cancel { pick }),
         2 => (p.clone(), p, 1..50_000u64).prop_map(|(from, to, qty)| Op::Transfer { from, to, qty }),
         3 => (0..4i32).prop_map(|days| Op::Day { days }),
     ]
@@ -118,7 +123,7 @@ fn run(ops: Vec<Op>) {
     h.ok(OP, Command::ListContract(contract(true)));
     h.ok(OP, Command::ListContract(contract(false)));
     let mut checker = Checker { locked: BTreeMap::new(), posts_seen: 0 };
-    let (mut pledges, mut repos) = (0, 0);
+    let (mut pledges, mut repos, mut orders) = (0, 0, 0u64);
     for op in ops {
         let pick = |h: &Harness, i: usize| h.desk.pledges().keys().nth(i % h.desk.pledges().len().max(1)).cloned();
         let _ = match op {
@@ -177,6 +182,23 @@ fn run(ops: Vec<Op>) {
                 },
             ),
             Op::Settle { physical, price } => h.send(OP, Command::SettlePrice { contract: code(physical), price_fen: price }),
+            Op::Order { physical, party, buy, price, n, ioc } => {
+                orders += 1;
+                let c = Command::PlaceOrder {
+                    contract: code(physical),
+                    order: orders,
+                    party: PARTIES[party].into(),
+                    side: if buy { Side::Buy } else { Side::Sell },
+                    price_fen: price,
+                    contracts: n,
+                    tif: if ioc { Tif::Ioc } else { Tif::Gtc },
+                };
+                h.send(PARTIES[party], c)
+            }
+            Op::Cancel { pick } => match h.desk.orders().keys().nth(pick % h.desk.orders().len().max(1)).copied() {
+                Some(order) => h.send(OP, Command::CancelOrder { order }),
+                None => continue,
+            },
             Op::Transfer { from, to, qty } => {
                 // Outside the desk: may fail (not enough free units), never touches pledged ones.
                 let (f, t) = (h.accounts[PARTIES[from]].clone(), h.accounts[PARTIES[to]].clone());
@@ -205,11 +227,12 @@ fn run(ops: Vec<Op>) {
         assert!(c.status == ContractStatus::Delivered || c.status == ContractStatus::Settled, "contract {id} never ended");
         assert_eq!(c.open_interest(), 0);
     }
-    assert!(h.desk.parties().iter().all(|p| p.margin_fen == 0));
+    assert!(h.desk.parties().iter().all(|p| p.margin_fen == 0 && p.reserved_fen == 0));
+    assert!(h.desk.orders().is_empty());
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
     fn random_finance_flow_conserves_units_and_cash_and_every_contract_ends(ops in prop::collection::vec(op(), 1..80)) {

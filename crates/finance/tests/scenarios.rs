@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use ets_core::Tonnes;
 use ets_finance::desk::{ContractSpec, ContractStatus, EnforceReason, PledgeStatus, RepoStatus};
-use ets_finance::{Command, Event, RejectKind, Settlement};
+use ets_finance::{Command, Event, RejectKind, Settlement, Side, Tif};
 use ets_registry::Command as R;
 
 fn pledge(id: &str, quantity: u64, loan_fen: i64) -> Command {
@@ -261,4 +261,50 @@ fn bad_input_is_refused_with_a_clear_error_and_changes_nothing() {
     assert_eq!(h.send("bravo", Command::Repay { pledge: "P1".into(), amount_fen: 1_001 }).unwrap_err().kind, RejectKind::Invalid);
     h.date = day0().plus_days(-1);
     assert_eq!(h.send(OP, Command::EndOfDay).unwrap_err().kind, RejectKind::Invalid);
+}
+
+fn order(order: u64, party: &str, side: Side, price_fen: i64, contracts: u64) -> Command {
+    Command::PlaceOrder { contract: "CEA-F2506".into(), order, party: party.into(), side, price_fen, contracts, tif: Tif::Gtc }
+}
+
+#[test]
+fn futures_order_book_matches_reserves_and_enforces_the_position_limit_with_working_orders() {
+    let mut h = Harness::new();
+    h.ok(OP, Command::ListContract(future(Settlement::Physical)));
+    let out = h.ok("alpha", order(1, "alpha", Side::Buy, 10_100, 10));
+    assert!(out.events.contains(&Event::OrderRested { order: 1, contracts: 10 }));
+    // Initial margin plus the worst difference to the last settlement price, per contract.
+    assert_eq!(h.desk.party("alpha").unwrap().reserved_fen, 10 * (1_000_000 + 100 * 1_000));
+    let out = h.ok("bravo", order(2, "bravo", Side::Sell, 10_000, 6));
+    assert!(out.events.contains(&Event::Traded {
+        contract: "CEA-F2506".into(),
+        buyer: "alpha".into(),
+        seller: "bravo".into(),
+        contracts: 6,
+        price_fen: 10_100
+    }));
+    assert_eq!(h.desk.contract("CEA-F2506").unwrap().open_interest(), 6);
+    assert_eq!(h.desk.party("alpha").unwrap().reserved_fen, 4 * (1_000_000 + 100 * 1_000));
+    assert_eq!(h.desk.party("alpha").unwrap().margin_fen, 6 * 1_000_000);
+    // Brought to the last settlement price (the reference, ¥100.00) at once.
+    assert_eq!(h.cash("alpha"), DEPOSIT - 100 * 6 * 1_000);
+    assert_eq!(h.cash("bravo"), DEPOSIT + 100 * 6 * 1_000);
+    // Position 6 + working 4 + 41 > 50: refused, nothing changes.
+    let e = h.send("alpha", order(3, "alpha", Side::Buy, 10_000, 41)).unwrap_err();
+    assert_eq!(e.kind, RejectKind::Rule);
+    assert_eq!(e.message, "alpha could hold 51 contracts of CEA-F2506 with this order, beyond the position limit of 50");
+    // A bilateral trade counts working orders too.
+    assert_eq!(h.send(OP, trade("alpha", "charlie", 41, 10_000)).unwrap_err().kind, RejectKind::Rule);
+    // Someone else's order cannot be cancelled by bravo; alpha can.
+    assert_eq!(h.send("bravo", Command::CancelOrder { order: 1 }).unwrap_err().kind, RejectKind::Forbidden);
+    let out = h.ok("alpha", Command::CancelOrder { order: 1 });
+    assert!(out.events.contains(&Event::OrderDone { order: 1, cancelled: 4 }));
+    assert_eq!(h.desk.party("alpha").unwrap().reserved_fen, 0);
+    // Working orders are cancelled at expiry.
+    h.ok("charlie", order(4, "charlie", Side::Buy, 9_000, 3));
+    h.date = day0().plus_days(10);
+    let out = h.ok(OP, Command::EndOfDay);
+    assert!(out.events.contains(&Event::OrderDone { order: 4, cancelled: 3 }));
+    assert!(h.desk.orders().is_empty());
+    assert_eq!(h.units("alpha").0, ALLOCATED + 6_000);
 }
