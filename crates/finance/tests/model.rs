@@ -1,10 +1,11 @@
 //! Model-based test (issue 9 acceptance): random sequences of pledges, marks, top-ups,
-//! repayments, defaults, repos, futures trades and settlements, registry transfers outside the
-//! desk, and days passing, run into a real registry. After every step: units are conserved,
-//! cash is conserved, every pledge's collateral sits untouched in its registry pending transfers
-//! while the pledge is active, and pledged units leave the borrower only by an enforcement. At
-//! the end every contract has ended: pledges released or enforced, repos settled or failed,
-//! futures delivered or settled.
+//! repayments, defaults, repos, futures orders, trades and settlements, registry transfers
+//! outside the desk, and days passing, run into a real registry. After every step: units are
+//! conserved, cash is conserved, every pledge's collateral sits untouched in its registry
+//! pending transfers while the pledge is active, the desk's encumbrance report matches the
+//! registry, and pledged units leave the borrower only by an enforcement. At the end every
+//! contract has ended (pledges released or enforced, repos settled or failed, futures delivered
+//! or settled, no margin or reservation left), and a replay of the run reproduces it exactly.
 
 mod common;
 
@@ -229,6 +230,7 @@ fn run(ops: Vec<Op>) {
     }
     assert!(h.desk.parties().iter().all(|p| p.margin_fen == 0 && p.reserved_fen == 0));
     assert!(h.desk.orders().is_empty());
+    h.replay_matches();
 }
 
 proptest! {

@@ -22,6 +22,13 @@ pub fn day0() -> Date {
     Date::from_ymd(2025, 6, 2).unwrap()
 }
 
+/// One step after set-up, for replay.
+#[derive(Clone, Debug)]
+pub enum Step {
+    Desk(Envelope, Result<Outcome, Reject>),
+    Registry(String, R),
+}
+
 pub struct Harness {
     pub registry: Registry,
     pub desk: Desk,
@@ -31,6 +38,8 @@ pub struct Harness {
     reg_n: u64,
     /// Every instruction applied, in order.
     pub applied: Vec<Instruction>,
+    /// Every step after set-up, with the desk's results.
+    pub steps: Vec<Step>,
 }
 
 impl Harness {
@@ -43,6 +52,7 @@ impl Harness {
             n: 0,
             reg_n: 0,
             applied: Vec::new(),
+            steps: Vec::new(),
         };
         h.reg("admin", R::InitRegistry { admins: vec!["admin".into()] }).unwrap();
         h.reg(
@@ -80,11 +90,34 @@ impl Harness {
             h.ok(OP, Command::AddParty { party: p.into(), account: h.accounts[p].clone() });
             h.ok(OP, Command::Deposit { party: p.into(), amount_fen: DEPOSIT });
         }
+        h.steps.clear();
         h
+    }
+
+    /// Runs the recorded steps again from a fresh set-up: the same results, instructions, desk
+    /// and registry state (the desk is deterministic given its journal and the registry).
+    pub fn replay_matches(&self) {
+        let mut r = Harness::new();
+        for step in &self.steps {
+            match step {
+                Step::Desk(env, result) => {
+                    r.date = env.date;
+                    let got = r.send(&env.actor, env.command.clone());
+                    assert_eq!(&got, result, "replay of {env:?}");
+                }
+                Step::Registry(actor, command) => {
+                    let _ = r.reg(actor, command.clone());
+                }
+            }
+        }
+        assert_eq!(r.desk, self.desk);
+        assert_eq!(r.applied, self.applied);
+        assert_eq!(r.registry.snapshot(), self.registry.snapshot());
     }
 
     pub fn reg(&mut self, actor: &str, command: R) -> Result<(), String> {
         self.reg_n += 1;
+        self.steps.push(Step::Registry(actor.to_string(), command.clone()));
         let env = ets_registry::Envelope { id: format!("test-{}", self.reg_n), actor: actor.into(), command };
         self.registry.execute(&env).map(|_| ()).map_err(|e| e.to_string())
     }
@@ -109,6 +142,7 @@ impl Harness {
             }
         }
         self.desk.check_invariants().unwrap();
+        self.steps.push(Step::Desk(env, result.clone()));
         result
     }
 
