@@ -308,3 +308,46 @@ fn futures_order_book_matches_reserves_and_enforces_the_position_limit_with_work
     assert!(h.desk.orders().is_empty());
     assert_eq!(h.units("alpha").0, ALLOCATED + 6_000);
 }
+
+#[test]
+fn physical_delivery_failure_is_recorded_and_the_defaulter_pays_the_penalty() {
+    let mut h = Harness::new();
+    h.ok(OP, Command::ListContract(future(Settlement::Physical)));
+    h.ok(OP, trade("alpha", "bravo", 2, 10_000));
+    // The short gives away its units before expiry: it cannot deliver 2,000 t.
+    let (from, to) = (h.accounts["bravo"].clone(), h.accounts["charlie"].clone());
+    h.reg("bravo", R::Transfer { from, to, unit: unit(), quantity: Tonnes(ALLOCATED - 1_000) }).unwrap();
+    h.date = day0().plus_days(10);
+    h.ok(OP, Command::SettlePrice { contract: "CEA-F2506".into(), price_fen: 10_000 });
+    let out = h.ok(OP, Command::EndOfDay);
+    // 10% of 2,000 t × ¥100.00 = ¥20,000 from bravo to alpha; no units move.
+    assert!(out.events.contains(&Event::DeliveryFailed {
+        contract: "CEA-F2506".into(),
+        short: "bravo".into(),
+        long: "alpha".into(),
+        tonnes: 2_000,
+        defaulters: vec!["bravo".into()],
+        penalty_fen: 2_000_000,
+    }));
+    assert!(out.instructions.is_empty());
+    assert_eq!(h.cash("alpha"), DEPOSIT + 2_000_000);
+    assert_eq!(h.cash("bravo"), DEPOSIT - 2_000_000);
+    assert_eq!(h.desk.contract("CEA-F2506").unwrap().status, ContractStatus::Delivered);
+    assert_eq!(h.units("alpha").0, ALLOCATED);
+}
+
+#[test]
+fn variation_margin_beyond_the_cash_is_a_recorded_shortfall_that_blocks_new_risk() {
+    let mut h = Harness::new();
+    h.ok(OP, Command::ListContract(future(Settlement::Cash)));
+    h.ok("delta", Command::Withdraw { party: "delta".into(), amount_fen: DEPOSIT - 11_000_000 });
+    h.ok(OP, trade("delta", "alpha", 10, 10_000));
+    // ¥2.00 down on 10,000 t: −¥20,000 against ¥110,000 cash and ¥100,000 margin.
+    let out = h.ok(OP, Command::SettlePrice { contract: "CEA-F2506".into(), price_fen: 9_800 });
+    assert!(out.events.contains(&Event::MarginShortfall { party: "delta".into(), balance_fen: 9_000_000, required_fen: 10_000_000 }));
+    assert_eq!(h.send(OP, trade("delta", "bravo", 1, 9_800)).unwrap_err().kind, RejectKind::Insufficient);
+    assert_eq!(h.send("delta", order(9, "delta", Side::Buy, 9_800, 1)).unwrap_err().kind, RejectKind::Insufficient);
+    // Reducing the position is allowed.
+    h.ok(OP, trade("bravo", "delta", 5, 9_800));
+    assert_eq!(h.desk.contract("CEA-F2506").unwrap().positions.len(), 3);
+}
