@@ -119,6 +119,44 @@ impl Checker {
     }
 }
 
+/// A failed repo leg or delivery moves no units; a single defaulter pays at most the agreed
+/// penalty, to the other side; enforcement posts exactly the pledge's pendings.
+fn remedies_applied(h: &Harness, out: &ets_finance::Outcome) {
+    use ets_finance::Event;
+    for e in &out.events {
+        match e {
+            Event::RepoFailed { repo, defaulters, penalty_fen } => {
+                let r = h.desk.repo(repo).unwrap();
+                assert!(*penalty_fen >= 0 && *penalty_fen <= r.repurchase_fen * r.penalty_bp as i64 / 10_000);
+                if defaulters.len() != 1 {
+                    assert_eq!(*penalty_fen, 0);
+                }
+                assert_eq!(r.status, RepoStatus::Failed { defaulters: defaulters.clone() });
+            }
+            Event::DeliveryFailed { penalty_fen, defaulters, tonnes, .. } => {
+                assert!(*penalty_fen >= 0 && *penalty_fen <= (*tonnes as i64) * ets_finance::desk::MAX_PRICE_FEN / 10);
+                if defaulters.len() != 1 {
+                    assert_eq!(*penalty_fen, 0);
+                }
+            }
+            Event::PledgeEnforced { pledge, quantity, .. } => {
+                let p = h.desk.pledge(pledge).unwrap();
+                let posted: Vec<&str> = out
+                    .instructions
+                    .iter()
+                    .filter_map(|i| match &i.command {
+                        R::PostPending { pending } if pending.starts_with(&format!("pledge:{pledge}:")) => Some(pending.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                assert_eq!(posted, p.pendings.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>());
+                assert_eq!(*quantity, p.quantity());
+            }
+            _ => {}
+        }
+    }
+}
+
 fn run(ops: Vec<Op>) {
     let mut h = Harness::new();
     h.ok(OP, Command::ListContract(contract(true)));
@@ -127,7 +165,7 @@ fn run(ops: Vec<Op>) {
     let (mut pledges, mut repos, mut orders) = (0, 0, 0u64);
     for op in ops {
         let pick = |h: &Harness, i: usize| h.desk.pledges().keys().nth(i % h.desk.pledges().len().max(1)).cloned();
-        let _ = match op {
+        let result = match op {
             Op::Pledge { lender, borrower, qty, loan, haircut, maintenance, topup, maturity } => {
                 pledges += 1;
                 let c = Command::Pledge {
@@ -212,11 +250,15 @@ fn run(ops: Vec<Op>) {
                 h.send(OP, Command::EndOfDay)
             }
         };
+        if let Ok(out) = &result {
+            remedies_applied(&h, out);
+        }
         checker.check(&h);
     }
     // Run out the clock: every contract ends.
     h.next_day(60);
-    h.ok(OP, Command::EndOfDay);
+    let out = h.ok(OP, Command::EndOfDay);
+    remedies_applied(&h, &out);
     checker.check(&h);
     for (id, p) in h.desk.pledges() {
         assert_ne!(p.status, PledgeStatus::Active, "pledge {id} never ended");
