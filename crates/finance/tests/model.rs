@@ -119,8 +119,10 @@ impl Checker {
     }
 }
 
-/// A failed repo leg or delivery moves no units; a single defaulter pays at most the agreed
-/// penalty, to the other side; enforcement posts exactly the pledge's pendings.
+/// A failed repo leg or delivery records its defaulters; a single defaulter pays at most the
+/// agreed penalty, none when both sides fail; enforcement posts exactly the pledge's pendings.
+/// (That a failed leg moves no units and the penalty reaches the other side is checked in
+/// `tests/scenarios.rs`.)
 fn remedies_applied(h: &Harness, out: &ets_finance::Outcome) {
     use ets_finance::Event;
     for e in &out.events {
