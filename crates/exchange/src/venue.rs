@@ -477,7 +477,8 @@ pub struct Venue {
     /// Book owner ids (the matching core knows members by number).
     member_numbers: BTreeMap<String, u32>,
     orders: BTreeMap<OrderId, OpenOrder>,
-    used_order_ids: BTreeSet<OrderId>,
+    // Only looked up, never iterated: a hash set keeps the state machine deterministic.
+    used_order_ids: ahash::AHashSet<OrderId>,
     blocks: BTreeMap<String, BlockDeal>,
     biddings: BTreeMap<String, Bidding>,
     auctions: BTreeSet<String>,
@@ -510,7 +511,7 @@ impl Venue {
             members: BTreeMap::new(),
             member_numbers: BTreeMap::new(),
             orders: BTreeMap::new(),
-            used_order_ids: BTreeSet::new(),
+            used_order_ids: ahash::AHashSet::new(),
             blocks: BTreeMap::new(),
             biddings: BTreeMap::new(),
             auctions: BTreeSet::new(),
@@ -1588,30 +1589,41 @@ impl Venue {
         let (due, later): (Vec<usize>, Vec<usize>) =
             std::mem::take(&mut self.unsettled).into_iter().partition(|&t| self.trades[t].settles <= date);
         self.unsettled = later;
-        let due: Vec<Trade> = due.into_iter().map(|t| self.trades[t].clone()).collect();
         if due.is_empty() {
             return;
         }
-        // (instrument, member) -> (gross sold, gross bought)
-        let mut gross: BTreeMap<(Arc<str>, Arc<str>), (u64, u64)> = BTreeMap::new();
+        // Per (instrument, member): gross sold, gross bought, cash paid, cash received. Summed in
+        // a hash map (one probe per side of a trade), then applied in key order.
+        let mut sums: ahash::AHashMap<(Arc<str>, Arc<str>), (u64, u64, i64, i64)> = ahash::AHashMap::new();
         let mut value_total = 0i64;
-        for t in &due {
+        for &i in &due {
+            let t = &self.trades[i];
             let v = t.value_fen();
             value_total += v;
-            let b = self.members.get_mut(&*t.buyer).expect("buyer");
-            b.cash.owed -= v;
-            b.cash.balance -= v;
-            b.positions.get_mut(&*t.instrument).expect("position").receivable -= t.qty;
-            self.members.get_mut(&*t.seller).expect("seller").cash.balance += v;
-            gross.entry((t.instrument.clone(), t.seller.clone())).or_default().0 += t.qty;
-            gross.entry((t.instrument.clone(), t.buyer.clone())).or_default().1 += t.qty;
+            let s = sums.entry((t.instrument.clone(), t.seller.clone())).or_default();
+            s.0 += t.qty;
+            s.3 += v;
+            let b = sums.entry((t.instrument.clone(), t.buyer.clone())).or_default();
+            b.1 += t.qty;
+            b.2 += v;
         }
+        let mut gross: Vec<((Arc<str>, Arc<str>), (u64, u64, i64, i64))> = sums.into_iter().collect();
+        gross.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for ((instrument, member), (_, bought, paid, received)) in &gross {
+            let m = self.members.get_mut(&**member).expect("member");
+            m.cash.owed -= paid;
+            m.cash.balance += received - paid;
+            if *bought > 0 {
+                m.positions.get_mut(&**instrument).expect("position").receivable -= bought;
+            }
+        }
+        let due_count = due.len();
         // Netted per member: a net seller delivers the difference from its lodgements into
         // clearing; a net buyer receives the difference from clearing into its account; what a
         // member both sold and bought stays lodged (the units bought replace the units sold).
         // Deliveries into clearing come first, so clearing never goes short.
         let mut receipts = Vec::new();
-        for ((instrument, member), (sold, bought)) in gross {
+        for ((instrument, member), (sold, bought, _, _)) in gross {
             let market = self.instruments[&*instrument].spec.market.clone();
             let clearing = self.clearing[&market].clone();
             let account = self.members[&*member].accounts.get(&market).cloned();
@@ -1641,7 +1653,7 @@ impl Venue {
             });
         }
         self.settled_cash_fen += value_total;
-        out.events.push(Event::Settled { date, trades: due.len() as u64, value_fen: value_total });
+        out.events.push(Event::Settled { date, trades: due_count as u64, value_fen: value_total });
     }
 
     // ------------------------------------------------------------------ invariants and hash

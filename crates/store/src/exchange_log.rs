@@ -183,11 +183,11 @@ impl ExchangeLog {
         let mut encoded: Vec<u8> = Vec::with_capacity(envelopes.len() * 96);
         let mut accepted = 0u64;
         let mut instructions = Vec::new();
-        let mut new_ids: HashMap<String, u64> = HashMap::new();
+        // New ids go straight into `ids`: if the append fails, the log is rebuilt from storage.
         let mut at = Timestamp(0);
         for envelope in envelopes {
             let d = digest(envelope);
-            if let Some(known) = self.ids.get(&envelope.id).or_else(|| new_ids.get(&envelope.id)) {
+            if let Some(known) = self.ids.get(&envelope.id) {
                 results.push(if *known == d {
                     Ok(ExchangeReceipt::Repeated)
                 } else {
@@ -209,7 +209,7 @@ impl ExchangeLog {
                     encoded = postcard::to_extend(envelope, encoded).expect("encode");
                     accepted += 1;
                     instructions.extend(outcome.instructions.iter().cloned());
-                    new_ids.insert(envelope.id.clone(), d);
+                    self.ids.insert(envelope.id.clone(), d);
                     results.push(Ok(ExchangeReceipt::Accepted(outcome)));
                 }
             }
@@ -231,7 +231,6 @@ impl ExchangeLog {
             return Err(e);
         }
         self.head = (sealed.seq, sealed.hash);
-        self.ids.extend(new_ids);
         let registry: Vec<ets_registry::Envelope> = instructions
             .iter()
             .map(|i| ets_registry::Envelope { id: i.id.clone(), actor: i.actor.clone(), command: i.command.clone() })
