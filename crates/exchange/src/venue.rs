@@ -463,6 +463,11 @@ struct Instrument {
     bars: Vec<DayBar>,
 }
 
+/// (instrument, member) in a settlement run.
+type SettlementKey = (Arc<str>, Arc<str>);
+/// (tonnes sold, tonnes bought, fen paid, fen received) in a settlement run.
+type SettlementSums = (u64, u64, i64, i64);
+
 /// Limits on everything (TIGER_STYLE): the venue refuses rather than grows without bound.
 pub const MAX_OPEN_ORDERS: usize = 10_000_000;
 pub const MAX_BIDS_PER_BIDDING: usize = 100_000;
@@ -1594,7 +1599,7 @@ impl Venue {
         }
         // Per (instrument, member): gross sold, gross bought, cash paid, cash received. Summed in
         // a hash map (one probe per side of a trade), then applied in key order.
-        let mut sums: ahash::AHashMap<(Arc<str>, Arc<str>), (u64, u64, i64, i64)> = ahash::AHashMap::new();
+        let mut sums: ahash::AHashMap<SettlementKey, SettlementSums> = ahash::AHashMap::new();
         let mut value_total = 0i64;
         for &i in &due {
             let t = &self.trades[i];
@@ -1607,7 +1612,7 @@ impl Venue {
             b.1 += t.qty;
             b.2 += v;
         }
-        let mut gross: Vec<((Arc<str>, Arc<str>), (u64, u64, i64, i64))> = sums.into_iter().collect();
+        let mut gross: Vec<(SettlementKey, SettlementSums)> = sums.into_iter().collect();
         gross.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         for ((instrument, member), (_, bought, paid, received)) in &gross {
             let m = self.members.get_mut(&**member).expect("member");
