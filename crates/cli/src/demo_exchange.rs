@@ -191,7 +191,9 @@ pub fn run(location: &Location, ledger: &mut Ledger, seed: u64) -> Result<Exchan
     send(&mut log, ledger, &mut batch)?;
 
     // The year: each trading day, each instrument's fair value drifts; members quote around it.
-    let mut fair: Vec<f64> = plan.iter().map(|(s, _, _)| s.reference_price as f64).collect();
+    // Prices stay in integer ticks; moves are in basis points of the fair value.
+    let mut fair: Vec<i64> = plan.iter().map(|(s, _, _)| s.reference_price).collect();
+    let bp = |price: i64, points: i64| price * points / 10_000;
     let mut orders = 0u64;
     let mut order_id = 1u64;
     let mut days = 0u32;
@@ -209,8 +211,8 @@ pub fn run(location: &Location, ledger: &mut Ledger, seed: u64) -> Result<Exchan
             let close = log.venue().expect("set up").previous_close(&spec.code).expect("listed");
             let (low, high) = spec.rules.band(Mode::Listed, close);
             // Fair value: a mean-reverting walk (1.2% daily noise), inside the band.
-            let noise: f64 = rng.gen_range(-1.0..1.0);
-            fair[i] = (fair[i] * (1.0 + 0.012 * noise) + 0.02 * (spec.reference_price as f64 - fair[i])).clamp(low as f64, high as f64);
+            let noise_bp = rng.gen_range(-120..120);
+            fair[i] = (fair[i] + bp(fair[i], noise_bp) + (spec.reference_price - fair[i]) / 50).clamp(low, high);
             // Thin pilots trade less: the national market gets the most order flow.
             let flow = if spec.market == "CN" { 60 } else { 16 };
             for k in 0..flow {
@@ -224,8 +226,8 @@ pub fn run(location: &Location, ledger: &mut Ledger, seed: u64) -> Result<Exchan
                     let s = &sellers[rng.gen_range(0..sellers.len())];
                     (s.2.clone(), rng.gen_range(100..3_000u64))
                 };
-                let spread = rng.gen_range(-0.006..0.006);
-                let price = ((fair[i] * (1.0 + spread) + if buy { 0.004 * fair[i] } else { -0.004 * fair[i] }) as i64).clamp(low, high);
+                let spread_bp = rng.gen_range(-60..60) + if buy { 40 } else { -40 };
+                let price = (fair[i] + bp(fair[i], spread_bp)).clamp(low, high);
                 let tif = if rng.gen_bool(0.2) { Tif::Ioc } else { Tif::Gtc };
                 order_id += 1;
                 orders += 1;
@@ -249,7 +251,7 @@ pub fn run(location: &Location, ledger: &mut Ledger, seed: u64) -> Result<Exchan
                 let deal = format!("blk-{date}");
                 let (seller, buyer) = (&sellers[days as usize % sellers.len()].2, &buyers[(days as usize + 1) % buyers.len()].2);
                 let (blow, bhigh) = spec.rules.band(Mode::Block, close);
-                let price = ((fair[i] * 0.97) as i64).clamp(blow, bhigh);
+                let price = (fair[i] - bp(fair[i], 300)).clamp(blow, bhigh);
                 batch.push(env(
                     &mut n,
                     seller,

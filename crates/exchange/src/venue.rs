@@ -356,11 +356,7 @@ pub enum Event {
 }
 
 /// Why the venue refused a command. Nothing changed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Reject {
-    pub kind: RejectKind,
-    pub message: String,
-}
+pub type Reject = ets_core::Rejection<RejectKind>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RejectKind {
@@ -372,12 +368,6 @@ pub enum RejectKind {
     /// Not enough cash or free units.
     Insufficient,
     Conflict,
-}
-
-impl fmt::Display for Reject {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
 }
 
 fn no<T>(kind: RejectKind, message: impl Into<String>) -> Result<T, Reject> {

@@ -7,7 +7,6 @@ pub use ets_exchange::{Side, Tif};
 use ets_registry::{Command as RegistryCommand, PendingPurpose, Registry, UnitRef};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
 /// Basis points in one.
 pub const BP: i128 = 10_000;
@@ -305,11 +304,7 @@ pub enum Event {
 }
 
 /// Why the desk refused a command. Nothing changed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Reject {
-    pub kind: RejectKind,
-    pub message: String,
-}
+pub type Reject = ets_core::Rejection<RejectKind>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RejectKind {
@@ -321,12 +316,6 @@ pub enum RejectKind {
     /// Not enough cash or free units.
     Insufficient,
     Conflict,
-}
-
-impl fmt::Display for Reject {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
 }
 
 fn no<T>(kind: RejectKind, message: impl Into<String>) -> Result<T, Reject> {
