@@ -485,6 +485,8 @@ pub struct Venue {
     instruction_seq: u64,
     deposits_fen: i64,
     settled_cash_fen: i64,
+    /// The matching core's events of one command; kept to reuse its allocation.
+    scratch: Vec<book::Event>,
 }
 
 /// What an accepted command did.
@@ -517,6 +519,7 @@ impl Venue {
             instruction_seq: 0,
             deposits_fen: 0,
             settled_cash_fen: 0,
+            scratch: Vec::new(),
         }
     }
 
@@ -734,17 +737,19 @@ impl Venue {
                     .orders
                     .get(order)
                     .ok_or_else(|| Reject { kind: RejectKind::NotFound, message: format!("no open order {order}") })?;
-                let (member, instrument) = (o.member.to_string(), o.instrument.to_string());
+                let (member, instrument) = (o.member.clone(), o.instrument.clone());
                 self.require_member_or_operator(actor, &member)?;
-                let ins = self.instruments.get_mut(&instrument).expect("listed");
+                let ins = self.instruments.get_mut(&*instrument).expect("listed");
                 if let Some(pos) = ins.call.iter().position(|id| id == order) {
                     ins.call.remove(pos);
                     let left = self.orders[order].remaining;
                     self.finish_order(*order, left, out);
                 } else {
-                    let mut events = Vec::new();
+                    let mut events = std::mem::take(&mut self.scratch);
                     ins.book.execute(&book::Command::Cancel { id: *order }, &mut events).expect("open order rests in its book");
                     self.apply_book_events(&instrument, *order, &events, env.at_ms, out);
+                    events.clear();
+                    self.scratch = events;
                 }
             }
             Command::Amend { order, qty } => {
@@ -1068,8 +1073,10 @@ impl Venue {
         if side == Side::Sell {
             return Ok(());
         }
-        let p = self.member(member)?.positions.get(instrument).cloned().unwrap_or_default();
-        let would = p.lodged + p.receivable + p.buying + qty;
+        let would = match self.member(member)?.positions.get(instrument) {
+            Some(p) => p.lodged + p.receivable + p.buying + qty,
+            None => qty,
+        };
         if would > limit {
             return no(
                 RejectKind::Rule,
@@ -1172,10 +1179,12 @@ impl Venue {
             out.events.push(Event::OrderRested { order, qty });
             return Ok(());
         }
-        let mut events = Vec::new();
+        let mut events = std::mem::take(&mut self.scratch);
         let command = book::Command::Place { id: order, owner, side, price: Some(limit), qty, tif };
         ins.book.execute(&command, &mut events).expect("validated order");
         self.apply_book_events(instrument, order, &events, at_ms, out);
+        events.clear();
+        self.scratch = events;
         Ok(())
     }
 
@@ -1183,12 +1192,13 @@ impl Venue {
         for e in events {
             match *e {
                 book::Event::Trade { maker, taker, price, qty } => {
-                    let m = self.orders[&maker].clone();
-                    let t = self.orders[&taker].clone();
-                    let (buy, sell) = if t.side == Side::Buy { ((taker, &t), (maker, &m)) } else { ((maker, &m), (taker, &t)) };
-                    self.fill(buy.0, qty);
-                    self.fill(sell.0, qty);
-                    self.trade(instrument, TradeKind::Listed, &buy.1.member, &sell.1.member, buy.1.price, price, qty, out);
+                    let t = &self.orders[&taker];
+                    let (buy, sell) = if t.side == Side::Buy { (taker, maker) } else { (maker, taker) };
+                    let (b, s) = (&self.orders[&buy], &self.orders[&sell]);
+                    let (buyer, seller, reserved_price) = (b.member.clone(), s.member.clone(), b.price);
+                    self.fill(buy, qty);
+                    self.fill(sell, qty);
+                    self.trade(instrument, TradeKind::Listed, &buyer, &seller, reserved_price, price, qty, out);
                 }
                 book::Event::Rested { id, qty } => out.events.push(Event::OrderRested { order: id, qty }),
                 book::Event::Cancelled { id, qty } => self.finish_order(id, qty, out),
@@ -1231,14 +1241,17 @@ impl Venue {
         out: &mut Outcome,
     ) {
         let date = self.day.expect("trades happen on an open day");
-        let lag = self.instruments[instrument].spec.settlement_days;
+        let ins = &self.instruments[instrument];
+        let (lag, code) = (ins.spec.settlement_days, ins.code.clone());
         let settles = self.next_trading_day(date, lag);
         let value = price * qty as i64;
         {
             let b = self.members.get_mut(buyer).expect("buyer");
             b.cash.reserved -= reserved_price * qty as i64;
             b.cash.owed += value;
-            let p = b.positions.entry(instrument.to_string()).or_default();
+        }
+        {
+            let p = self.position_mut(buyer, instrument);
             p.buying -= qty;
             p.receivable += qty;
         }
@@ -1249,7 +1262,7 @@ impl Venue {
         }
         let trade = Trade {
             id: self.next_trade,
-            instrument: self.instruments[instrument].code.clone(),
+            instrument: code,
             kind,
             buyer: self.members[buyer].name.clone(),
             seller: self.members[seller].name.clone(),

@@ -1,5 +1,6 @@
 //! End to end: orders through the exchange journal on SQLite (every batch committed before it
-//! is acknowledged), matched, and settled into the registry ledger at the day's close.
+//! is acknowledged), matched, and settled into the registry ledger at the day's close. The
+//! orders go through `ExchangeService`, which decides batch k+1 while batch k is written.
 //!
 //! `cargo bench -p ets-store --bench exchange` (CI size: 200,000 orders);
 //! `ETS_BENCH_SCALE=full` for 2,000,000 orders. Prints orders/s including settlement.
@@ -8,10 +9,11 @@ use ets_core::{Date, Timestamp, Tonnes};
 use ets_exchange::venue::{Command, Envelope, InstrumentSpec};
 use ets_exchange::{Side, Tif};
 use ets_registry::{AccountKind, Command as R, HolderType, MarketLevel, MarketSpec, PendingPurpose};
-use ets_store::{ExchangeLog, Ledger, LedgerOptions, Location, VenueConfig};
+use ets_store::{submit_instructions, ExchangeLog, ExchangeService, ExchangeSubmitError, Ledger, LedgerOptions, Location, VenueConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 const MEMBERS: usize = 200;
@@ -149,24 +151,45 @@ fn main() {
         let _ = memory.execute(e);
     }
     let in_memory = started.elapsed().as_secs_f64();
+    let commands = flow.len();
+    let places = flow.iter().filter(|e| matches!(e.command, Command::Place { .. })).count();
     println!("venue in memory: {} commands in {:.2} s, {:.0} commands/s", flow.len(), in_memory, flow.len() as f64 / in_memory);
     drop(memory);
+    // Groups of commands as a gateway would hand them over; made before the clock starts.
+    let groups: Vec<Vec<Envelope>> = flow.chunks(BATCH).map(<[Envelope]>::to_vec).collect();
+    let close = env("exchange", t0 + 6 * 3_600_000, Command::CloseDay);
+    drop(flow);
+    let ledger = Arc::new(Mutex::new(ledger));
+    let settle = ledger.clone();
+    let carry_out = Box::new(move |at, instructions: &[ets_registry::Envelope]| {
+        submit_instructions(&mut settle.lock().expect("ledger"), at, instructions)
+    });
     let started = Instant::now();
+    let service = ExchangeService::start(log, carry_out, BATCH);
+    // Every group is queued at once; the answers come back in order, each once durable.
+    let pending: Vec<_> = groups.into_iter().map(|group| service.submit_all(group)).collect();
     let mut accepted = 0usize;
-    for chunk in flow.chunks(BATCH) {
-        accepted += log.submit_batch(chunk, &mut ledger).expect("batch").iter().filter(|r| r.is_ok()).count();
+    for submission in pending {
+        for answer in submission.wait_all() {
+            match answer {
+                Ok(_) => accepted += 1,
+                Err(ExchangeSubmitError::Rejected(_)) => {}
+                Err(ExchangeSubmitError::Store(e)) => panic!("store: {e}"),
+            }
+        }
     }
     let trading = started.elapsed().as_secs_f64();
-    let close = env("exchange", t0 + 6 * 3_600_000, Command::CloseDay);
-    log.submit_batch(std::slice::from_ref(&close), &mut ledger).expect("close").pop().expect("one").expect("closed");
+    service.submit_all(vec![close]).wait_all().pop().expect("one").expect("closed");
+    let (log, _) = service.stop().expect("stop");
     let elapsed = started.elapsed().as_secs_f64();
+    let ledger = ledger.lock().expect("ledger");
     let venue = log.venue().expect("venue");
     println!(
-        "exchange end to end on SQLite: {} commands ({accepted} accepted), {} trades, settled: {:.2} s, {:.0} commands/s",
-        flow.len(),
+        "exchange end to end on SQLite: {commands} commands ({accepted} accepted), {} trades, settled: {:.2} s, {:.0} commands/s, {:.0} new orders/s",
         venue.trades().len(),
         elapsed,
-        flow.len() as f64 / elapsed
+        commands as f64 / elapsed,
+        places as f64 / elapsed
     );
     println!("  of which: orders {trading:.2} s, close and settlement {:.2} s", elapsed - trading);
     venue.check_invariants().expect("invariants");

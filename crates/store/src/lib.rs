@@ -11,6 +11,7 @@
 
 mod backend;
 mod exchange_log;
+mod exchange_service;
 mod ledger;
 mod migrations;
 mod mrv_log;
@@ -20,7 +21,8 @@ mod sqlite_backend;
 mod writer;
 
 pub use backend::{sha256_hex, AccountRow, Backend, EvidenceFile, HoldingRow, JournalRow, StoreError, TxRow, UnitRow};
-pub use exchange_log::{ExchangeLog, ExchangeReceipt, VenueConfig};
+pub use exchange_log::{submit_instructions, ExchangeLog, ExchangeReceipt, VenueConfig};
+pub use exchange_service::{CarryOut, ExchangeService, ExchangeSubmission, ExchangeSubmitError, EXCHANGE_BATCH_MAX};
 pub use ledger::{audit, AuditReport, Ledger, LedgerOptions, PreparedBatch, SubmitError, Submitted};
 pub use mrv_log::{MrvAudit, MrvError, MrvLog, MrvReceipt, MrvSubmission};
 pub use postgres_backend::PostgresBackend;

@@ -25,6 +25,17 @@ impl Drop for Db {
     }
 }
 
+impl Db {
+    /// Another empty database of the same backend.
+    fn fresh_like(db: &Db) -> Db {
+        match db.location {
+            Location::Sqlite(_) => sqlite(),
+            Location::Postgres { .. } => postgres(),
+        }
+        .expect("the backend in use is available")
+    }
+}
+
 fn sqlite() -> Option<Db> {
     let dir = tempfile::tempdir().expect("temp dir");
     Some(Db { location: Location::Sqlite(dir.path().join("registry.db")), _dir: Some(dir) })
@@ -78,6 +89,7 @@ on_both_backends!(
     mrv_audit_detects_altered_records_and_evidence,
     exchange_journal_replays_and_redoes_undone_settlement_once,
     exchange_journal_detects_an_altered_record,
+    exchange_service_pipelines_batches_and_answers_once_durable,
 );
 
 fn at(day: &str) -> Timestamp {
@@ -778,4 +790,73 @@ fn exchange_journal_detects_an_altered_record(db: &Db) {
         Err(StoreError::Corrupt(msg)) => assert!(msg.contains("exchange journal"), "{msg}"),
         other => panic!("expected corruption, got {:?}", other.map(|_| ())),
     }
+}
+
+fn exchange_service_pipelines_batches_and_answers_once_durable(db: &Db) {
+    use ets_exchange::venue::Command as X;
+    use ets_exchange::{Side, Tif};
+    use ets_store::{ExchangeReceipt, ExchangeService, ExchangeSubmitError};
+    use std::sync::{Arc, Mutex};
+    let mut m = exchange_setup::Market::open(db);
+    let place = |order, member: &str, side, qty| X::Place {
+        order,
+        member: member.into(),
+        instrument: "CEA-2025".into(),
+        side,
+        price: Some(8_000),
+        qty,
+        tif: Tif::Gtc,
+    };
+    let sell = m.envelope("alpha", exchange_setup::at(10, 0), place(1, "alpha", Side::Sell, 3_000));
+    let buy = m.envelope("bravo", exchange_setup::at(10, 1), place(2, "bravo", Side::Buy, 1_000));
+    let too_big = m.envelope("bravo", exchange_setup::at(10, 2), place(3, "bravo", Side::Buy, 20_000));
+    let close = m.envelope("exchange", exchange_setup::at(15, 30), X::CloseDay);
+    let exchange_setup::Market { ledger, log, accounts, .. } = m;
+    let ledger = Arc::new(Mutex::new(ledger));
+    let settle = ledger.clone();
+    let service = ExchangeService::start(
+        log,
+        Box::new(move |at, instructions| ets_store::submit_instructions(&mut settle.lock().unwrap(), at, instructions)),
+        2,
+    );
+    // Three groups queued before any answer is read: each is answered in order, once stored.
+    let first = service.submit_all(vec![sell.clone()]);
+    let second = service.submit_all(vec![buy.clone(), too_big]);
+    let third = service.submit_all(vec![buy.clone(), close]);
+    assert!(matches!(first.wait_all()[..], [Ok(ExchangeReceipt::Accepted(_))]));
+    let second = second.wait_all();
+    assert!(
+        matches!(&second[0], Ok(ExchangeReceipt::Accepted(o)) if o.events.iter().any(|e| matches!(e, ets_exchange::venue::Event::Traded(_))))
+    );
+    assert!(matches!(&second[1], Err(ExchangeSubmitError::Rejected(r)) if r.message.contains("free cash")), "{second:?}");
+    let third = third.wait_all();
+    assert_eq!(third[0], Ok(ExchangeReceipt::Repeated), "a retried id with the same command is not traded twice");
+    assert!(matches!(&third[1], Ok(ExchangeReceipt::Accepted(_))));
+    let (mut log, _) = service.stop().unwrap();
+    let hash = log.venue().unwrap().state_hash();
+    assert_eq!(log.venue().unwrap().trades().len(), 1);
+    // The close's settlement was carried out into the registry before the close was answered.
+    let mut ledger = Arc::try_unwrap(ledger).ok().unwrap().into_inner().unwrap();
+    let held = |ledger: &Ledger, n: &str| {
+        let r = ledger.registry();
+        let a = r.find_account(n).unwrap();
+        r.holding(a, r.unit_named(&UnitRef::allowance("CEA", 2025)).unwrap()).map_or(0, |h| h.total())
+    };
+    assert_eq!((held(&ledger, &accounts[1]), held(&ledger, &accounts[2]), held(&ledger, &accounts[0])), (9_000, 1_000, 0));
+    assert_eq!(log.undone(ledger.registry()), 0);
+    // Replayed from storage: the same venue, and a retry recognised as the same command.
+    assert_eq!(log.audit().unwrap().1, hash);
+    drop(log);
+    let mut log = ets_store::ExchangeLog::open(db.location.open().unwrap()).unwrap();
+    assert_eq!(log.venue().unwrap().state_hash(), hash);
+    assert_eq!(log.submit_batch(&[buy], &mut ledger).unwrap(), vec![Ok(ExchangeReceipt::Repeated)]);
+    // A service over a journal that was never set up refuses every command and writes nothing.
+    drop(log);
+    let empty = Db::fresh_like(db);
+    let service =
+        ExchangeService::start(ets_store::ExchangeLog::open(empty.location.open().unwrap()).unwrap(), Box::new(|_, _| Ok(())), 16);
+    let answers = service.submit_all(vec![sell]).wait_all();
+    assert!(matches!(&answers[..], [Err(ExchangeSubmitError::Store(StoreError::Conflict(m)))] if m.contains("not set up")), "{answers:?}");
+    let (log, _) = service.stop().unwrap();
+    assert_eq!(log.head().0, 0);
 }
