@@ -182,7 +182,9 @@ impl Controls {
                 RejectKind::Refused,
                 format!(
                     "{quantity} t to account {} exceeds the limit of {} t per transaction to accounts not on {}'s trusted list",
-                    to.number, rules.untrusted_transfer_limit_t, from.number
+                    to.number,
+                    Tonnes(rules.untrusted_transfer_limit_t),
+                    from.number
                 ),
             );
         }
@@ -404,7 +406,10 @@ impl Controls {
                 if p.quantity.0 > rules.untrusted_transfer_limit_t {
                     let reason = format!(
                         "{} left {}'s trusted list before release and {} t exceeds the limit of {} t to untrusted accounts",
-                        p.to.number, p.from.number, p.quantity, rules.untrusted_transfer_limit_t
+                        p.to.number,
+                        p.from.number,
+                        p.quantity,
+                        Tonnes(rules.untrusted_transfer_limit_t)
                     );
                     events.push(Event::TransferTerminated { proposal: p.id.clone(), reason });
                 } else {

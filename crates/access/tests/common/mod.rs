@@ -1,13 +1,16 @@
 #![allow(dead_code)]
 
-use ets_access::{AccountRef, Access, Actor, Command, ControlRules, Envelope, PasswordRules, Record, Refusal, Role};
+use ets_access::{Access, AccountRef, Actor, Command, ControlRules, Envelope, PasswordRules, Record, Refusal, Role};
 use ets_core::{Date, Timestamp};
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
 /// Default rules with cheap Argon2id parameters (tests hash many passwords).
 pub fn rules() -> ControlRules {
-    ControlRules { password: PasswordRules { memory_kib: 64, iterations: 1, parallelism: 1, ..PasswordRules::default() }, ..ControlRules::default() }
+    ControlRules {
+        password: PasswordRules { memory_kib: 64, iterations: 1, parallelism: 1, ..PasswordRules::default() },
+        ..ControlRules::default()
+    }
 }
 
 pub fn date(text: &str) -> Date {
