@@ -29,7 +29,9 @@ impl Access {
         if !problems.is_empty() {
             return Err(problems);
         }
-        Ok(Access { rules, last_at: Timestamp(i64::MIN), identity: Identity::default(), controls: Controls::default() })
+        let dummy_phc = crate::password::hash_password(&rules.password, "ets-access timing equaliser", &[0; 16]).map_err(|e| vec![e])?;
+        let identity = Identity { dummy_phc, ..Identity::default() };
+        Ok(Access { rules, last_at: Timestamp(i64::MIN), identity, controls: Controls::default() })
     }
 
     /// Rebuilds the state from journaled records.
@@ -51,6 +53,12 @@ impl Access {
 
     pub fn controls(&self) -> &Controls {
         &self.controls
+    }
+
+    /// Approved transfers due at `now` (what a `Tick` at `now` would release, before trust is
+    /// checked again).
+    pub fn due(&self, now: Timestamp) -> Vec<&crate::controls::TransferProposal> {
+        self.controls.due(&self.rules, now)
     }
 
     /// The principal behind a presented secret at `now`; `Unauthenticated` if none.
@@ -92,7 +100,7 @@ impl Access {
         };
         let events = match (&envelope.command, &principal) {
             (Command::Login { user, password, session, secret }, None) if envelope.actor == Actor::Anonymous => {
-                match self.identity.decide_login(&self.rules, at, &envelope.origin, user, password, session, secret) {
+                match self.identity.decide_login(&self.rules, at, &envelope.origin, user, password.expose(), session, secret.expose()) {
                     Ok(events) => events,
                     Err((rejection, events)) => {
                         let mut refused = record(events);
@@ -109,7 +117,7 @@ impl Access {
                 if !self.identity.users.is_empty() {
                     return Err(Rejection::new(RejectKind::Refused, "bootstrap only creates the first user").into());
                 }
-                self.identity.decide_create_user(&self.rules, user, &[Role::RegistryAdmin], password, salt)?
+                self.identity.decide_create_user(&self.rules, user, &[Role::RegistryAdmin], password.expose(), salt)?
             }
             (Command::Tick, None) if envelope.actor == Actor::System => self.controls.decide_tick(&self.rules, at),
             (command, Some(principal)) => self.decide(at, principal, command)?,
@@ -136,7 +144,7 @@ impl Access {
         match command {
             Command::CreateUser { user, roles, password, salt } => {
                 manage_users()?;
-                self.identity.decide_create_user(rules, user, roles, password, salt)
+                self.identity.decide_create_user(rules, user, roles, password.expose(), salt)
             }
             Command::SetRoles { user, roles } => {
                 manage_users()?;
@@ -149,7 +157,7 @@ impl Access {
             }
             Command::SetPassword { user, password, salt } => {
                 own_or_admin(user)?;
-                self.identity.decide_set_password(rules, user, password, salt)
+                self.identity.decide_set_password(rules, user, password.expose(), salt)
             }
             Command::DisableUser { user } => {
                 manage_users()?;
@@ -171,7 +179,7 @@ impl Access {
                 Ok(vec![Event::LoggedOut { session: session.clone() }])
             }
             Command::IssueToken { token, roles, expires_at, secret } => {
-                self.identity.decide_issue_token(rules, at, principal, token, roles, *expires_at, secret)
+                self.identity.decide_issue_token(rules, at, principal, token, roles, *expires_at, secret.expose())
             }
             Command::RevokeToken { token } => {
                 let t = self

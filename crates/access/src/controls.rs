@@ -461,6 +461,8 @@ impl Controls {
             }
             Event::TransferReleased { proposal, from, to, quantity, .. } => {
                 assert!(rules.calendar.is_open(at), "transfer {proposal} released while the registry is closed");
+                let p = &self.transfers[proposal];
+                assert!(p.from == *from && p.to == *to && p.quantity == *quantity, "transfer {proposal} released with other terms");
                 let trusted = self.is_trusted(&from.number, &to.number, at);
                 assert!(trusted || quantity.0 <= rules.untrusted_transfer_limit_t, "transfer {proposal} over the untrusted limit");
                 self.close_transfer(proposal, TransferStatus::Released { at })

@@ -20,8 +20,42 @@ pub enum Actor {
     Token(String),
 }
 
+/// A password or credential secret inside a command: shown as `<redacted>` by `Debug` and not
+/// serializable, so it cannot reach a log or a journal by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(text: impl Into<String>) -> Secret {
+        Secret(text.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(text: &str) -> Secret {
+        Secret::new(text)
+    }
+}
+
+impl From<String> for Secret {
+    fn from(text: String) -> Secret {
+        Secret(text)
+    }
+}
+
 /// A command with its time (from the shell's clock) and origin (e.g. the client address).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Commands are not serializable (they may carry secrets): the journal holds `Record`s.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Envelope {
     pub at: Timestamp,
     pub origin: String,
@@ -30,19 +64,19 @@ pub struct Envelope {
 }
 
 /// Secrets (`password`, `secret`) are given by the caller; salts too, so hashing is pure.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     /// Creates the first user, a registry administrator. Only by `System`, only while there
     /// are no users.
     Bootstrap {
         user: String,
-        password: String,
+        password: Secret,
         salt: [u8; 16],
     },
     CreateUser {
         user: String,
         roles: Vec<Role>,
-        password: String,
+        password: Secret,
         salt: [u8; 16],
     },
     /// Replaces a user's roles. Nobody changes their own roles.
@@ -52,7 +86,7 @@ pub enum Command {
     },
     SetPassword {
         user: String,
-        password: String,
+        password: Secret,
         salt: [u8; 16],
     },
     /// Disables a user: every session and token of theirs fails at once.
@@ -62,9 +96,9 @@ pub enum Command {
     /// Opens a session `session` with secret `secret` if the password matches.
     Login {
         user: String,
-        password: String,
+        password: Secret,
         session: String,
-        secret: String,
+        secret: Secret,
     },
     Logout {
         session: String,
@@ -74,7 +108,7 @@ pub enum Command {
         token: String,
         roles: Vec<Role>,
         expires_at: Timestamp,
-        secret: String,
+        secret: Secret,
     },
     RevokeToken {
         token: String,

@@ -55,6 +55,9 @@ pub struct Identity {
     /// Failure times within the window, per user and per origin.
     pub(crate) failures: BTreeMap<ThrottleKey, VecDeque<Timestamp>>,
     pub(crate) locked_until: BTreeMap<ThrottleKey, Timestamp>,
+    /// A hash of a fixed text under the current parameters: an unknown user's login is verified
+    /// against it, so that it costs as long as a known user's and timing does not tell them apart.
+    pub(crate) dummy_phc: String,
 }
 
 pub fn sha256(secret: &str) -> [u8; 32] {
@@ -222,7 +225,10 @@ impl Identity {
             return Err((Rejection::new(RejectKind::Throttled, format!("too many failed logins; try again at {until}")), vec![event]));
         }
         let failure = match self.users.get(user) {
-            None => Some(LoginFailure::UnknownUser),
+            None => {
+                let _ = verify_password(&self.dummy_phc, password);
+                Some(LoginFailure::UnknownUser)
+            }
             Some(u) if !verify_password(&u.password_phc, password) => Some(LoginFailure::WrongPassword),
             Some(u) if u.disabled => Some(LoginFailure::Disabled),
             Some(_) => None,
@@ -235,7 +241,7 @@ impl Identity {
             }
             for key in keys {
                 if self.failures_within(rules, &key, at) + 1 >= rules.throttle.failures_max as usize {
-                    events.push(Event::LockedOut { key, until: Timestamp(at.0 + rules.throttle.lockout_ms) });
+                    events.push(Event::LockedOut { key, until: Timestamp(at.0.saturating_add(rules.throttle.lockout_ms)) });
                 }
             }
             return Err((Rejection::new(RejectKind::Unauthenticated, "unknown user or wrong password"), events));
@@ -244,12 +250,12 @@ impl Identity {
             let message = format!("{user} has {} open sessions, the most allowed; log out of one first", rules.sessions_per_user_max);
             return Err(plain(Rejection::new(RejectKind::Refused, message)));
         }
-        let expires_at = Timestamp(at.0 + rules.session_lifetime_ms);
+        let expires_at = Timestamp(at.0.saturating_add(rules.session_lifetime_ms));
         Ok(vec![Event::LoginSucceeded { user: user.to_string(), session: session.to_string(), secret_sha256, expires_at }])
     }
 
     fn failures_within(&self, rules: &ControlRules, key: &ThrottleKey, at: Timestamp) -> usize {
-        let since = at.0 - rules.throttle.window_ms;
+        let since = at.0.saturating_sub(rules.throttle.window_ms);
         self.failures.get(key).map_or(0, |times| times.iter().filter(|t| t.0 > since).count())
     }
 
@@ -281,7 +287,7 @@ impl Identity {
                 format!("{} does not hold role {extra:?}; a token's roles must be a subset of its user's", principal.user),
             );
         }
-        if expires_at <= at || expires_at.0 - at.0 > rules.token_lifetime_max_ms {
+        if expires_at <= at || expires_at.0.saturating_sub(at.0) > rules.token_lifetime_max_ms {
             return Err(invalid(format!("a token must expire after now ({at}) and within {} ms", rules.token_lifetime_max_ms)));
         }
         if self.live_tokens(&principal.user, at) >= rules.tokens_per_user_max {
@@ -333,7 +339,7 @@ impl Identity {
                 if *reason != LoginFailure::UnknownUser {
                     keys.push(ThrottleKey::User(user.clone()));
                 }
-                let since = at.0 - rules.throttle.window_ms;
+                let since = at.0.saturating_sub(rules.throttle.window_ms);
                 for key in keys {
                     let times = self.failures.entry(key).or_default();
                     times.retain(|t| t.0 > since);

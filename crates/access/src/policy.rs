@@ -428,3 +428,8 @@ pub fn intended(role: RoleKind, action: ActionKind) -> Grant {
         },
     }
 }
+
+/// Every (role kind, action kind) pair with its intended outcome: the whole policy as a list.
+pub fn matrix() -> Vec<(RoleKind, ActionKind, Grant)> {
+    RoleKind::ALL.iter().flat_map(|&r| ActionKind::ALL.iter().map(move |&a| (r, a, intended(r, a)))).collect()
+}

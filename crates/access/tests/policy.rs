@@ -1,7 +1,7 @@
 //! The authorization matrix: every role kind × every action kind, on actions scoped to the
 //! role's own market/account/member and to others, against the intended table.
 
-use ets_access::{allows, intended, AccountRef, Action, ActionKind, EntityRef, Grant, Role, RoleKind};
+use ets_access::{allows, intended, matrix, AccountRef, Action, ActionKind, EntityRef, Grant, Role, RoleKind};
 
 /// The role instance of each kind: market M1, account A1, member X1.
 fn role(kind: RoleKind) -> Role {
@@ -93,6 +93,9 @@ fn every_role_and_action_is_allowed_exactly_where_intended() {
         }
     }
     assert_eq!(checked, 8 * 21 * 6);
+    let listed = matrix();
+    assert_eq!(listed.len(), 8 * 21);
+    assert!(listed.iter().all(|&(r, a, g)| intended(r, a) == g));
 }
 
 #[test]

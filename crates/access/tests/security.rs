@@ -77,7 +77,7 @@ fn the_initiator_cannot_approve_their_own_proposal() {
         token: "k1".into(),
         roles: vec![Role::AccountRepresentative { account: "A1".into() }],
         expires_at: cet("2026-12-30", 0, 0),
-        secret,
+        secret: secret.into(),
     };
     w.exec(at, alice.clone(), token).unwrap();
     assert_eq!(kind(approve(&mut w, at, &Actor::Token("k1".into()), "t1")), RejectKind::Forbidden);
@@ -351,17 +351,22 @@ fn a_logged_out_session_and_a_revoked_token_fail_at_once() {
         token: "k0".into(),
         roles: vec![Role::RegistryAdmin],
         expires_at: cet("2026-12-01", 0, 0),
-        secret: token_secret.clone(),
+        secret: token_secret.clone().into(),
     };
     assert_eq!(kind(w.exec(at, alice.clone(), too_much)), RejectKind::Forbidden);
-    let issue = Command::IssueToken { token: "k1".into(), roles: scope, expires_at: cet("2026-12-01", 0, 0), secret: token_secret.clone() };
+    let issue =
+        Command::IssueToken { token: "k1".into(), roles: scope, expires_at: cet("2026-12-01", 0, 0), secret: token_secret.clone().into() };
     let record = w.exec(at, alice.clone(), issue).unwrap();
     let json = serde_json::to_string(&record).unwrap();
     assert!(!json.contains(&token_secret), "a secret reached the journal");
+    let login =
+        Command::Login { user: "alice".into(), password: PASSWORD.into(), session: "s".into(), secret: token_secret.clone().into() };
+    let shown = format!("{login:?}");
+    assert!(!shown.contains(PASSWORD) && !shown.contains(&token_secret), "{shown}");
     assert_eq!(w.access.authenticate(&token_secret, at).unwrap().actor, Actor::Token("k1".into()));
     // Tokens do not mint tokens.
     let secret2 = w.secret();
-    let minted = Command::IssueToken { token: "k2".into(), roles: vec![], expires_at: cet("2026-12-01", 0, 0), secret: secret2 };
+    let minted = Command::IssueToken { token: "k2".into(), roles: vec![], expires_at: cet("2026-12-01", 0, 0), secret: secret2.into() };
     assert_eq!(kind(w.exec(at, Actor::Token("k1".into()), minted)), RejectKind::Forbidden);
 
     let later = Timestamp(at.0 + 1);
@@ -399,7 +404,7 @@ fn disabling_a_user_or_shrinking_roles_takes_effect_at_once() {
     w.exec(
         at,
         alice.clone(),
-        Command::IssueToken { token: "k1".into(), roles: scope, expires_at: cet("2026-12-01", 0, 0), secret: token_secret.clone() },
+        Command::IssueToken { token: "k1".into(), roles: scope, expires_at: cet("2026-12-01", 0, 0), secret: token_secret.clone().into() },
     )
     .unwrap();
     let root = w.root.clone();
@@ -412,7 +417,7 @@ fn disabling_a_user_or_shrinking_roles_takes_effect_at_once() {
     w.exec(at, root, Command::DisableUser { user: "alice".into() }).unwrap();
     assert!(w.access.authenticate(&secret, at).is_err());
     assert!(w.access.authenticate(&token_secret, at).is_err());
-    let login = Command::Login { user: "alice".into(), password: PASSWORD.into(), session: "x".into(), secret: w.secret() };
+    let login = Command::Login { user: "alice".into(), password: PASSWORD.into(), session: "x".into(), secret: w.secret().into() };
     let refusal = w.exec(at, Actor::Anonymous, login).unwrap_err();
     assert!(matches!(refusal.record.unwrap().events[0], Event::LoginFailed { reason: LoginFailure::Disabled, .. }));
     w.check_replay();
@@ -424,7 +429,7 @@ fn throttling_locks_after_n_failures_and_unlocks_after_the_period() {
     let mut w = World::new(rules.clone(), start());
     let t0 = cet("2026-11-30", 10, 0);
     let attempt = |w: &mut World, at: Timestamp, origin: &str, user: &str, password: &str| {
-        let command = Command::Login { user: user.into(), password: password.into(), session: w.secret(), secret: w.secret() };
+        let command = Command::Login { user: user.into(), password: password.into(), session: w.secret(), secret: w.secret().into() };
         w.exec_from(at, origin, Actor::Anonymous, command)
     };
     for i in 0..4 {
@@ -454,7 +459,8 @@ fn throttling_counts_failures_within_the_window_only_and_locks_origins_too() {
     let mut w = World::new(rules.clone(), start());
     let t0 = cet("2026-11-30", 10, 0);
     let attempt = |w: &mut World, at: Timestamp, origin: &str, user: &str| {
-        let command = Command::Login { user: user.into(), password: "wrong password!!".into(), session: w.secret(), secret: w.secret() };
+        let command =
+            Command::Login { user: user.into(), password: "wrong password!!".into(), session: w.secret(), secret: w.secret().into() };
         w.exec_from(at, origin, Actor::Anonymous, command).unwrap_err()
     };
     // Four failures, then the fifth just after the window of the first: no lock.
@@ -469,7 +475,7 @@ fn throttling_counts_failures_within_the_window_only_and_locks_origins_too() {
         attempt(&mut w, t1, "10.9.9.9", &format!("nobody{i}"));
     }
     let good = |w: &mut World, origin: &str| {
-        let command = Command::Login { user: "bob".into(), password: PASSWORD.into(), session: w.secret(), secret: w.secret() };
+        let command = Command::Login { user: "bob".into(), password: PASSWORD.into(), session: w.secret(), secret: w.secret().into() };
         w.exec_from(t1, origin, Actor::Anonymous, command)
     };
     assert_eq!(good(&mut w, "10.9.9.9").unwrap_err().rejection.kind, RejectKind::Throttled);

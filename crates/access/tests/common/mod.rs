@@ -84,7 +84,8 @@ impl World {
     pub fn login_with_secret(&mut self, user: &str, at: Timestamp) -> (Actor, String) {
         let secret = self.secret();
         let session = format!("s{}", self.secrets);
-        let command = Command::Login { user: user.into(), password: PASSWORD.into(), session: session.clone(), secret: secret.clone() };
+        let command =
+            Command::Login { user: user.into(), password: PASSWORD.into(), session: session.clone(), secret: secret.clone().into() };
         self.exec(at, Actor::Anonymous, command).unwrap();
         (Actor::Session(session), secret)
     }
