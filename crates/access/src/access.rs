@@ -119,7 +119,13 @@ impl Access {
                 }
                 self.identity.decide_create_user(&self.rules, user, &[Role::RegistryAdmin], password.expose(), salt)?
             }
-            (Command::Tick, None) if envelope.actor == Actor::System => self.controls.decide_tick(&self.rules, at),
+            (Command::Tick, None) if envelope.actor == Actor::System => {
+                let mut events = self.controls.decide_tick(&self.rules, at);
+                if self.identity.throttle_expired(&self.rules, at) {
+                    events.push(Event::ThrottleExpired);
+                }
+                events
+            }
             (command, Some(principal)) => self.decide(at, principal, command)?,
             (command, None) => {
                 let message = format!("{} needs a session or an API token (actor {:?})", command.name(), envelope.actor);
@@ -221,6 +227,7 @@ impl Access {
                 | Event::LoginSucceeded { .. }
                 | Event::LoginFailed { .. }
                 | Event::LockedOut { .. }
+                | Event::ThrottleExpired
                 | Event::LoggedOut { .. }
                 | Event::TokenIssued { .. }
                 | Event::TokenRevoked { .. } => self.identity.apply(&self.rules, record.at, &record.origin, event),

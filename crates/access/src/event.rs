@@ -229,6 +229,9 @@ pub enum Event {
         key: ThrottleKey,
         until: Timestamp,
     },
+    /// Throttling state older than the window and lockouts that ended are forgotten (bounded
+    /// state: origins come and go).
+    ThrottleExpired,
     LoggedOut {
         session: String,
     },

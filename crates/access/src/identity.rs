@@ -254,6 +254,13 @@ impl Identity {
         Ok(vec![Event::LoginSucceeded { user: user.to_string(), session: session.to_string(), secret_sha256, expires_at }])
     }
 
+    /// Whether a tick at `at` has throttling state to forget.
+    pub(crate) fn throttle_expired(&self, rules: &ControlRules, at: Timestamp) -> bool {
+        let since = at.0.saturating_sub(rules.throttle.window_ms);
+        self.locked_until.values().any(|until| *until <= at)
+            || self.failures.values().any(|times| times.back().is_none_or(|t| t.0 <= since))
+    }
+
     fn failures_within(&self, rules: &ControlRules, key: &ThrottleKey, at: Timestamp) -> usize {
         let since = at.0.saturating_sub(rules.throttle.window_ms);
         self.failures.get(key).map_or(0, |times| times.iter().filter(|t| t.0 > since).count())
@@ -349,6 +356,14 @@ impl Identity {
             Event::LockedOut { key, until } => {
                 self.failures.remove(key);
                 self.locked_until.insert(key.clone(), *until);
+            }
+            Event::ThrottleExpired => {
+                let since = at.0.saturating_sub(rules.throttle.window_ms);
+                self.locked_until.retain(|_, until| *until > at);
+                self.failures.retain(|_, times| {
+                    times.retain(|t| t.0 > since);
+                    !times.is_empty()
+                });
             }
             Event::LoggedOut { session } => {
                 let s = self.sessions.get_mut(session).expect("logout of a known session");

@@ -450,6 +450,12 @@ fn throttling_locks_after_n_failures_and_unlocks_after_the_period() {
     attempt(&mut w, Timestamp(until.0 - 1), "10.0.0.2", "bob", PASSWORD).unwrap();
     // Unlocked at exactly `until`.
     attempt(&mut w, until, "10.0.0.2", "alice", PASSWORD).unwrap();
+    // A tick forgets the ended lockouts and old failures, and the journal says so.
+    let key = ThrottleKey::Origin("10.0.0.1".into());
+    assert_eq!(w.access.identity().locked_until(&key, Timestamp(until.0 - 1)), Some(until));
+    assert!(w.tick(until).events.contains(&Event::ThrottleExpired));
+    assert_eq!(w.access.identity().locked_until(&key, Timestamp(until.0 - 1)), None);
+    assert!(!w.tick(until).events.contains(&Event::ThrottleExpired), "nothing left to forget");
     w.check_replay();
 }
 
