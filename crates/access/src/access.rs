@@ -78,6 +78,8 @@ impl Access {
 
     /// Decides `envelope` and applies what it causes. The returned record is what to journal;
     /// a refusal carries a record only when the refusal itself changed the state (a failed login).
+    /// A record without events (a quiet tick) changes nothing but the clock and need not be
+    /// journaled: later records are later in time anyway.
     pub fn execute(&mut self, envelope: &Envelope) -> Result<Record, Refusal> {
         let at = envelope.at;
         if at < self.last_at {

@@ -217,6 +217,22 @@ fn untrusted_release_times_follow_the_cutoff() {
 }
 
 #[test]
+fn summer_time_is_data() {
+    // With CEST (+02:00) from 29 March to 25 October 2026, 12:00 local is 10:00 UTC.
+    let mut rules = rules();
+    rules.calendar.offset_periods.push(ets_access::calendar::OffsetPeriod {
+        from: date("2026-03-29"),
+        until: date("2026-10-25"),
+        utc_offset_minutes: 120,
+    });
+    let approved = utc("2026-07-02", 9, 0); // Thursday 11:00 CEST, before the cutoff
+    assert_eq!(ets_access::controls::untrusted_release(&rules, approved), utc("2026-07-03", 10, 0));
+    assert_eq!(ets_access::controls::trusted_effective(&rules, approved), utc("2026-07-08", 10, 0));
+    // Approved Friday 23 October after the cutoff: second working day is Tuesday 27 October, CET again.
+    assert_eq!(ets_access::controls::untrusted_release(&rules, utc("2026-10-23", 11, 0)), utc("2026-10-27", 11, 0));
+}
+
+#[test]
 fn trusted_transfers_execute_at_once_in_opening_hours_and_at_the_next_opening_otherwise() {
     let mut rules = rules();
     rules.trusted_addition_delay_working_days = 1;
