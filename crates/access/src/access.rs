@@ -165,7 +165,13 @@ impl Access {
             }
             Command::SetPassword { user, password, salt } => {
                 own_or_admin(user)?;
-                self.identity.decide_set_password(rules, user, password.expose(), salt)
+                let mut events = self.identity.decide_set_password(rules, user, password.expose(), salt)?;
+                // A new password ends the user's other sessions (API tokens are revoked apart).
+                let other = |s: &&crate::identity::Session| {
+                    s.user == *user && !s.ended && at < s.expires_at && principal.actor != Actor::Session(s.id.clone())
+                };
+                events.extend(self.identity.sessions.values().filter(other).map(|s| Event::LoggedOut { session: s.id.clone() }));
+                Ok(events)
             }
             Command::DisableUser { user } => {
                 manage_users()?;

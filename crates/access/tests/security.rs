@@ -403,6 +403,26 @@ fn a_logged_out_session_and_a_revoked_token_fail_at_once() {
     w.check_replay();
 }
 
+#[test]
+fn a_new_password_ends_the_other_sessions() {
+    let mut w = World::new(rules(), start());
+    let at = cet("2026-11-30", 10, 0);
+    let (first, first_secret) = w.login_with_secret("alice", at);
+    let (_, second_secret) = w.login_with_secret("alice", at);
+    let command = Command::SetPassword { user: "alice".into(), password: "another long passphrase".into(), salt: [9; 16] };
+    w.exec(at, first, command).unwrap();
+    assert!(w.access.authenticate(&first_secret, at).is_ok(), "the session that changed it stays");
+    assert!(w.access.authenticate(&second_secret, at).is_err());
+    let old = Command::Login { user: "alice".into(), password: PASSWORD.into(), session: "x".into(), secret: w.secret().into() };
+    assert_eq!(kind(w.exec(at, Actor::Anonymous, old)), RejectKind::Unauthenticated);
+    let short = Command::SetPassword { user: "alice".into(), password: "short".into(), salt: [9; 16] };
+    let bob = w.login("bob", at);
+    assert_eq!(kind(w.exec(at, bob, short.clone())), RejectKind::Forbidden, "only alice or an administrator");
+    let root = w.root.clone();
+    assert_eq!(kind(w.exec(at, root, short)), RejectKind::Invalid);
+    w.check_replay();
+}
+
 fn alice_session_number(actor: &Actor) -> &str {
     match actor {
         Actor::Session(id) => id.trim_start_matches('s'),
