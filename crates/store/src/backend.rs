@@ -168,6 +168,14 @@ pub trait Backend: Send {
 
     /// Streams every exchange journal record in order.
     fn exchange_scan(&mut self, visit: &mut dyn FnMut(JournalRow) -> Result<(), StoreError>) -> Result<(), StoreError>;
+
+    /// Appends access journal records (identity, sessions, four-eyes controls) in one
+    /// transaction if the access journal ends at `expected_last_seq`; otherwise (or if a
+    /// command id is taken) `Conflict`, nothing written.
+    fn access_append(&mut self, expected_last_seq: u64, records: &[SealedRecord]) -> Result<(), StoreError>;
+
+    /// Streams every access journal record in order.
+    fn access_scan(&mut self, visit: &mut dyn FnMut(JournalRow) -> Result<(), StoreError>) -> Result<(), StoreError>;
 }
 
 /// An evidence file's bytes, stored under the SHA-256 the journal records.

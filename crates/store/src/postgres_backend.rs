@@ -368,51 +368,23 @@ impl Backend for PostgresBackend {
     }
 
     fn exchange_append(&mut self, expected_last_seq: u64, records: &[SealedRecord]) -> Result<(), StoreError> {
-        let mut tx = self.client.transaction().map_err(io)?;
-        tx.batch_execute(EXCHANGE_APPEND_LOCK).map_err(io)?;
-        let last: i64 = tx.query_one("SELECT COALESCE(MAX(seq), 0) FROM exchange_journal", &[]).map_err(io)?.get(0);
-        if last as u64 != expected_last_seq {
-            return Err(StoreError::Conflict(format!("exchange journal ends at record {last}, this writer expected {expected_last_seq}")));
-        }
-        let insert = tx
-            .prepare("INSERT INTO exchange_journal (seq, at_ms, command_id, body, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (command_id) DO NOTHING")
-            .map_err(io)?;
-        for record in records {
-            let n = tx
-                .execute(
-                    &insert,
-                    &[&(record.seq as i64), &record.at.0, &record.command_id, &record.body, &&record.prev_hash[..], &&record.hash[..]],
-                )
-                .map_err(io)?;
-            if n == 0 {
-                return Err(StoreError::Conflict(format!("command id '{}' is already in the exchange journal", record.command_id)));
-            }
-        }
-        tx.commit().map_err(io)
+        self.chain_append("exchange_journal", EXCHANGE_APPEND_LOCK, expected_last_seq, records)
     }
 
     fn exchange_scan(&mut self, visit: &mut dyn FnMut(JournalRow) -> Result<(), StoreError>) -> Result<(), StoreError> {
-        let params: [&(dyn postgres::types::ToSql + Sync); 0] = [];
-        let mut rows = self
-            .client
-            .query_raw("SELECT seq, at_ms, command_id, body, prev_hash, hash FROM exchange_journal ORDER BY seq", params)
-            .map_err(io)?;
-        while let Some(row) = rows.next().map_err(io)? {
-            visit(pg_journal_row(&row)?)?;
-        }
-        Ok(())
+        self.chain_scan("exchange_journal", visit)
+    }
+
+    fn access_append(&mut self, expected_last_seq: u64, records: &[SealedRecord]) -> Result<(), StoreError> {
+        self.chain_append("access_journal", ACCESS_APPEND_LOCK, expected_last_seq, records)
+    }
+
+    fn access_scan(&mut self, visit: &mut dyn FnMut(JournalRow) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        self.chain_scan("access_journal", visit)
     }
 
     fn mrv_scan(&mut self, visit: &mut dyn FnMut(JournalRow) -> Result<(), StoreError>) -> Result<(), StoreError> {
-        let params: [&(dyn postgres::types::ToSql + Sync); 0] = [];
-        let mut rows = self
-            .client
-            .query_raw("SELECT seq, at_ms, command_id, body, prev_hash, hash FROM mrv_journal ORDER BY seq", params)
-            .map_err(io)?;
-        while let Some(row) = rows.next().map_err(io)? {
-            visit(pg_journal_row(&row)?)?;
-        }
-        Ok(())
+        self.chain_scan("mrv_journal", visit)
     }
 
     fn mrv_command(&mut self, command_id: &str) -> Result<Option<JournalRow>, StoreError> {
@@ -434,6 +406,58 @@ impl Backend for PostgresBackend {
     }
 }
 
+impl PostgresBackend {
+    /// Appends chained records to a journal table (`exchange_journal`, `access_journal`) that
+    /// holds only its records, in one transaction under its advisory `lock`, if it ends at
+    /// `expected_last_seq`.
+    fn chain_append(
+        &mut self,
+        table: &'static str,
+        lock: &'static str,
+        expected_last_seq: u64,
+        records: &[SealedRecord],
+    ) -> Result<(), StoreError> {
+        let journal = table.replace('_', " ");
+        let mut tx = self.client.transaction().map_err(io)?;
+        tx.batch_execute(lock).map_err(io)?;
+        let last: i64 = tx.query_one(&format!("SELECT COALESCE(MAX(seq), 0) FROM {table}"), &[]).map_err(io)?.get(0);
+        if last as u64 != expected_last_seq {
+            return Err(StoreError::Conflict(format!("{journal} ends at record {last}, this writer expected {expected_last_seq}")));
+        }
+        let insert = tx
+            .prepare(&format!(
+                "INSERT INTO {table} (seq, at_ms, command_id, body, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (command_id) DO NOTHING"
+            ))
+            .map_err(io)?;
+        for record in records {
+            let n = tx
+                .execute(
+                    &insert,
+                    &[&i64_of(record.seq), &record.at.0, &record.command_id, &record.body, &&record.prev_hash[..], &&record.hash[..]],
+                )
+                .map_err(io)?;
+            if n == 0 {
+                return Err(StoreError::Conflict(format!("command id '{}' is already in the {journal}", record.command_id)));
+            }
+        }
+        tx.commit().map_err(io)
+    }
+
+    /// Streams every record of a journal table in order.
+    fn chain_scan(&mut self, table: &'static str, visit: &mut dyn FnMut(JournalRow) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        let params: [&(dyn postgres::types::ToSql + Sync); 0] = [];
+        let mut rows = self
+            .client
+            .query_raw(&format!("SELECT seq, at_ms, command_id, body, prev_hash, hash FROM {table} ORDER BY seq"), params)
+            .map_err(io)?;
+        while let Some(row) = rows.next().map_err(io)? {
+            visit(pg_journal_row(&row)?)?;
+        }
+        Ok(())
+    }
+}
+
+const ACCESS_APPEND_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('ets-access-journal:' || current_schema()))";
 const EXCHANGE_APPEND_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('ets-exchange-journal:' || current_schema()))";
 const MRV_APPEND_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('ets-mrv-journal:' || current_schema()))";
 
@@ -444,7 +468,7 @@ fn pg_journal_row(row: &postgres::Row) -> Result<JournalRow, StoreError> {
         at: Timestamp(row.get(1)),
         command_id: row.get(2),
         body: row.get(3),
-        prev_hash: hash32(row.get::<_, &[u8]>(4), &format!("MRV record {seq} prev_hash"))?,
-        hash: hash32(row.get::<_, &[u8]>(5), &format!("MRV record {seq} hash"))?,
+        prev_hash: hash32(row.get::<_, &[u8]>(4), &format!("journal record {seq} prev_hash"))?,
+        hash: hash32(row.get::<_, &[u8]>(5), &format!("journal record {seq} hash"))?,
     })
 }

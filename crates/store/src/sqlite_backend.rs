@@ -78,6 +78,55 @@ fn multi_insert(table: &str, columns: &str, width: usize, rows: usize) -> String
     format!("INSERT INTO {table} ({columns}) VALUES {}", vec![row; rows].join(","))
 }
 
+impl SqliteBackend {
+    /// Appends chained records to a journal table (`exchange_journal`, `access_journal`) that
+    /// holds only its records, in one transaction, if it ends at `expected_last_seq`.
+    fn chain_append(&mut self, table: &'static str, expected_last_seq: u64, records: &[SealedRecord]) -> Result<(), StoreError> {
+        let journal = table.replace('_', " ");
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(io)?;
+        let last: i64 = tx.query_row(&format!("SELECT COALESCE(MAX(seq), 0) FROM {table}"), [], |r| r.get(0)).map_err(io)?;
+        if last as u64 != expected_last_seq {
+            return Err(StoreError::Conflict(format!("{journal} ends at record {last}, this writer expected {expected_last_seq}")));
+        }
+        {
+            let mut insert = tx
+                .prepare_cached(&format!(
+                    "INSERT INTO {table} (seq, at_ms, command_id, body, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                ))
+                .map_err(io)?;
+            for record in records {
+                insert
+                    .execute(params![
+                        i64_of(record.seq),
+                        record.at.0,
+                        record.command_id,
+                        record.body,
+                        &record.prev_hash[..],
+                        &record.hash[..]
+                    ])
+                    .map_err(|e| match e {
+                        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+                            StoreError::Conflict(format!("command id '{}' is already in the {journal}", record.command_id))
+                        }
+                        e => io(e),
+                    })?;
+            }
+        }
+        tx.commit().map_err(io)
+    }
+
+    /// Streams every record of a journal table in order.
+    fn chain_scan(&mut self, table: &'static str, visit: &mut dyn FnMut(JournalRow) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        let mut stmt =
+            self.conn.prepare(&format!("SELECT seq, at_ms, command_id, body, prev_hash, hash FROM {table} ORDER BY seq")).map_err(io)?;
+        let mut rows = stmt.query([]).map_err(io)?;
+        while let Some(row) = rows.next().map_err(io)? {
+            visit(sqlite_journal_row(row)?)?;
+        }
+        Ok(())
+    }
+}
+
 fn i64_of(v: u64) -> i64 {
     i64::try_from(v).expect("value fits the database's signed 64-bit integers")
 }
@@ -381,58 +430,24 @@ impl Backend for SqliteBackend {
     }
 
     fn exchange_append(&mut self, expected_last_seq: u64, records: &[SealedRecord]) -> Result<(), StoreError> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(io)?;
-        let last: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM exchange_journal", [], |r| r.get(0)).map_err(io)?;
-        if last as u64 != expected_last_seq {
-            return Err(StoreError::Conflict(format!("exchange journal ends at record {last}, this writer expected {expected_last_seq}")));
-        }
-        {
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO exchange_journal (seq, at_ms, command_id, body, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .map_err(io)?;
-            for record in records {
-                insert
-                    .execute(params![
-                        i64_of(record.seq),
-                        record.at.0,
-                        record.command_id,
-                        record.body,
-                        &record.prev_hash[..],
-                        &record.hash[..]
-                    ])
-                    .map_err(|e| match e {
-                        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
-                            StoreError::Conflict(format!("command id '{}' is already in the exchange journal", record.command_id))
-                        }
-                        e => io(e),
-                    })?;
-            }
-        }
-        tx.commit().map_err(io)
+        self.chain_append("exchange_journal", expected_last_seq, records)
     }
 
     fn exchange_scan(&mut self, visit: &mut dyn FnMut(JournalRow) -> Result<(), StoreError>) -> Result<(), StoreError> {
-        let mut stmt =
-            self.conn.prepare("SELECT seq, at_ms, command_id, body, prev_hash, hash FROM exchange_journal ORDER BY seq").map_err(io)?;
-        let mut rows = stmt.query([]).map_err(io)?;
-        while let Some(row) = rows.next().map_err(io)? {
-            visit(sqlite_journal_row(row)?)?;
-        }
-        Ok(())
+        self.chain_scan("exchange_journal", visit)
+    }
+
+    fn access_append(&mut self, expected_last_seq: u64, records: &[SealedRecord]) -> Result<(), StoreError> {
+        self.chain_append("access_journal", expected_last_seq, records)
+    }
+
+    fn access_scan(&mut self, visit: &mut dyn FnMut(JournalRow) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        self.chain_scan("access_journal", visit)
     }
 
     fn mrv_scan(&mut self, visit: &mut dyn FnMut(JournalRow) -> Result<(), StoreError>) -> Result<(), StoreError> {
-        let mut stmt =
-            self.conn.prepare("SELECT seq, at_ms, command_id, body, prev_hash, hash FROM mrv_journal ORDER BY seq").map_err(io)?;
-        let mut rows = stmt.query([]).map_err(io)?;
-        while let Some(row) = rows.next().map_err(io)? {
-            visit(sqlite_journal_row(row)?)?;
-        }
-        Ok(())
+        self.chain_scan("mrv_journal", visit)
     }
-
     fn mrv_command(&mut self, command_id: &str) -> Result<Option<JournalRow>, StoreError> {
         let mut stmt =
             self.conn.prepare("SELECT seq, at_ms, command_id, body, prev_hash, hash FROM mrv_journal WHERE command_id = ?1").map_err(io)?;
@@ -472,7 +487,7 @@ fn sqlite_journal_row(row: &rusqlite::Row<'_>) -> Result<JournalRow, StoreError>
         at: Timestamp(row.get(1).map_err(io)?),
         command_id: row.get(2).map_err(io)?,
         body: row.get(3).map_err(io)?,
-        prev_hash: hash32(&prev, &format!("MRV record {seq} prev_hash"))?,
-        hash: hash32(&hash, &format!("MRV record {seq} hash"))?,
+        prev_hash: hash32(&prev, &format!("journal record {seq} prev_hash"))?,
+        hash: hash32(&hash, &format!("journal record {seq} hash"))?,
     })
 }

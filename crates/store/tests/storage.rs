@@ -387,10 +387,10 @@ fn history_is_point_in_time(db: &Db) {
 fn migrations_are_versioned_and_run_once(db: &Db) {
     drop(scenario(db));
     let mut backend = db.location.open().unwrap();
-    assert_eq!(backend.schema_version().unwrap(), 3);
+    assert_eq!(backend.schema_version().unwrap(), 4);
     drop(backend);
     let mut again = db.location.open().unwrap();
-    assert_eq!(again.schema_version().unwrap(), 3);
+    assert_eq!(again.schema_version().unwrap(), 4);
     assert!(again.last_seq().unwrap() > 0, "reopening kept the data");
     tamper(db, "INSERT INTO schema_migrations (version, name) VALUES (99, 'from the future')");
     match db.location.open() {
