@@ -7,8 +7,11 @@
 //! are written in the same transaction as the records; `holdings` and `postings` trail it by at
 //! most one flush, behind a mark, and are caught up on every open. Snapshots are a cache that
 //! replay can always rebuild. The MRV journal (`MrvLog`) is a second hash-chained journal in the
-//! same database, for monitoring plans, monthly submissions with evidence and verification.
+//! same database, for monitoring plans, monthly submissions with evidence and verification; the
+//! exchange journal (`ExchangeLog`) and the access journal (`AccessLog`: users, sessions,
+//! four-eyes transfer controls) are chained the same way.
 
+mod access_log;
 mod backend;
 mod exchange_log;
 mod exchange_service;
@@ -20,6 +23,7 @@ mod projection;
 mod sqlite_backend;
 mod writer;
 
+pub use access_log::AccessLog;
 pub use backend::{sha256_hex, AccountRow, Backend, EvidenceFile, HoldingRow, JournalRow, StoreError, TxRow, UnitRow};
 pub use exchange_log::{submit_instructions, ExchangeLog, ExchangeReceipt, VenueConfig};
 pub use exchange_service::{CarryOut, ExchangeService, ExchangeSubmission, ExchangeSubmitError, EXCHANGE_BATCH_MAX};

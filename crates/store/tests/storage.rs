@@ -90,6 +90,10 @@ on_both_backends!(
     exchange_journal_replays_and_redoes_undone_settlement_once,
     exchange_journal_detects_an_altered_record,
     exchange_service_pipelines_batches_and_answers_once_durable,
+    access_journal_replays_to_the_same_state,
+    access_journal_detects_an_altered_record,
+    access_refusal_writes_nothing,
+    access_failed_append_reloads_from_storage,
 );
 
 fn at(day: &str) -> Timestamp {
@@ -859,4 +863,189 @@ fn exchange_service_pipelines_batches_and_answers_once_durable(db: &Db) {
     assert!(matches!(&answers[..], [Err(ExchangeSubmitError::Store(StoreError::Conflict(m)))] if m.contains("not set up")), "{answers:?}");
     let (log, _) = service.stop().unwrap();
     assert_eq!(log.head().0, 0);
+}
+
+mod access_setup {
+    use super::*;
+    use ets_access::{AccountRef, Actor, Command as A, ControlRules, Envelope as AEnvelope, PasswordRules, Record, Refusal, Role};
+    use ets_store::AccessLog;
+
+    pub const PASSWORD: &str = "correct horse battery staple";
+
+    /// Default rules with cheap Argon2id parameters (tests hash many passwords).
+    pub fn rules() -> ControlRules {
+        ControlRules {
+            password: PasswordRules { memory_kib: 64, iterations: 1, parallelism: 1, ..PasswordRules::default() },
+            ..ControlRules::default()
+        }
+    }
+
+    /// `hh:mm` UTC on Monday 30 Nov 2026 (09:00 CET is within opening hours).
+    pub fn at(h: i64, m: i64) -> Timestamp {
+        Timestamp(Date::parse("2026-11-30").unwrap().start().0 + (h * 60 + m) * 60_000)
+    }
+
+    pub fn open(db: &Db) -> AccessLog {
+        AccessLog::open(db.location.open().unwrap(), rules()).expect("open the access journal")
+    }
+
+    pub fn send(log: &mut AccessLog, at: Timestamp, actor: &Actor, command: A) -> Result<Record, Refusal> {
+        log.execute(&AEnvelope { at, origin: "127.0.0.1".into(), actor: actor.clone(), command }).expect("storage")
+    }
+
+    pub fn login(log: &mut AccessLog, at: Timestamp, user: &str) -> Actor {
+        let session = format!("s-{user}");
+        let secret = format!("test-secret-{user:0>32}");
+        let command = A::Login { user: user.into(), password: PASSWORD.into(), session: session.clone(), secret: secret.into() };
+        send(log, at, &Actor::Anonymous, command).unwrap();
+        Actor::Session(session)
+    }
+
+    pub struct People {
+        pub root: Actor,
+        pub alice: Actor,
+        pub bob: Actor,
+    }
+
+    /// Bootstraps root, who creates alice and bob (both representatives of A1); all log in.
+    pub fn people(log: &mut AccessLog) -> People {
+        let t = at(8, 0);
+        send(log, t, &Actor::System, A::Bootstrap { user: "root".into(), password: PASSWORD.into(), salt: [1; 16] }).unwrap();
+        let root = login(log, t, "root");
+        for (user, salt) in [("alice", 2), ("bob", 3)] {
+            let roles = vec![Role::AccountRepresentative { account: "A1".into() }];
+            send(log, t, &root, A::CreateUser { user: user.into(), roles, password: PASSWORD.into(), salt: [salt; 16] }).unwrap();
+        }
+        People { root, alice: login(log, t, "alice"), bob: login(log, t, "bob") }
+    }
+
+    pub fn propose(id: &str, quantity: u64) -> A {
+        A::ProposeTransfer {
+            proposal: id.into(),
+            from: AccountRef::new("A1", "M1"),
+            to: AccountRef::new("A2", "M1"),
+            unit: UnitRef::allowance("CEA", 2025),
+            quantity: Tonnes(quantity),
+        }
+    }
+}
+
+fn access_journal_replays_to_the_same_state(db: &Db) {
+    use access_setup::*;
+    use ets_access::{Actor, Command as A, Event, LoginFailure, TransferStatus};
+    let mut log = open(db);
+    assert_eq!(log.head(), (0, [0; 32]));
+    let p = people(&mut log);
+    assert_eq!(log.head().0, 6, "bootstrap, two users created, three logins");
+    // A quiet tick changes nothing but the clock and is not journaled.
+    assert!(send(&mut log, at(8, 1), &Actor::System, A::Tick).unwrap().events.is_empty());
+    assert_eq!(log.head().0, 6);
+    // A failed login is refused, but its failure counts: it is journaled.
+    let wrong =
+        A::Login { user: "alice".into(), password: "not her password at all".into(), session: "s-x".into(), secret: "x".repeat(40).into() };
+    let refused = send(&mut log, at(8, 5), &Actor::Anonymous, wrong).unwrap_err();
+    let failed = refused.record.expect("a failed login is recorded");
+    assert!(failed.events.iter().any(|e| matches!(e, Event::LoginFailed { reason: LoginFailure::WrongPassword, .. })));
+    assert_eq!(log.head().0, 7);
+    // Four eyes: alice proposes, bob approves, a tick at the release time releases.
+    send(&mut log, at(8, 10), &p.alice, propose("t1", 500)).unwrap();
+    send(&mut log, at(8, 20), &p.bob, A::ApproveTransfer { proposal: "t1".into() }).unwrap();
+    let release = match &log.access().controls().transfer("t1").unwrap().status {
+        TransferStatus::Approved { release_at, .. } => *release_at,
+        other => panic!("expected an approved transfer, got {other:?}"),
+    };
+    let tick = send(&mut log, release, &Actor::System, A::Tick).unwrap();
+    assert!(tick.events.iter().any(|e| matches!(e, Event::TransferReleased { proposal, .. } if proposal == "t1")));
+    assert_eq!(log.head().0, 10);
+    let _ = p.root;
+    // Reopen: the replay reaches the same state and head.
+    let (state, head) = (log.access().clone(), log.head());
+    drop(log);
+    let mut again = open(db);
+    assert!(*again.access() == state, "the replayed access state differs");
+    assert_eq!(again.head(), head);
+    assert_eq!(again.audit().unwrap(), head);
+    // The audit endpoint's pages.
+    let all = again.records(0, 100).unwrap();
+    assert_eq!(all.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(), (1..=10).collect::<Vec<_>>());
+    assert_eq!(all[6].1, *failed);
+    assert_eq!(all[9].1, tick);
+    let page = again.records(3, 2).unwrap();
+    assert_eq!(page.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(), vec![4, 5]);
+    assert_eq!(page[0].1, all[3].1);
+    assert!(again.records(10, 5).unwrap().is_empty());
+    let replayed = ets_access::Access::replay(rules(), all.iter().map(|(_, r)| r)).unwrap();
+    assert!(replayed == state);
+    // The reopened log goes on from where the journal ends.
+    let relogin = A::Login { user: "bob".into(), password: PASSWORD.into(), session: "s-bob-2".into(), secret: "y".repeat(40).into() };
+    send(&mut again, Timestamp(release.0 + 1), &Actor::Anonymous, relogin).unwrap();
+    assert_eq!(again.head().0, 11);
+    drop(again);
+    assert_eq!(open(db).head().0, 11);
+}
+
+fn access_journal_detects_an_altered_record(db: &Db) {
+    use access_setup::*;
+    let mut log = open(db);
+    people(&mut log);
+    drop(log);
+    match &db.location {
+        Location::Sqlite(_) => tamper(db, "UPDATE access_journal SET body = CAST(body || x'00' AS BLOB) WHERE seq = 3"),
+        Location::Postgres { .. } => tamper(db, "UPDATE access_journal SET body = set_byte(body, 3, get_byte(body, 3) # 1) WHERE seq = 3"),
+    }
+    match ets_store::AccessLog::open(db.location.open().unwrap(), rules()) {
+        Err(StoreError::Corrupt(msg)) => assert!(msg.contains("access journal") && msg.contains('3'), "{msg}"),
+        other => panic!("expected corruption, got {:?}", other.map(|_| ())),
+    }
+    // A removed record breaks the chain too.
+    tamper(db, "DELETE FROM access_journal WHERE seq = 3");
+    assert!(matches!(ets_store::AccessLog::open(db.location.open().unwrap(), rules()), Err(StoreError::Corrupt(_))));
+}
+
+fn access_refusal_writes_nothing(db: &Db) {
+    use access_setup::*;
+    use ets_access::{Actor, Command as A, RejectKind, Role};
+    let mut log = open(db);
+    let p = people(&mut log);
+    send(&mut log, at(8, 10), &p.alice, propose("t1", 500)).unwrap();
+    let (state, head) = (log.access().clone(), log.head());
+    // Refusals that change nothing: approving one's own proposal, managing users without the
+    // role, a second bootstrap, a command from before the last record.
+    let own = send(&mut log, at(8, 11), &p.alice, A::ApproveTransfer { proposal: "t1".into() }).unwrap_err();
+    assert!(own.record.is_none());
+    let roles = vec![Role::RegistryAdmin];
+    let create = A::CreateUser { user: "mallory".into(), roles, password: PASSWORD.into(), salt: [9; 16] };
+    assert_eq!(send(&mut log, at(8, 12), &p.bob, create).unwrap_err().rejection.kind, RejectKind::Forbidden);
+    let again = A::Bootstrap { user: "root2".into(), password: PASSWORD.into(), salt: [4; 16] };
+    assert!(send(&mut log, at(8, 13), &Actor::System, again).is_err());
+    assert!(send(&mut log, at(7, 0), &p.bob, A::ApproveTransfer { proposal: "t1".into() }).is_err());
+    assert_eq!(log.head(), head);
+    assert!(*log.access() == state);
+    drop(log);
+    let mut reopened = open(db);
+    assert_eq!(reopened.head(), head);
+    assert!(*reopened.access() == state);
+    assert_eq!(reopened.records(0, 100).unwrap().len() as u64, head.0);
+}
+
+fn access_failed_append_reloads_from_storage(db: &Db) {
+    use access_setup::*;
+    use ets_access::Command as A;
+    let mut first = open(db);
+    let p = people(&mut first);
+    let mut second = open(db);
+    send(&mut first, at(8, 10), &p.alice, propose("t1", 500)).unwrap();
+    // The second writer decides against a stale state; its append is refused and it reloads.
+    let stale = ets_access::Envelope { at: at(8, 11), origin: "127.0.0.1".into(), actor: p.bob.clone(), command: propose("t2", 700) };
+    match second.execute(&stale) {
+        Err(StoreError::Conflict(m)) => assert!(m.contains("access journal"), "{m}"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert!(*second.access() == *first.access(), "memory was rebuilt from storage");
+    assert_eq!(second.head(), first.head());
+    assert!(second.access().controls().transfer("t2").is_none());
+    // Now current, it writes.
+    send(&mut second, at(8, 12), &p.bob, A::ApproveTransfer { proposal: "t1".into() }).unwrap();
+    assert_eq!(second.head().0, first.head().0 + 1);
+    assert_eq!(second.audit().unwrap(), second.head());
 }
