@@ -142,6 +142,10 @@ impl Controls {
         self.trusted_proposals.get(id)
     }
 
+    pub fn trusted_proposals(&self) -> impl Iterator<Item = &TrustedProposal> {
+        self.trusted_proposals.values()
+    }
+
     /// The trusted list of `account`, with each entry's effective time (future ones included).
     pub fn trusted_list(&self, account: &str) -> Vec<&TrustedEntry> {
         self.trusted.get(account).map(|list| list.values().collect()).unwrap_or_default()

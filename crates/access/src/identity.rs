@@ -77,6 +77,10 @@ impl Identity {
         self.users.get(name)
     }
 
+    pub fn users(&self) -> impl Iterator<Item = &User> {
+        self.users.values()
+    }
+
     pub fn session(&self, id: &str) -> Option<&Session> {
         self.sessions.get(id)
     }

@@ -33,6 +33,12 @@ pub struct DemoArgs {
     trades: u32,
 }
 
+impl Default for DemoArgs {
+    fn default() -> DemoArgs {
+        DemoArgs { seed: 2024, accounts: 3000, trades: 20_000 }
+    }
+}
+
 /// Demo population per market: share of operator accounts, median and log-spread of verified
 /// emissions (t CO2e), and the coverage threshold below which no entity is covered.
 struct Population {

@@ -15,6 +15,7 @@ mod demo_mrv;
 mod exchange;
 mod mrv;
 mod output;
+mod serve;
 mod sim;
 mod stress;
 
@@ -213,6 +214,8 @@ enum Cmd {
     Sim(sim::SimCmd),
     /// Build a demo registry: the national market, eight pilots, thousands of accounts, a compliance year
     Demo(demo::DemoArgs),
+    /// Run the HTTP API (with its OpenAPI document) and the web dashboard; --demo for a living demo market
+    Serve(serve::ServeArgs),
     /// Crash-test feeder: submits a deterministic stream of transfers, printing each acknowledgement
     #[command(hide = true)]
     Stress(stress::StressArgs),
@@ -680,6 +683,7 @@ fn run(cli: &Cli, out: &Output) -> Result<(), CliError> {
         Cmd::Sandbox(SandboxCmd::Run(a)) => cycle::run_sandbox(&location(cli), out, a),
         Cmd::Sim(c) => sim::run(out, c),
         Cmd::Demo(args) => demo::run(cli_location(cli), args, out),
+        Cmd::Serve(args) => serve::run(cli_location(cli), location(cli), args, out),
         Cmd::Stress(args) => stress::run(location(cli), args),
     }
 }

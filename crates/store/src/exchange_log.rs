@@ -111,6 +111,10 @@ fn push_varint(out: &mut Vec<u8>, mut value: u64) {
 }
 
 impl ExchangeState {
+    pub(crate) fn venue(&self) -> Option<&Venue> {
+        self.venue.as_ref()
+    }
+
     fn load(backend: &mut dyn Backend) -> Result<ExchangeState, StoreError> {
         let mut chain = ChainVerifier::default();
         let mut venue: Option<Venue> = None;

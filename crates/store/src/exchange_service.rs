@@ -13,7 +13,7 @@
 use crate::backend::{Backend, StoreError};
 use crate::exchange_log::{ExchangeLog, ExchangeReceipt, ExchangeState, PreparedExchangeBatch};
 use ets_core::Timestamp;
-use ets_exchange::venue::{Envelope, Reject};
+use ets_exchange::venue::{Envelope, Reject, Venue};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -28,6 +28,12 @@ const BATCHES_IN_FLIGHT_MAX: usize = 2;
 /// Carries out a stored batch's registry instructions (on a `Ledger`, or through a
 /// `LedgerService`), at the batch's latest command time.
 pub type CarryOut = Box<dyn FnMut(Timestamp, &[ets_registry::Envelope]) -> Result<(), StoreError> + Send>;
+
+/// Market data from the venue as a batch left it, made on the executor thread; the
+/// publication it returns runs on the storage thread once the batch is stored, so nothing is
+/// published that could still be lost.
+pub type Publisher = Box<dyn FnMut(&Venue) -> Publication + Send>;
+pub type Publication = Box<dyn FnOnce() + Send>;
 
 /// Why a command submitted to the service was not accepted.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,6 +55,7 @@ struct Job {
 struct Sealed {
     replies: Vec<(Sender<Answers>, Decisions)>,
     prepared: PreparedExchangeBatch,
+    publication: Option<Publication>,
 }
 
 /// The answers to one submitted group of commands, available once they are durable and
@@ -76,6 +83,12 @@ pub struct ExchangeService {
 impl ExchangeService {
     /// Starts the executor and storage threads over an opened exchange journal.
     pub fn start(log: ExchangeLog, carry_out: CarryOut, batch_max: usize) -> ExchangeService {
+        ExchangeService::start_publishing(log, carry_out, batch_max, None)
+    }
+
+    /// `start`, and after every stored batch, what `publish` made of the venue.
+    pub fn start_publishing(log: ExchangeLog, carry_out: CarryOut, batch_max: usize, publish: Option<Publisher>) -> ExchangeService {
+        let mut publish = publish;
         assert!((1..=EXCHANGE_BATCH_MAX).contains(&batch_max), "batch_max must be 1..={EXCHANGE_BATCH_MAX}");
         let (mut state, mut backend) = log.split();
         let mut carry_out = carry_out;
@@ -130,9 +143,13 @@ impl ExchangeService {
                             continue;
                         }
                     };
+                    let publication = match (&mut publish, state.venue(), &prepared.sealed) {
+                        (Some(publish), Some(venue), Some(_)) => Some(publish(venue)),
+                        _ => None,
+                    };
                     let mut results = results.into_iter();
                     let replies = groups.into_iter().map(|(reply, n)| (reply, results.by_ref().take(n).collect())).collect();
-                    if let Err(mpsc::SendError(sealed)) = to_storage.send(Sealed { replies, prepared }) {
+                    if let Err(mpsc::SendError(sealed)) = to_storage.send(Sealed { replies, prepared, publication }) {
                         for (reply, results) in sealed.replies {
                             let _ = reply.send(results.iter().map(|_| Err(ExchangeSubmitError::Store(stopped()))).collect());
                         }
@@ -146,7 +163,7 @@ impl ExchangeService {
         let storage = std::thread::Builder::new()
             .name("ets-exchange-storage".into())
             .spawn(move || {
-                while let Ok(Sealed { replies, prepared }) = sealed.recv() {
+                while let Ok(Sealed { replies, prepared, publication }) = sealed.recv() {
                     let earlier = failed.lock().expect("failure lock").clone();
                     let outcome = match earlier {
                         Some(error) => Err(error),
@@ -160,6 +177,9 @@ impl ExchangeService {
                     };
                     match outcome {
                         Ok(()) => {
+                            if let Some(publication) = publication {
+                                publication();
+                            }
                             for (reply, results) in replies {
                                 let _ = reply.send(results.into_iter().map(|r| r.map_err(ExchangeSubmitError::Rejected)).collect());
                             }

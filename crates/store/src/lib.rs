@@ -26,7 +26,9 @@ mod writer;
 pub use access_log::AccessLog;
 pub use backend::{sha256_hex, AccountRow, Backend, EvidenceFile, HoldingRow, JournalRow, StoreError, TxRow, UnitRow};
 pub use exchange_log::{submit_instructions, ExchangeLog, ExchangeReceipt, VenueConfig};
-pub use exchange_service::{CarryOut, ExchangeService, ExchangeSubmission, ExchangeSubmitError, EXCHANGE_BATCH_MAX};
+pub use exchange_service::{
+    CarryOut, ExchangeService, ExchangeSubmission, ExchangeSubmitError, Publication, Publisher, EXCHANGE_BATCH_MAX,
+};
 pub use ledger::{audit, AuditReport, Ledger, LedgerOptions, PreparedBatch, SubmitError, Submitted};
 pub use mrv_log::{MrvAudit, MrvError, MrvLog, MrvReceipt, MrvSubmission};
 pub use postgres_backend::PostgresBackend;

@@ -1,0 +1,194 @@
+//! What `ets serve --demo` adds to the database `ets demo` made: users for every role (one
+//! password, printed at start-up), a second representative for one account so that four-eyes
+//! transfers can be tried, a trusted-list entry on its way, and an open trading day whose
+//! session the server's uptime walks through (`ExchangeTime::Session`).
+
+use crate::{Clock, ExchangeTime};
+use ets_access::{AccountRef, Actor, Command as A, ControlRules, Envelope, Role, Secret};
+use ets_core::{Date, Timestamp};
+use ets_exchange::venue::{Command as X, Envelope as XEnvelope};
+use ets_store::{AccessLog, ExchangeLog, Ledger, LedgerOptions, Location, StoreError};
+use rand::RngCore;
+
+/// The demo users' password (the demo is for trying things out; never for real data).
+pub const DEMO_PASSWORD: &str = "ets-demo-password";
+
+/// One demo user and what it is for.
+#[derive(Clone, Debug)]
+pub struct DemoUser {
+    pub user: String,
+    pub roles: Vec<Role>,
+    pub purpose: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct DemoSetup {
+    pub users: Vec<DemoUser>,
+    /// The account with two representatives, and its counterparty.
+    pub account: String,
+    pub counterparty: String,
+    pub exchange_time: ExchangeTime,
+}
+
+fn salt() -> [u8; 16] {
+    let mut buf = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut buf);
+    buf
+}
+
+/// A throw-away session secret for the set-up's own sessions (logged out at once).
+fn secret() -> Secret {
+    let mut buf = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut buf);
+    Secret::new(buf.iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+fn run(log: &mut AccessLog, at: Timestamp, actor: Actor, command: A) -> Result<(), StoreError> {
+    let envelope = Envelope { at, origin: "demo".into(), actor, command };
+    match log.execute(&envelope)? {
+        Ok(_) => Ok(()),
+        Err(refusal) => Err(StoreError::Conflict(format!("demo set-up refused: {}", refusal.rejection.message))),
+    }
+}
+
+/// Adds the demo's users and controls to `location` (made by `ets demo`) and opens the next
+/// trading day. Idempotent in effect: a database set up before is left as it is.
+pub fn prepare(location: &Location, rules: &ControlRules, clock: &Clock) -> Result<DemoSetup, StoreError> {
+    let now = clock.now();
+    let ledger = Ledger::open(location, LedgerOptions::default())?;
+    let mut exchange = ExchangeLog::open(location.open()?)?;
+    let venue = exchange.venue().ok_or_else(|| StoreError::Conflict("the demo database has no exchange: run `ets demo` first".into()))?;
+    // The two biggest national-market members: the first gets a second (approving) representative.
+    let cea = venue
+        .instrument_codes()
+        .into_iter()
+        .find(|c| venue.spec(c).is_some_and(|s| s.market == "CN"))
+        .ok_or_else(|| StoreError::Conflict("the demo exchange lists no national-market instrument".into()))?;
+    let members = venue.members();
+    let mut cn_members: Vec<(String, String)> =
+        members.iter().filter_map(|m| venue.member_account(m, "CN").map(|a| (m.clone(), a))).collect();
+    cn_members.sort();
+    let [(member_a, account_a), (member_b, account_b), ..] = cn_members.as_slice() else {
+        return Err(StoreError::Conflict("the demo exchange has fewer than two national-market members".into()));
+    };
+    let (member_a, account_a, member_b, account_b) = (member_a.clone(), account_a.clone(), member_b.clone(), account_b.clone());
+    let pilot_authority = ledger.registry().markets().get(1).map(|m| m.spec.code.clone()).unwrap_or_else(|| "BJ".into());
+
+    let users = vec![
+        DemoUser {
+            user: "admin".into(),
+            roles: vec![Role::RegistryAdmin],
+            purpose: "registry administrator: users, accounts, everything in the registry".into(),
+        },
+        DemoUser { user: "auditor".into(), roles: vec![Role::Auditor], purpose: "reads everything, changes nothing".into() },
+        DemoUser {
+            user: "regulator-cn".into(),
+            roles: vec![Role::MarketAuthority { market: "CN".into() }],
+            purpose: "the national market's authority".into(),
+        },
+        DemoUser {
+            user: format!("regulator-{}", pilot_authority.to_lowercase()),
+            roles: vec![Role::MarketAuthority { market: pilot_authority.clone() }],
+            purpose: format!("the {pilot_authority} pilot's authority (sees nothing of the national market's accounts)"),
+        },
+        DemoUser { user: "verifier".into(), roles: vec![Role::Verifier], purpose: "an accredited MRV verifier".into() },
+        DemoUser {
+            user: member_a.clone(),
+            roles: vec![Role::AccountRepresentative { account: account_a.clone() }, Role::ExchangeMember { member: member_a.clone() }],
+            purpose: format!("representative of {account_a} and exchange member: proposes transfers, trades {cea}"),
+        },
+        DemoUser {
+            user: format!("{member_a}-approver"),
+            roles: vec![Role::ApprovingRepresentative { account: account_a.clone() }],
+            purpose: format!("{account_a}'s approving representative: the second pair of eyes"),
+        },
+        DemoUser {
+            user: member_b.clone(),
+            roles: vec![Role::AccountRepresentative { account: account_b.clone() }, Role::ExchangeMember { member: member_b.clone() }],
+            purpose: format!("representative of {account_b} and exchange member"),
+        },
+    ];
+
+    let mut access = AccessLog::open(location.open()?, rules.clone())?;
+    if access.access().identity().user("admin").is_none() {
+        run(&mut access, now, Actor::System, A::Bootstrap { user: "admin".into(), password: Secret::new(DEMO_PASSWORD), salt: salt() })?;
+        // The administrator's own session creates the others, as a person would.
+        let session = "s-demo-setup".to_string();
+        run(
+            &mut access,
+            now,
+            Actor::Anonymous,
+            A::Login { user: "admin".into(), password: Secret::new(DEMO_PASSWORD), session: session.clone(), secret: secret() },
+        )?;
+        let admin = Actor::Session(session.clone());
+        for u in users.iter().skip(1) {
+            run(
+                &mut access,
+                now,
+                admin.clone(),
+                A::CreateUser { user: u.user.clone(), roles: u.roles.clone(), password: Secret::new(DEMO_PASSWORD), salt: salt() },
+            )?;
+        }
+        run(&mut access, now, admin, A::Logout { session })?;
+        // A trusted-list addition on its way: proposed and approved now, effective after the
+        // working-day delay.
+        let login = |access: &mut AccessLog, user: &str, session: &str| {
+            run(
+                access,
+                now,
+                Actor::Anonymous,
+                A::Login { user: user.into(), password: Secret::new(DEMO_PASSWORD), session: session.into(), secret: secret() },
+            )
+        };
+        login(&mut access, &member_a, "s-demo-a")?;
+        login(&mut access, &format!("{member_a}-approver"), "s-demo-b")?;
+        let proposal = format!("tal-demo-{}", now.0);
+        run(
+            &mut access,
+            now,
+            Actor::Session("s-demo-a".into()),
+            A::ProposeTrusted {
+                proposal: proposal.clone(),
+                account: AccountRef::new(&account_a, "CN"),
+                trusted: AccountRef::new(&account_b, "CN"),
+            },
+        )?;
+        run(&mut access, now, Actor::Session("s-demo-b".into()), A::ApproveTrusted { proposal })?;
+        for s in ["s-demo-a", "s-demo-b"] {
+            run(&mut access, now, Actor::Session(s.into()), A::Logout { session: s.into() })?;
+        }
+    }
+
+    // An open trading day for the live demo market.
+    let venue = exchange.venue().expect("checked");
+    let offset_ms = venue.spec(&cea).map_or(480, |s| s.utc_offset_minutes) as i64 * 60_000;
+    let day = match venue.day() {
+        Some(day) => day,
+        None => {
+            let last = venue.bars(&cea).last().map_or(now.date(), |b| b.date);
+            let mut day = last.plus_days(1);
+            while !venue.is_trading_day(day) {
+                day = day.plus_days(1);
+            }
+            let operator = venue.operator().to_string();
+            let open = XEnvelope {
+                id: format!("serve-open-{day}"),
+                actor: operator,
+                at_ms: day.start().0 + 9 * 3_600_000 - offset_ms,
+                command: X::OpenDay { date: day },
+            };
+            let mut ledger = ledger;
+            for r in exchange.submit_batch(&[open], &mut ledger)? {
+                r.map_err(|e| StoreError::Conflict(format!("opening the demo trading day: {}", e.message)))?;
+            }
+            day
+        }
+    };
+    let exchange_time = ExchangeTime::Session { start_ms: session_start(day, offset_ms), length_ms: 110 * 60_000, started_at: now };
+    Ok(DemoSetup { users, account: account_a, counterparty: account_b, exchange_time })
+}
+
+/// 09:31 local time on `day`: inside the continuous morning session.
+fn session_start(day: Date, offset_ms: i64) -> i64 {
+    day.start().0 + (9 * 60 + 31) * 60_000 - offset_ms
+}

@@ -1,0 +1,266 @@
+//! The ets server: the JSON API under `/api/v1` (with its OpenAPI document generated from the
+//! handlers, and an API explorer that works offline), identity and access with the registry's
+//! security controls, and the server-rendered dashboard.
+//!
+//! The shell around the pure cores: `Platform` holds the registry ledger, the access journal
+//! (users, sessions, tokens, four-eyes proposals, trusted lists) and the exchange behind its
+//! pipelined writer, and owns the clock. Every write is journaled before it is answered.
+//! Reads take a shared lock on the state they show; market data is what the exchange last
+//! published after a stored batch.
+
+pub mod api;
+mod auth;
+pub mod demo;
+mod docs;
+mod error;
+pub mod view;
+
+use ets_access::{ControlRules, Event};
+use ets_core::Timestamp;
+use ets_store::{AccessLog, ExchangeLog, ExchangeService, Ledger, LedgerOptions, Location, StoreError};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use view::MarketView;
+
+pub use error::{ApiError, ErrorBody};
+
+/// Where the time comes from: the wall clock, or (tests) a clock the caller moves.
+#[derive(Clone)]
+pub enum Clock {
+    System,
+    Manual(Arc<AtomicI64>),
+}
+
+impl Clock {
+    pub fn now(&self) -> Timestamp {
+        match self {
+            Clock::System => {
+                let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock after 1970");
+                Timestamp(since.as_millis() as i64)
+            }
+            Clock::Manual(ms) => Timestamp(ms.load(Ordering::SeqCst)),
+        }
+    }
+}
+
+/// The time the exchange's commands carry. `Live` is the clock. `Session` maps the server's
+/// uptime into the open trading day's continuous session (from `start_ms`, at most
+/// `length_ms`), so a demo market trades at any hour of the real day; it says so on every page.
+#[derive(Clone, Copy, Debug)]
+pub enum ExchangeTime {
+    Live,
+    Session { start_ms: i64, length_ms: i64, started_at: Timestamp },
+}
+
+impl ExchangeTime {
+    pub fn at(&self, now: Timestamp) -> i64 {
+        match *self {
+            ExchangeTime::Live => now.0,
+            ExchangeTime::Session { start_ms, length_ms, started_at } => start_ms + (now.0 - started_at.0).clamp(0, length_ms),
+        }
+    }
+}
+
+pub struct Config {
+    pub listen: SocketAddr,
+    pub location: Location,
+    pub rules: ControlRules,
+    pub clock: Clock,
+    /// How often matured transfers are released (the access `Tick`).
+    pub tick_every: std::time::Duration,
+}
+
+pub struct Platform {
+    pub registry: Arc<Mutex<Ledger>>,
+    pub access: Mutex<AccessLog>,
+    pub exchange: Option<ExchangeService>,
+    pub market: Arc<RwLock<Arc<MarketView>>>,
+    pub clock: Clock,
+    pub exchange_time: ExchangeTime,
+    /// The exchange's operator actor name (for cancels on behalf of the venue, reports).
+    pub operator: Option<String>,
+    last_order_id: AtomicU64,
+    sequence: AtomicU64,
+}
+
+impl Platform {
+    /// Opens the registry, the access journal and the exchange journal at `location`.
+    pub fn open(location: &Location, rules: ControlRules, clock: Clock, exchange_time: ExchangeTime) -> Result<Platform, StoreError> {
+        let mut ledger = Ledger::open(location, LedgerOptions::default())?;
+        let access = AccessLog::open(location.open()?, rules)?;
+        let mut log = ExchangeLog::open(location.open()?)?;
+        // Anything the exchange journal implies that the registry lacks (a crash between the
+        // two writes) is carried out before the first request.
+        if log.venue().is_some() {
+            log.reconcile(&mut ledger, clock.now())?;
+        }
+        let market = Arc::new(RwLock::new(Arc::new(log.venue().map(|v| MarketView::of(v, None)).unwrap_or_default())));
+        let operator = log.venue().map(|v| v.operator().to_string());
+        let platform = Platform {
+            registry: Arc::new(Mutex::new(ledger)),
+            access: Mutex::new(access),
+            exchange: None,
+            market,
+            clock,
+            exchange_time,
+            operator,
+            last_order_id: AtomicU64::new(0),
+            sequence: AtomicU64::new(0),
+        };
+        let platform = platform.with_exchange(log);
+        platform.reconcile_releases().map_err(|e| StoreError::Io(e.message))?;
+        Ok(platform)
+    }
+
+    fn with_exchange(mut self, log: ExchangeLog) -> Platform {
+        if log.venue().is_none() {
+            return self;
+        }
+        let market = self.market.clone();
+        let publish: ets_store::Publisher = Box::new(move |venue| {
+            let view = Arc::new(MarketView::of(venue, Some(&market.read().expect("market view").clone())));
+            let market = market.clone();
+            Box::new(move || *market.write().expect("market view") = view)
+        });
+        // Settlement goes into the same registry the API reads, under its lock.
+        let registry = self.registry.clone();
+        let carry_out: ets_store::CarryOut = Box::new(move |at, instructions| {
+            if instructions.is_empty() {
+                return Ok(());
+            }
+            ets_store::submit_instructions(&mut registry.lock().expect("registry lock"), at, instructions)
+        });
+        self.exchange = Some(ExchangeService::start_publishing(log, carry_out, ets_store::EXCHANGE_BATCH_MAX, Some(publish)));
+        self
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// A fresh order id: above every id handed out before, in this run or an earlier one
+    /// (time-based, 1,024 per millisecond).
+    pub fn next_order_id(&self) -> u64 {
+        let floor = (self.now().0.max(0) as u64) << 10;
+        let mut last = self.last_order_id.load(Ordering::SeqCst);
+        loop {
+            let next = floor.max(last + 1);
+            match self.last_order_id.compare_exchange(last, next, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => return next,
+                Err(seen) => last = seen,
+            }
+        }
+    }
+
+    /// A unique command id with a prefix, for the journals' idempotency keys.
+    pub fn command_id(&self, prefix: &str) -> String {
+        format!("{prefix}-{}-{}", self.now().0, self.sequence.fetch_add(1, Ordering::SeqCst))
+    }
+
+    /// Releases matured transfers: the access `Tick`, then each released transfer into the
+    /// registry.
+    pub fn tick(&self) -> Result<Vec<String>, ApiError> {
+        let now = self.now();
+        let record = {
+            let mut access = self.access.lock().expect("access lock");
+            if access.access().due(now).is_empty() {
+                return Ok(Vec::new());
+            }
+            let envelope = ets_access::Envelope {
+                at: now,
+                origin: "server".into(),
+                actor: ets_access::Actor::System,
+                command: ets_access::Command::Tick,
+            };
+            match access.execute(&envelope)? {
+                Ok(record) => record,
+                Err(refusal) => return Err(refusal.rejection.into()),
+            }
+        };
+        self.carry_out_releases(&record)
+    }
+
+    /// Executes in the registry the transfers an access record released (a tick, or an
+    /// approval that released at once), under ids derived from their proposals, so a retry
+    /// or a `reconcile_releases` after a crash cannot move units twice.
+    pub fn carry_out_releases(&self, record: &ets_access::Record) -> Result<Vec<String>, ApiError> {
+        let mut released = Vec::new();
+        for event in &record.events {
+            if let Event::TransferReleased { proposal, .. } = event {
+                if self.release_into_registry(proposal, record.at)? {
+                    released.push(proposal.clone());
+                }
+            }
+        }
+        Ok(released)
+    }
+
+    fn release_into_registry(&self, proposal: &str, at: Timestamp) -> Result<bool, ApiError> {
+        let Some(p) = self.access.lock().expect("access lock").access().controls().transfer(proposal).cloned() else {
+            return Ok(false);
+        };
+        let envelope = ets_registry::Envelope {
+            id: format!("transfer-{proposal}"),
+            actor: p.initiator.clone(),
+            command: ets_registry::Command::Transfer {
+                from: p.from.number.clone(),
+                to: p.to.number.clone(),
+                unit: p.unit.clone(),
+                quantity: p.quantity,
+            },
+        };
+        match self.registry.lock().expect("registry lock").submit(at, &envelope) {
+            Ok(_) => Ok(true),
+            Err(ets_store::SubmitError::Rejected(r)) => {
+                eprintln!("ets serve: released transfer {proposal} was refused by the registry: {}", r.message);
+                Ok(false)
+            }
+            Err(ets_store::SubmitError::Store(e)) => Err(e.into()),
+        }
+    }
+
+    /// Carries out every released transfer the registry has not recorded (a crash between the
+    /// access journal's write and the registry's). Returns how many.
+    pub fn reconcile_releases(&self) -> Result<usize, ApiError> {
+        let missing: Vec<(String, Timestamp)> = {
+            let access = self.access.lock().expect("access lock");
+            let ledger = self.registry.lock().expect("registry lock");
+            access
+                .access()
+                .controls()
+                .transfers()
+                .filter_map(|p| match p.status {
+                    ets_access::TransferStatus::Released { at } => Some((p.id.clone(), at)),
+                    _ => None,
+                })
+                .filter(|(id, _)| ledger.registry().command_receipt(&format!("transfer-{id}")).is_none())
+                .collect()
+        };
+        let mut done = 0;
+        for (id, at) in missing {
+            if self.release_into_registry(&id, at)? {
+                done += 1;
+            }
+        }
+        Ok(done)
+    }
+}
+
+/// Serves until the process is stopped.
+pub async fn serve(platform: Arc<Platform>, listen: SocketAddr, tick_every: std::time::Duration) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let ticker = platform.clone();
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(tick_every);
+        loop {
+            interval.tick().await;
+            let p = ticker.clone();
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || p.tick()).await {
+                eprintln!("ets serve: releasing transfers failed: {}", e.message);
+            }
+        }
+    });
+    let app = api::router(platform);
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
+}

@@ -1,0 +1,161 @@
+//! Market data as the exchange publishes it: made from the venue after each stored batch and
+//! swapped in whole, so a reader never sees a half-applied batch and never waits for the
+//! matching engine. Prices are in fen (0.01 yuan), quantities in tonnes.
+
+use ets_exchange::venue::{DayBar, Trade, TradeKind, Venue};
+use ets_exchange::Side;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use utoipa::ToSchema;
+
+/// How many price levels per side, and how many recent trades per instrument, are published.
+pub const DEPTH_LEVELS: usize = 5;
+pub const RECENT_TRADES: usize = 50;
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Level {
+    pub price_fen: i64,
+    pub qty_t: u64,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct TradeView {
+    pub id: u64,
+    pub kind: String,
+    pub buyer: String,
+    pub seller: String,
+    pub price_fen: i64,
+    pub qty_t: u64,
+    pub date: String,
+    pub settles: String,
+}
+
+/// One trading day of an instrument. `close_fen` is the market's closing price (national: the
+/// volume-weighted average of the day's listed trades, the previous close if none).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct BarView {
+    pub date: String,
+    pub open_fen: Option<i64>,
+    pub high_fen: Option<i64>,
+    pub low_fen: Option<i64>,
+    pub close_fen: i64,
+    pub listed_volume_t: u64,
+    pub block_volume_t: u64,
+    pub other_volume_t: u64,
+    pub value_fen: i64,
+    pub trades: u64,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct InstrumentView {
+    pub code: String,
+    pub market: String,
+    pub unit: String,
+    pub previous_close_fen: i64,
+    pub best_bid: Option<Level>,
+    pub best_ask: Option<Level>,
+    pub bids: Vec<Level>,
+    pub asks: Vec<Level>,
+    /// Today's bar so far, while a trading day is open.
+    pub today: Option<BarView>,
+    pub recent_trades: Vec<TradeView>,
+    /// Closed days, oldest first (shared between publications until a day closes).
+    #[schema(value_type = Vec<BarView>)]
+    pub bars: Arc<Vec<BarView>>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, ToSchema)]
+pub struct MarketView {
+    /// The open trading day, if any.
+    pub day: Option<String>,
+    pub trades_total: u64,
+    pub instruments: BTreeMap<String, InstrumentView>,
+}
+
+fn level((price_fen, qty_t): (i64, u64)) -> Level {
+    Level { price_fen, qty_t }
+}
+
+pub fn trade_view(t: &Trade) -> TradeView {
+    let kind = match t.kind {
+        TradeKind::Listed => "listed",
+        TradeKind::Agreement => "agreement",
+        TradeKind::Block => "block",
+        TradeKind::Bidding => "bidding",
+        TradeKind::Call => "call",
+    };
+    TradeView {
+        id: t.id,
+        kind: kind.into(),
+        buyer: t.buyer.to_string(),
+        seller: t.seller.to_string(),
+        price_fen: t.price,
+        qty_t: t.qty,
+        date: t.date.to_string(),
+        settles: t.settles.to_string(),
+    }
+}
+
+fn bar_view(b: &DayBar) -> BarView {
+    BarView {
+        date: b.date.to_string(),
+        open_fen: b.open,
+        high_fen: b.high,
+        low_fen: b.low,
+        close_fen: b.close,
+        listed_volume_t: b.listed_volume,
+        block_volume_t: b.block_volume,
+        other_volume_t: b.other_volume,
+        value_fen: b.value_fen,
+        trades: b.trades,
+    }
+}
+
+impl MarketView {
+    /// The view of `venue`, reusing `previous`'s bar lists where no day has closed since.
+    pub fn of(venue: &Venue, previous: Option<&MarketView>) -> MarketView {
+        let trades = venue.trades();
+        let mut recent: BTreeMap<&str, Vec<TradeView>> = BTreeMap::new();
+        let codes = venue.instrument_codes();
+        // Walk back from the newest trade until every instrument has its recent trades (or the
+        // start of history): cheap when trading is lively, bounded by history when it is not.
+        let mut missing = codes.len();
+        for t in trades.iter().rev() {
+            if missing == 0 {
+                break;
+            }
+            let list = recent.entry(&t.instrument).or_default();
+            if list.len() < RECENT_TRADES {
+                list.push(trade_view(t));
+                if list.len() == RECENT_TRADES {
+                    missing -= 1;
+                }
+            }
+        }
+        let mut instruments = BTreeMap::new();
+        for code in &codes {
+            let spec = venue.spec(code).expect("listed");
+            let bars = venue.bars(code);
+            let reused = previous.and_then(|p| p.instruments.get(code)).filter(|i| i.bars.len() == bars.len()).map(|i| i.bars.clone());
+            let book = venue.book(code).expect("listed");
+            instruments.insert(
+                code.clone(),
+                InstrumentView {
+                    code: code.clone(),
+                    market: spec.market.clone(),
+                    unit: spec.unit.to_string(),
+                    previous_close_fen: venue.previous_close(code).unwrap_or(spec.reference_price),
+                    best_bid: book.best_bid().map(level),
+                    best_ask: book.best_ask().map(level),
+                    bids: book.depth(Side::Buy, DEPTH_LEVELS).into_iter().map(level).collect(),
+                    asks: book.depth(Side::Sell, DEPTH_LEVELS).into_iter().map(level).collect(),
+                    today: venue.day().and(venue.today(code)).map(bar_view),
+                    recent_trades: recent.remove(code.as_str()).unwrap_or_default(),
+                    bars: reused.unwrap_or_else(|| Arc::new(bars.iter().map(bar_view).collect())),
+                },
+            );
+        }
+        MarketView { day: venue.day().map(|d| d.to_string()), trades_total: trades.len() as u64, instruments }
+    }
+}

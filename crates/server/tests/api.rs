@@ -1,0 +1,365 @@
+//! The API end to end through the router (no sockets): every endpoint, the authorization
+//! matrix, and the registry's security controls as a user meets them.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::{cet, World, A, B, C};
+use serde_json::{json, Value};
+
+const ROLES: [&str; 10] = ["public", "admin", "auditor", "regulator-cn", "regulator-bj", "verifier", "alice", "approver", "bob", "carol"];
+
+/// Every role against every endpoint: allowed exactly where intended. Each request is built so
+/// that, once allowed, it fails on its content (or harmlessly succeeds), and denied it is 401
+/// (no credential) or 403.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorization_matrix() {
+    let w = World::new();
+    let mut secrets = std::collections::BTreeMap::new();
+    for user in &ROLES[1..] {
+        secrets.insert(*user, w.login(user).await);
+    }
+    let everyone: Vec<&str> = ROLES.to_vec();
+    let signed_in: Vec<&str> = ROLES[1..].to_vec();
+    let cases: Vec<(Method, String, Option<Value>, Vec<&str>)> = vec![
+        (Method::GET, "/api/v1/health".into(), None, everyone.clone()),
+        (Method::GET, "/api/v1/me".into(), None, everyone.clone()),
+        (Method::GET, "/api/v1/markets".into(), None, everyone.clone()),
+        (Method::GET, "/api/v1/instruments".into(), None, everyone.clone()),
+        (Method::GET, "/api/v1/instruments/CEA-2025".into(), None, everyone.clone()),
+        (Method::GET, "/api/v1/instruments/CEA-2025/trades".into(), None, everyone.clone()),
+        (Method::GET, "/api/v1/accounts".into(), None, vec!["admin", "auditor"]),
+        (Method::GET, "/api/v1/accounts?market=CN".into(), None, vec!["admin", "auditor", "regulator-cn"]),
+        (Method::GET, "/api/v1/accounts?market=BJ".into(), None, vec!["admin", "auditor", "regulator-bj"]),
+        (Method::GET, format!("/api/v1/accounts/{A}"), None, vec!["admin", "auditor", "regulator-cn", "alice", "approver"]),
+        (Method::GET, format!("/api/v1/accounts/{C}"), None, vec!["admin", "auditor", "regulator-bj", "carol"]),
+        (Method::GET, format!("/api/v1/accounts/{A}/transactions"), None, vec!["admin", "auditor", "regulator-cn", "alice", "approver"]),
+        (Method::GET, format!("/api/v1/accounts/{B}/trusted"), None, vec!["admin", "auditor", "regulator-cn", "bob"]),
+        (Method::GET, "/api/v1/transfers".into(), None, signed_in.clone()),
+        // More than A holds: refused (422) once allowed, nothing proposed.
+        (
+            Method::POST,
+            "/api/v1/transfers".into(),
+            Some(json!({"from": A, "to": B, "unit": "CEA:2025", "quantity_t": 999_999_999})),
+            vec!["alice"],
+        ),
+        (
+            Method::POST,
+            "/api/v1/transfers".into(),
+            Some(json!({"from": C, "to": A, "unit": "CEA:2025", "quantity_t": 999_999_999})),
+            vec!["carol"],
+        ),
+        // A zero quantity: refused by the venue once allowed.
+        (
+            Method::POST,
+            "/api/v1/orders".into(),
+            Some(json!({"instrument": "CEA-2025", "side": "buy", "price_fen": 8000, "qty_t": 0})),
+            vec!["alice", "bob"],
+        ),
+        (Method::GET, "/api/v1/users".into(), None, vec!["admin", "auditor"]),
+        // An unknown role: invalid once allowed, no user made.
+        (
+            Method::POST,
+            "/api/v1/users".into(),
+            Some(json!({"user": "zed", "password": common::PASSWORD, "roles": ["no-such-role"]})),
+            vec!["admin"],
+        ),
+        (Method::GET, "/api/v1/audit".into(), None, vec!["admin", "auditor"]),
+    ];
+    let mut failures = Vec::new();
+    for (method, uri, body, allowed) in &cases {
+        for role in ROLES {
+            let secret = secrets.get(role).map(String::as_str);
+            let (status, answer) = w.call(method.clone(), uri, secret, body.clone()).await;
+            let denied = status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN;
+            let expected_allowed = allowed.contains(&role);
+            if denied == expected_allowed || status.is_server_error() {
+                failures.push(format!("{role:>13} {method} {uri}: {status} {answer}"));
+            }
+            if !expected_allowed && role == "public" && status != StatusCode::UNAUTHORIZED {
+                failures.push(format!("public {method} {uri}: expected 401, got {status}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "authorization differs from the intended matrix:\n{}", failures.join("\n"));
+    // Nothing the denied (or content-refused) writes asked for happened.
+    let (_, transfers) = w.get("/api/v1/transfers", Some(&secrets["admin"])).await;
+    assert_eq!(transfers, json!([]));
+    let (_, users) = w.get("/api/v1/users", Some(&secrets["admin"])).await;
+    assert!(!users.as_array().unwrap().iter().any(|u| u["user"] == "zed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_and_tokens() {
+    let w = World::new();
+    // A wrong password is 401 and says nothing about which part was wrong.
+    let (status, body) = w.post("/api/v1/session", None, json!({"user": "alice", "password": "wrong password here"})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (status, _) = w.post("/api/v1/session", None, json!({"user": "nobody", "password": "wrong password here"})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let secret = w.login("alice").await;
+    let (status, me) = w.get("/api/v1/me", Some(&secret)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["user"], "alice");
+    assert_eq!(me["credential"], "session");
+    assert_eq!(me["roles"], json!([format!("account-representative:{A}"), "exchange-member:alice"]));
+    // A token scoped to one of the user's roles; a role the user lacks is refused.
+    let (status, token) =
+        w.post("/api/v1/tokens", Some(&secret), json!({"roles": [format!("account-representative:{A}")], "days": 7})).await;
+    assert_eq!(status, StatusCode::CREATED, "{token}");
+    let token_secret = token["secret"].as_str().unwrap().to_string();
+    let (status, _) = w.post("/api/v1/tokens", Some(&secret), json!({"roles": ["registry-admin"]})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, me) = w.get("/api/v1/me", Some(&token_secret)).await;
+    assert_eq!((status, me["credential"].as_str()), (StatusCode::OK, Some("token")));
+    assert_eq!(me["roles"], json!([format!("account-representative:{A}")]));
+    let (status, _) = w.get(&format!("/api/v1/accounts/{A}"), Some(&token_secret)).await;
+    assert_eq!(status, StatusCode::OK);
+    // The token cannot trade: its scope left the member role out.
+    let (status, _) = w
+        .post("/api/v1/orders", Some(&token_secret), json!({"instrument": "CEA-2025", "side": "buy", "price_fen": 8000, "qty_t": 1}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Revoked: refused at once.
+    let (status, _) = w.call(Method::DELETE, &format!("/api/v1/tokens/{}", token["token"].as_str().unwrap()), Some(&secret), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = w.get(&format!("/api/v1/accounts/{A}"), Some(&token_secret)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Logged out: the session's secret is refused at once, and is not served as the public.
+    let (status, _) = w.call(Method::DELETE, "/api/v1/session", Some(&secret), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = w.get("/api/v1/me", Some(&secret)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = w.get("/api/v1/markets", Some(&secret)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_throttling_locks_after_repeated_failures() {
+    let w = World::new();
+    let auditor = w.login("auditor").await;
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        statuses.push(w.post("/api/v1/session", None, json!({"user": "bob", "password": "not bob's password"})).await.0);
+    }
+    // The fifth failure locks (it is itself answered as a failed login); then 429.
+    assert_eq!(statuses[..5], [StatusCode::UNAUTHORIZED; 5]);
+    assert!(statuses[5..].iter().all(|s| *s == StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+    // Even the right password waits out the lock.
+    let (status, _) = w.post("/api/v1/session", None, json!({"user": "bob", "password": common::PASSWORD})).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    // The origin is locked too (password spraying across users), whoever tries.
+    let (status, _) = w.post("/api/v1/session", None, json!({"user": "carol", "password": common::PASSWORD})).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    // Sessions opened before the lock still work; every failure is in the audit journal.
+    let (_, records) = w.get("/api/v1/audit?limit=1000", Some(&auditor)).await;
+    let failed = records.as_array().unwrap().iter().filter(|r| r["command"] == "login" && r["user"] == "bob").count();
+    assert!(failed >= 5, "{records}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn market_data_and_orders_settle_into_the_registry() {
+    let w = World::new();
+    let (status, markets) = w.get("/api/v1/markets", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(markets.as_array().unwrap().iter().map(|m| m["code"].as_str().unwrap()).collect::<Vec<_>>(), ["CN", "BJ"]);
+    assert_eq!(markets[0]["instruments"], json!(["CEA-2025"]));
+    let alice = w.login("alice").await;
+    let bob = w.login("bob").await;
+    // Outside the band: refused with the reason, nothing rests.
+    let (status, body) =
+        w.post("/api/v1/orders", Some(&alice), json!({"instrument": "CEA-2025", "side": "sell", "price_fen": 9_000, "qty_t": 1_000})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("band"), "{body}");
+    let (status, sell) =
+        w.post("/api/v1/orders", Some(&alice), json!({"instrument": "CEA-2025", "side": "sell", "price_fen": 8_100, "qty_t": 3_000})).await;
+    assert_eq!(status, StatusCode::CREATED, "{sell}");
+    assert_eq!(sell["resting_t"], 3_000);
+    let (_, book) = w.get("/api/v1/instruments/CEA-2025", None).await;
+    assert_eq!(book["best_ask"], json!({"price_fen": 8_100, "qty_t": 3_000}));
+    let (status, buy) = w
+        .post(
+            "/api/v1/orders",
+            Some(&bob),
+            json!({"instrument": "CEA-2025", "side": "buy", "price_fen": 8_100, "qty_t": 1_000, "tif": "ioc"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{buy}");
+    assert_eq!(buy["trades"][0]["qty_t"], 1_000);
+    assert_eq!(buy["trades"][0]["price_fen"], 8_100);
+    let (_, trades) = w.get("/api/v1/instruments/CEA-2025/trades", None).await;
+    assert_eq!(trades.as_array().unwrap().len(), 1);
+    let (_, book) = w.get("/api/v1/instruments/CEA-2025", None).await;
+    assert_eq!(book["best_ask"], json!({"price_fen": 8_100, "qty_t": 2_000}));
+    assert_eq!(book["today"]["listed_volume_t"], 1_000);
+    // Bob cannot cancel Alice's order; Alice can.
+    let order = sell["order"].as_u64().unwrap();
+    let (status, _) = w.call(Method::DELETE, &format!("/api/v1/orders/{order}"), Some(&bob), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = w.call(Method::DELETE, &format!("/api/v1/orders/{order}"), Some(&alice), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (_, book) = w.get("/api/v1/instruments/CEA-2025", None).await;
+    assert_eq!(book["best_ask"], Value::Null);
+    // Until settlement, the sold units stay in clearing; A's lodged units are encumbered.
+    assert_eq!(w.held(A), (80_000, 100_000));
+    let (status, detail) = w.get(&format!("/api/v1/accounts/{A}"), Some(&alice)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(detail["holdings"][0]["encumbered_t"], 20_000);
+    assert_eq!(detail["holdings"][0]["unit"], "CEA:2025");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_eyes_transfer_to_an_untrusted_account_waits_for_approval_and_the_delay() {
+    let w = World::new();
+    // Friday 2025-06-06 14:00 CET: after the 12:00 cutoff, before a weekend and the Whit Monday
+    // holiday: released at 12:00 CET on the second working day, Wednesday 2025-06-11.
+    w.set_time(cet("2025-06-06", 14, 0));
+    let alice = w.login("alice").await;
+    let approver = w.login("approver").await;
+    let bob = w.login("bob").await;
+    let (status, t) = w.post("/api/v1/transfers", Some(&alice), json!({"from": A, "to": B, "unit": "CEA:2025", "quantity_t": 5_000})).await;
+    assert_eq!(status, StatusCode::CREATED, "{t}");
+    assert_eq!(t["status"], "awaiting-approval");
+    let id = t["id"].as_str().unwrap().to_string();
+    // The initiator cannot approve; the other account's representative cannot either.
+    let (status, _) = w.post(&format!("/api/v1/transfers/{id}/approve"), Some(&alice), json!({})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = w.post(&format!("/api/v1/transfers/{id}/approve"), Some(&bob), json!({})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // A second proposal that nobody approves.
+    let (_, unapproved) =
+        w.post("/api/v1/transfers", Some(&alice), json!({"from": A, "to": B, "unit": "CEA:2025", "quantity_t": 700})).await;
+    w.set_time(cet("2025-06-06", 14, 5));
+    let (status, t) = w.post(&format!("/api/v1/transfers/{id}/approve"), Some(&approver), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{t}");
+    assert_eq!(t["status"], "approved");
+    assert_eq!(t["to_trusted"], false);
+    assert_eq!(t["release_at_ms"], cet("2025-06-11", 12, 0).0);
+    // A millisecond before: nothing; at the instant: released, exactly once.
+    w.set_time(ets_core::Timestamp(cet("2025-06-11", 12, 0).0 - 1));
+    assert!(w.platform.tick().unwrap().is_empty());
+    assert_eq!(w.held(A).1, 100_000);
+    w.set_time(cet("2025-06-11", 12, 0));
+    assert_eq!(w.platform.tick().unwrap(), vec![id.clone()]);
+    assert!(w.platform.tick().unwrap().is_empty());
+    assert_eq!((w.held(A).1, w.held(B).1), (95_000, 55_000));
+    // Without its second approval the other never executes, however long we wait.
+    w.set_time(cet("2025-07-30", 12, 0));
+    assert!(w.platform.tick().unwrap().is_empty());
+    assert_eq!((w.held(A).1, w.held(B).1), (95_000, 55_000));
+    let bob = w.login("bob").await;
+    let (_, list) = w.get("/api/v1/transfers", Some(&bob)).await;
+    assert_eq!(list, json!([]), "bob sees no proposal from A");
+    let alice = w.login("alice").await;
+    let (_, list) = w.get("/api/v1/transfers", Some(&alice)).await;
+    let status_of = |id: &Value| list.as_array().unwrap().iter().find(|t| t["id"] == *id).unwrap()["status"].clone();
+    assert_eq!(status_of(&json!(id)), "released");
+    assert_eq!(status_of(&unapproved["id"]), "awaiting-approval");
+    // The registry's history shows the one transfer.
+    let (_, history) = w.get(&format!("/api/v1/accounts/{B}/transactions"), Some(&bob)).await;
+    let moved: Vec<&Value> = history.as_array().unwrap().iter().filter(|r| r["kind"] == "transfer" && r["from"] == A).collect();
+    assert_eq!(moved.len(), 1, "{history}");
+    assert_eq!(moved[0]["quantity_t"], 5_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_limit_transfer_to_an_untrusted_account_is_refused_and_changes_nothing() {
+    let w = World::new();
+    let alice = w.login("alice").await;
+    let (status, body) =
+        w.post("/api/v1/transfers", Some(&alice), json!({"from": A, "to": B, "unit": "CEA:2025", "quantity_t": 10_001})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("10000"), "the limit is named: {body}");
+    let (_, list) = w.get("/api/v1/transfers", Some(&alice)).await;
+    assert_eq!(list, json!([]));
+    assert_eq!(w.held(A).1, 100_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trusted_list_addition_takes_effect_after_working_days_then_transfers_execute_at_once() {
+    let w = World::new();
+    // Thursday 2025-06-05 11:00 CET: 4 working days (Fri, Tue, Wed, Thu; the weekend and Whit
+    // Monday do not count) → effective Thursday 2025-06-12 12:00 CET.
+    w.set_time(cet("2025-06-05", 11, 0));
+    let alice = w.login("alice").await;
+    let approver = w.login("approver").await;
+    let (status, list) = w.post(&format!("/api/v1/accounts/{A}/trusted"), Some(&alice), json!({"trusted": B})).await;
+    assert_eq!(status, StatusCode::CREATED, "{list}");
+    let id = list["proposals"][0]["id"].as_str().unwrap_or_else(|| panic!("{list}")).to_string();
+    let (status, _) = w.post(&format!("/api/v1/trusted/{id}/approve"), Some(&alice), json!({})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "the proposer cannot approve");
+    let (status, list) = w.post(&format!("/api/v1/trusted/{id}/approve"), Some(&approver), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list["entries"][0]["effective_at_ms"], cet("2025-06-12", 12, 0).0);
+    assert_eq!(list["entries"][0]["effective"], false);
+    // Still untrusted the day before: an approved transfer waits for the 26-hour rule.
+    w.set_time(cet("2025-06-11", 10, 30));
+    let alice = w.login("alice").await;
+    let approver = w.login("approver").await;
+    let (_, t) = w.post("/api/v1/transfers", Some(&alice), json!({"from": A, "to": B, "unit": "CEA:2025", "quantity_t": 1_000})).await;
+    let (_, t) = w.post(&format!("/api/v1/transfers/{}/approve", t["id"].as_str().unwrap()), Some(&approver), json!({})).await;
+    assert_eq!((t["status"].as_str(), t["to_trusted"].as_bool()), (Some("approved"), Some(false)));
+    assert_eq!(w.held(B).1, 50_000);
+    // Effective: a transfer to B in opening hours executes on approval.
+    w.set_time(cet("2025-06-12", 12, 0));
+    let (status, _) = w.get(&format!("/api/v1/accounts/{A}/trusted"), Some(&alice)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "yesterday's session has expired (8 hours)");
+    let alice = w.login("alice").await;
+    let approver = w.login("approver").await;
+    let (_, list) = w.get(&format!("/api/v1/accounts/{A}/trusted"), Some(&alice)).await;
+    assert_eq!(list["entries"][0]["effective"], true, "{list}");
+    w.platform.tick().unwrap(); // yesterday's untrusted transfer is due at 12:00 today too
+    let (_, t) = w.post("/api/v1/transfers", Some(&alice), json!({"from": A, "to": B, "unit": "CEA:2025", "quantity_t": 2_000})).await;
+    let (_, t) = w.post(&format!("/api/v1/transfers/{}/approve", t["id"].as_str().unwrap()), Some(&approver), json!({})).await;
+    assert_eq!(t["status"], "released", "{t}");
+    assert_eq!(w.held(B).1, 53_000);
+    // Removed: effective at once; the next transfer to B waits again.
+    let (status, list) = w.call(Method::DELETE, &format!("/api/v1/accounts/{A}/trusted/{B}"), Some(&alice), None).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list["entries"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_document_describes_every_route_and_the_explorer_is_served() {
+    let w = World::new();
+    let (status, doc) = w.get("/api/v1/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{}", doc["openapi"]);
+    let paths = doc["paths"].as_object().unwrap();
+    for path in [
+        "/api/v1/health",
+        "/api/v1/session",
+        "/api/v1/tokens",
+        "/api/v1/markets",
+        "/api/v1/instruments/{code}",
+        "/api/v1/accounts/{number}",
+        "/api/v1/transfers",
+        "/api/v1/transfers/{id}/approve",
+        "/api/v1/accounts/{number}/trusted",
+        "/api/v1/orders",
+        "/api/v1/users",
+        "/api/v1/audit",
+    ] {
+        assert!(paths.contains_key(path), "{path} missing from the document");
+    }
+    // Every operation names its responses and a tag; every $ref resolves.
+    let text = doc.to_string();
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    for (at, _) in text.match_indices("#/components/schemas/") {
+        let name: String = text[at + 21..].chars().take_while(|c| *c != '"').collect();
+        assert!(schemas.contains_key(&name), "dangling $ref {name}");
+    }
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()), "{method} {path} has no responses");
+            assert!(op["tags"].as_array().is_some_and(|t| !t.is_empty()), "{method} {path} has no tag");
+        }
+    }
+    let (status, page) = w.get("/api/v1/docs", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.as_str().unwrap().contains("/api/v1/openapi.json"));
+    assert!(!page.as_str().unwrap().contains("https://"), "the explorer loads nothing from the network");
+    let (status, body) = w.get("/api/v1/nothing-here", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"], "not-found");
+}

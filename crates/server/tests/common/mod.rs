@@ -1,0 +1,253 @@
+#![allow(dead_code)]
+//! A small platform for the API tests: two markets (CN national, BJ pilot), four accounts, an
+//! exchange with two members and an open day, users for every role, and a clock the test moves.
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use ets_access::{Actor, Command as A, ControlRules, Envelope, PasswordRules, Role, Secret};
+use ets_core::{Date, Timestamp, Tonnes};
+use ets_exchange::venue::{Command as X, Envelope as XEnvelope, InstrumentSpec};
+use ets_registry::{AccountKind, Command as R, HolderType, MarketLevel, MarketSpec, PendingPurpose, UnitRef};
+use ets_server::{Clock, ExchangeTime, Platform};
+use ets_store::{AccessLog, ExchangeLog, Ledger, LedgerOptions, Location, VenueConfig};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Account numbers as the registry opens them: clearing, alice's, bob's, carol's (BJ).
+pub const CLEARING: &str = "CN-100001";
+pub const A: &str = "CN-100002";
+pub const B: &str = "CN-100003";
+pub const C: &str = "BJ-100001";
+
+pub fn date(text: &str) -> Date {
+    Date::parse(text).unwrap()
+}
+
+/// `hh:mm` CET (the default registry calendar's zone, UTC+1) on `day`.
+pub fn cet(day: &str, hour: i64, minute: i64) -> Timestamp {
+    Timestamp(date(day).start().0 + (hour - 1) * 3_600_000 + minute * 60_000)
+}
+
+/// Default rules, cheap Argon2id, a holiday on Monday 2025-06-09 (Whit Monday), and a
+/// per-transfer limit of 10,000 t to untrusted accounts.
+pub fn rules() -> ControlRules {
+    let mut rules = ControlRules {
+        password: PasswordRules { memory_kib: 64, iterations: 1, parallelism: 1, ..PasswordRules::default() },
+        untrusted_transfer_limit_t: 10_000,
+        ..ControlRules::default()
+    };
+    rules.calendar.holidays = BTreeSet::from([date("2025-06-09")]);
+    rules
+}
+
+pub struct World {
+    pub platform: Arc<Platform>,
+    pub app: axum::Router,
+    pub clock: Arc<AtomicI64>,
+    pub location: Location,
+    _dir: tempfile::TempDir,
+}
+
+/// The users and their roles.
+pub fn users() -> Vec<(&'static str, Vec<Role>)> {
+    vec![
+        ("auditor", vec![Role::Auditor]),
+        ("regulator-cn", vec![Role::MarketAuthority { market: "CN".into() }]),
+        ("regulator-bj", vec![Role::MarketAuthority { market: "BJ".into() }]),
+        ("verifier", vec![Role::Verifier]),
+        ("alice", vec![Role::AccountRepresentative { account: A.into() }, Role::ExchangeMember { member: "alice".into() }]),
+        ("approver", vec![Role::ApprovingRepresentative { account: A.into() }]),
+        ("bob", vec![Role::AccountRepresentative { account: B.into() }, Role::ExchangeMember { member: "bob".into() }]),
+        ("carol", vec![Role::AccountRepresentative { account: C.into() }]),
+    ]
+}
+
+fn secret(n: u64) -> Secret {
+    Secret::new(format!("{n:064}"))
+}
+
+impl World {
+    /// The platform at Wednesday 2025-06-04 10:00 CET.
+    pub fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let location = Location::Sqlite(dir.path().join("ets.db"));
+        let start = cet("2025-06-04", 10, 0);
+        let mut ledger = Ledger::open(&location, LedgerOptions::default()).unwrap();
+        let mut n = 0;
+        let mut reg = |ledger: &mut Ledger, actor: &str, command: R| {
+            n += 1;
+            ledger.submit(start, &ets_registry::Envelope { id: format!("setup-{n}"), actor: actor.into(), command }).unwrap();
+        };
+        reg(&mut ledger, "admin", R::InitRegistry { admins: vec!["admin".into()] });
+        for (code, level, allowance) in [("CN", MarketLevel::National, "CEA"), ("BJ", MarketLevel::Pilot, "BEA")] {
+            let spec = MarketSpec {
+                code: code.into(),
+                name: code.into(),
+                level,
+                allowance_code: allowance.into(),
+                offset_standards: vec![],
+                individuals_may_trade: false,
+                authorities: vec![format!("{}-auth", code.to_lowercase())],
+            };
+            reg(&mut ledger, "admin", R::AddMarket(spec));
+        }
+        for (market, kind, rep) in [
+            ("CN", AccountKind::Trading, "exchange"),
+            ("CN", AccountKind::Operator, "alice"),
+            ("CN", AccountKind::Operator, "bob"),
+            ("BJ", AccountKind::Operator, "carol"),
+        ] {
+            let auth = format!("{}-auth", market.to_lowercase());
+            reg(
+                &mut ledger,
+                &auth,
+                R::OpenAccount {
+                    market: market.into(),
+                    kind,
+                    holder: rep.into(),
+                    holder_type: HolderType::Entity,
+                    representatives: vec![rep.into()],
+                },
+            );
+        }
+        let numbers: Vec<String> = ledger.registry().accounts().iter().map(|a| a.number.clone()).collect();
+        for expected in [CLEARING, A, B, C] {
+            assert!(numbers.iter().any(|n| n == expected), "{expected} not in {numbers:?}");
+        }
+        let unit = UnitRef::allowance("CEA", 2025);
+        reg(&mut ledger, "cn-auth", R::Issue { unit: unit.clone(), quantity: Tonnes(1_000_000), to: None });
+        for (to, q) in [(A, 100_000), (B, 50_000)] {
+            reg(&mut ledger, "cn-auth", R::Allocate { from: "CN-ISSUANCE".into(), to: to.into(), unit: unit.clone(), quantity: Tonnes(q) });
+        }
+        reg(
+            &mut ledger,
+            "alice",
+            R::CreatePending {
+                pending: "lodge-a".into(),
+                from: A.into(),
+                to: CLEARING.into(),
+                unit,
+                quantity: Tonnes(20_000),
+                purpose: PendingPurpose::Settlement,
+            },
+        );
+
+        let mut exchange = ExchangeLog::open(location.open().unwrap()).unwrap();
+        exchange
+            .init(
+                VenueConfig {
+                    operator: "exchange".into(),
+                    clearing: BTreeMap::from([("CN".into(), CLEARING.into())]),
+                    holidays: BTreeSet::new(),
+                },
+                start,
+            )
+            .unwrap();
+        let day = date("2025-06-04");
+        let at = day.start().0 + 60 * 60_000; // 09:00 Beijing
+        let setup = [
+            X::ListInstrument(InstrumentSpec::national(2025, 8_000)),
+            X::AddMember { member: "alice".into(), accounts: BTreeMap::from([("CN".into(), A.to_string())]) },
+            X::AddMember { member: "bob".into(), accounts: BTreeMap::from([("CN".into(), B.to_string())]) },
+            X::Deposit { member: "bob".into(), amount_fen: 100_000_000_000 },
+            X::Lodge { member: "alice".into(), instrument: "CEA-2025".into(), qty: 20_000, pending: "lodge-a".into() },
+            X::OpenDay { date: day },
+        ];
+        let envelopes: Vec<XEnvelope> = setup
+            .into_iter()
+            .enumerate()
+            .map(|(i, command)| XEnvelope { id: format!("xs-{i}"), actor: "exchange".into(), at_ms: at, command })
+            .collect();
+        for r in exchange.submit_batch(&envelopes, &mut ledger).unwrap() {
+            r.unwrap();
+        }
+        drop(exchange);
+        drop(ledger);
+
+        let mut access = AccessLog::open(location.open().unwrap(), rules()).unwrap();
+        let run = |access: &mut AccessLog, actor: Actor, command: A| {
+            let r = access.execute(&Envelope { at: start, origin: "setup".into(), actor, command }).unwrap();
+            assert!(r.is_ok(), "{:?}", r.err());
+        };
+        run(&mut access, Actor::System, A::Bootstrap { user: "admin".into(), password: Secret::new(PASSWORD), salt: [1; 16] });
+        run(
+            &mut access,
+            Actor::Anonymous,
+            A::Login { user: "admin".into(), password: Secret::new(PASSWORD), session: "s-setup".into(), secret: secret(1) },
+        );
+        for (user, roles) in users() {
+            run(
+                &mut access,
+                Actor::Session("s-setup".into()),
+                A::CreateUser { user: user.into(), roles, password: Secret::new(PASSWORD), salt: [2; 16] },
+            );
+        }
+        run(&mut access, Actor::Session("s-setup".into()), A::Logout { session: "s-setup".into() });
+        drop(access);
+
+        let clock = Arc::new(AtomicI64::new(start.0));
+        // The exchange's session: 09:31 Beijing on the open day, walked by the test's clock.
+        let exchange_time = ExchangeTime::Session { start_ms: day.start().0 + 91 * 60_000, length_ms: 110 * 60_000, started_at: start };
+        let platform = Arc::new(Platform::open(&location, rules(), Clock::Manual(clock.clone()), exchange_time).unwrap());
+        let app = ets_server::api::router(platform.clone());
+        World { platform, app, clock, location, _dir: dir }
+    }
+
+    pub fn set_time(&self, at: Timestamp) {
+        self.clock.store(at.0, Ordering::SeqCst);
+    }
+
+    pub fn now(&self) -> Timestamp {
+        Timestamp(self.clock.load(Ordering::SeqCst))
+    }
+
+    pub async fn call(&self, method: Method, uri: &str, secret: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = Request::builder().method(method).uri(uri);
+        if let Some(secret) = secret {
+            request = request.header("authorization", format!("Bearer {secret}"));
+        }
+        let request = match body {
+            Some(body) => request.header("content-type", "application/json").body(Body::from(body.to_string())).unwrap(),
+            None => request.body(Body::empty()).unwrap(),
+        };
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        (status, value)
+    }
+
+    pub async fn get(&self, uri: &str, secret: Option<&str>) -> (StatusCode, Value) {
+        self.call(Method::GET, uri, secret, None).await
+    }
+
+    pub async fn post(&self, uri: &str, secret: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, uri, secret, Some(body)).await
+    }
+
+    /// Signs `user` in; returns the session secret.
+    pub async fn login(&self, user: &str) -> String {
+        let (status, body) = self.post("/api/v1/session", None, serde_json::json!({"user": user, "password": PASSWORD})).await;
+        assert_eq!(status, StatusCode::OK, "login {user}: {body}");
+        body["secret"].as_str().unwrap().to_string()
+    }
+
+    /// Free and total units of CEA-2025 in `account`, from the registry.
+    pub fn held(&self, account: &str) -> (u64, u64) {
+        let ledger = self.platform.registry.lock().unwrap();
+        let r = ledger.registry();
+        let a = r.find_account(account).unwrap();
+        let u = r.unit_named(&UnitRef::allowance("CEA", 2025)).unwrap();
+        r.holding(a, u).map_or((0, 0), |h| (h.free_total(), h.total()))
+    }
+}
