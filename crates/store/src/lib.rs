@@ -11,6 +11,7 @@
 
 mod backend;
 mod exchange_log;
+mod finance_log;
 mod ledger;
 mod migrations;
 mod mrv_log;
@@ -21,6 +22,7 @@ mod writer;
 
 pub use backend::{sha256_hex, AccountRow, Backend, EvidenceFile, HoldingRow, JournalRow, StoreError, TxRow, UnitRow};
 pub use exchange_log::{ExchangeLog, ExchangeReceipt, VenueConfig};
+pub use finance_log::{DeskResult, FinanceLog, FinanceReceipt, FinanceRecord, InclusionResult, Reads};
 pub use ledger::{audit, AuditReport, Ledger, LedgerOptions, PreparedBatch, SubmitError, Submitted};
 pub use mrv_log::{MrvAudit, MrvError, MrvLog, MrvReceipt, MrvSubmission};
 pub use postgres_backend::PostgresBackend;

@@ -26,6 +26,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_exchange.sql"),
         postgres: include_str!("../migrations/postgres/0003_exchange.sql"),
     },
+    Migration {
+        version: 4,
+        name: "finance journal",
+        sqlite: include_str!("../migrations/sqlite/0004_finance.sql"),
+        postgres: include_str!("../migrations/postgres/0004_finance.sql"),
+    },
 ];
 
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;

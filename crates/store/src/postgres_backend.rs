@@ -403,6 +403,39 @@ impl Backend for PostgresBackend {
         Ok(())
     }
 
+    fn finance_append(&mut self, expected_last_seq: u64, records: &[SealedRecord]) -> Result<(), StoreError> {
+        let mut tx = self.client.transaction().map_err(io)?;
+        tx.batch_execute(FINANCE_APPEND_LOCK).map_err(io)?;
+        let last: i64 = tx.query_one("SELECT COALESCE(MAX(seq), 0) FROM finance_journal", &[]).map_err(io)?.get(0);
+        if last as u64 != expected_last_seq {
+            return Err(StoreError::Conflict(format!("finance journal ends at record {last}, this writer expected {expected_last_seq}")));
+        }
+        for record in records {
+            let n = tx
+                .execute(
+                    "INSERT INTO finance_journal (seq, at_ms, command_id, body, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (command_id) DO NOTHING",
+                    &[&i64_of(record.seq), &record.at.0, &record.command_id, &record.body, &&record.prev_hash[..], &&record.hash[..]],
+                )
+                .map_err(io)?;
+            if n == 0 {
+                return Err(StoreError::Conflict(format!("command id '{}' is already in the finance journal", record.command_id)));
+            }
+        }
+        tx.commit().map_err(io)
+    }
+
+    fn finance_scan(&mut self, visit: &mut dyn FnMut(JournalRow) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        let params: [&(dyn postgres::types::ToSql + Sync); 0] = [];
+        let mut rows = self
+            .client
+            .query_raw("SELECT seq, at_ms, command_id, body, prev_hash, hash FROM finance_journal ORDER BY seq", params)
+            .map_err(io)?;
+        while let Some(row) = rows.next().map_err(io)? {
+            visit(pg_journal_row(&row)?)?;
+        }
+        Ok(())
+    }
+
     fn mrv_scan(&mut self, visit: &mut dyn FnMut(JournalRow) -> Result<(), StoreError>) -> Result<(), StoreError> {
         let params: [&(dyn postgres::types::ToSql + Sync); 0] = [];
         let mut rows = self
@@ -435,6 +468,7 @@ impl Backend for PostgresBackend {
 }
 
 const EXCHANGE_APPEND_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('ets-exchange-journal:' || current_schema()))";
+const FINANCE_APPEND_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('ets-finance-journal:' || current_schema()))";
 const MRV_APPEND_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('ets-mrv-journal:' || current_schema()))";
 
 fn pg_journal_row(row: &postgres::Row) -> Result<JournalRow, StoreError> {

@@ -423,6 +423,37 @@ impl Backend for SqliteBackend {
         Ok(())
     }
 
+    fn finance_append(&mut self, expected_last_seq: u64, records: &[SealedRecord]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(io)?;
+        let last: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM finance_journal", [], |r| r.get(0)).map_err(io)?;
+        if last as u64 != expected_last_seq {
+            return Err(StoreError::Conflict(format!("finance journal ends at record {last}, this writer expected {expected_last_seq}")));
+        }
+        for record in records {
+            tx.execute(
+                "INSERT INTO finance_journal (seq, at_ms, command_id, body, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![i64_of(record.seq), record.at.0, record.command_id, record.body, &record.prev_hash[..], &record.hash[..]],
+            )
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+                    StoreError::Conflict(format!("command id '{}' is already in the finance journal", record.command_id))
+                }
+                e => io(e),
+            })?;
+        }
+        tx.commit().map_err(io)
+    }
+
+    fn finance_scan(&mut self, visit: &mut dyn FnMut(JournalRow) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        let mut stmt =
+            self.conn.prepare("SELECT seq, at_ms, command_id, body, prev_hash, hash FROM finance_journal ORDER BY seq").map_err(io)?;
+        let mut rows = stmt.query([]).map_err(io)?;
+        while let Some(row) = rows.next().map_err(io)? {
+            visit(sqlite_journal_row(row)?)?;
+        }
+        Ok(())
+    }
+
     fn mrv_scan(&mut self, visit: &mut dyn FnMut(JournalRow) -> Result<(), StoreError>) -> Result<(), StoreError> {
         let mut stmt =
             self.conn.prepare("SELECT seq, at_ms, command_id, body, prev_hash, hash FROM mrv_journal ORDER BY seq").map_err(io)?;
