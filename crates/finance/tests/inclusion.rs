@@ -67,6 +67,7 @@ impl H {
         reg(&mut registry, "admin", R::InitRegistry { admins: vec!["admin".into()] });
         reg(&mut registry, "admin", market("GD", "GDEA", "PHCER", GD_AUTH, false));
         reg(&mut registry, "admin", market("BJ", "BEA", "BCER", "bj-eeb", true));
+        reg(&mut registry, "admin", market("SZ", "SZEA", "SZCER", "sz-eeb", true));
         let mut open = |registry: &mut Registry, m: &str, auth: &str, kind, holder_type, rep: &str| {
             let r = reg(
                 registry,
@@ -376,4 +377,45 @@ fn the_shipped_catalog_loads_and_a_broken_one_names_every_problem() {
     assert!(problems[1].contains("pilot XX has no scheme"));
     let float = ets_finance::inclusion::BUILTIN_CATALOG.replace("\"factor_t_per_unit\": \"0.9\"", "\"factor_t_per_unit\": 0.9");
     assert!(Catalog::from_json("f.json", &float).unwrap_err()[0].contains("decimals are kept exact"));
+}
+
+#[test]
+fn credits_trade_to_individuals_only_where_the_pilot_admits_them() {
+    let mut h = H::new();
+    let open = |h: &mut H, market: &str, auth: &str, holder_type, rep: &str| {
+        let command = R::OpenAccount {
+            market: market.into(),
+            kind: AccountKind::Trading,
+            holder: rep.into(),
+            holder_type,
+            representatives: vec![rep.into()],
+        };
+        h.registry.execute(&ets_registry::Envelope { id: format!("open-{rep}"), actor: auth.into(), command })
+    };
+    // Guangdong (gd-2024: no individuals) has no individual accounts at all.
+    assert!(open(&mut h, "GD", GD_AUTH, HolderType::Individual, "li-wei").is_err());
+    // Shenzhen (sz-2022: individuals trade): a platform's credits sold to a person.
+    let account =
+        |h: &H, rep: &str| h.registry.accounts().iter().find(|a| a.representatives.contains(&rep.to_string())).unwrap().number.clone();
+    open(&mut h, "SZ", "sz-eeb", HolderType::Institution, "sz-app").unwrap();
+    open(&mut h, "SZ", "sz-eeb", HolderType::Individual, "chen-jing").unwrap();
+    let (app, person) = (account(&h, "sz-app"), account(&h, "chen-jing"));
+    h.ok(OP, Command::AddAggregator { aggregator: "sz-app".into(), pilot: "SZ".into(), account: app.clone() });
+    let submit = Command::Submit {
+        submission: "SZ1".into(),
+        aggregator: "sz-app".into(),
+        methodology: "SOLAR-ROOF".into(),
+        year: 2025,
+        records: vec![rec("z1", "p1", "2025-04-30", "30000", 50)],
+    };
+    h.ok("sz-app", submit);
+    h.ok("verifier-1", Command::Verify { submission: "SZ1".into(), accept: true, note: String::new() });
+    h.ok("sz-eeb", Command::Issue { submission: "SZ1".into() });
+    let unit = UnitRef::offset("SZCER", "SOLAR-ROOF", 2025);
+    assert_eq!(h.free(&app, &unit), 17);
+    h.ok("sz-app", Command::Transfer { from: app, to: person.clone(), unit: unit.clone(), quantity: 5 });
+    assert_eq!(h.free(&person, &unit), 5);
+    // Shenzhen credits stay in Shenzhen.
+    let to = h.entity_account.clone();
+    h.refused("chen-jing", Command::Transfer { from: person, to, unit, quantity: 1 }, RejectKind::Rule, &["is in market GD", "stay in SZ"]);
 }
