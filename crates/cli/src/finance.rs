@@ -207,6 +207,10 @@ pub struct FinanceArgs {
     /// Business date, YYYY-MM-DD (default: today, or ETS_CLOCK's day)
     #[arg(long, global = true)]
     pub date: Option<String>,
+    /// Command id: a retry with the same id and command is answered as done, not done twice
+    /// (default: derived from the journal's position)
+    #[arg(long, global = true)]
+    pub id: Option<String>,
     #[command(subcommand)]
     pub command: FinanceCmd,
 }
@@ -522,8 +526,8 @@ pub fn run(location: &Location, out: &Output, args: &FinanceArgs) -> Result<(), 
                     *order = seq * 1_000 + 1;
                 }
             }
-            let envelope =
-                Envelope { id: format!("{}-{seq}", name(&command)), actor: actor.unwrap_or(operator), date: business_date, command };
+            let id = args.id.clone().unwrap_or_else(|| format!("{}-{seq}", name(&command)));
+            let envelope = Envelope { id, actor: actor.unwrap_or(operator), date: business_date, command };
             submit(&mut s, out, envelope)?;
         }
         (_, None) => unreachable!("every other command parses to a desk command"),

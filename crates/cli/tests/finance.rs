@@ -158,6 +158,15 @@ fn refusals_name_what_was_wrong_and_write_nothing() {
         assert!(r.stdout.is_empty());
         assert_eq!(ets.stored(), before, "{a:?} wrote something");
     }
+    // A retry under the same --id is answered as done and writes nothing; another command under it is refused.
+    let deposit = ["finance", "deposit", "alpha", "5", "--id", "dep-7"];
+    assert!(ets.ok(&deposit).contains("alpha: cash +¥5.00"));
+    let after = ets.stored();
+    assert!(ets.ok(&deposit).contains("command dep-7 was already carried out"));
+    let r = ets.run(&["finance", "deposit", "alpha", "6", "--id", "dep-7"]);
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    assert!(r.stderr.contains("command id 'dep-7' was already used for another command"));
+    assert_eq!(ets.stored(), after);
     // Without a desk, finance commands say how to set one up.
     let fresh = Ets::new_at("empty.db", "2025-06-02");
     fresh.ok(&["init"]);

@@ -102,10 +102,22 @@ pub struct FinanceLog {
     desk: Option<Desk>,
     inclusion: Option<Inclusion>,
     head: (u64, [u8; 32]),
-    /// Command id → the journaled record body, for idempotent retries.
-    ids: BTreeMap<String, FinanceRecord>,
+    /// Command id → digest of the journaled (actor, command), for idempotent retries.
+    ids: BTreeMap<String, u64>,
     /// Every instruction the journal implies, in order (for `reconcile`).
     instructions: Vec<Instruction>,
+}
+
+/// What a retried id is compared by: a 64-bit hash of the record's envelope (or genesis). The
+/// map is rebuilt from the journal at every open, so the hash need not be stable across versions.
+fn digest(record: &FinanceRecord) -> u64 {
+    let bytes = match record {
+        FinanceRecord::Desk { envelope, .. } => serde_json::to_vec(&("desk", envelope)),
+        FinanceRecord::Inclusion { envelope, .. } => serde_json::to_vec(&("inclusion", envelope)),
+        genesis => serde_json::to_vec(genesis),
+    }
+    .expect("encode");
+    ahash::RandomState::with_seeds(0x6669_6e61, 0x6e63_6521, 0x6c6f_6731, 0x6a6f_7572).hash_one(&bytes)
 }
 
 fn corrupt(seq: u64, m: impl std::fmt::Display) -> StoreError {
@@ -158,7 +170,7 @@ impl FinanceLog {
                 self.instructions.extend(out.instructions);
             }
         }
-        self.ids.insert(id.to_string(), record);
+        self.ids.insert(id.to_string(), digest(&record));
         Ok(())
     }
 
@@ -184,7 +196,7 @@ impl FinanceLog {
         let sealed = SealedRecord::seal(self.head.0 + 1, at, id.to_string(), body, self.head.1);
         self.backend.finance_append(self.head.0, std::slice::from_ref(&sealed))?;
         self.head = (sealed.seq, sealed.hash);
-        self.ids.insert(id.to_string(), record);
+        self.ids.insert(id.to_string(), digest(&record));
         Ok(())
     }
 
@@ -241,12 +253,14 @@ impl FinanceLog {
         carry: bool,
     ) -> Result<DeskResult, StoreError> {
         if let Some(known) = self.ids.get(&envelope.id) {
-            return Ok(match known {
-                FinanceRecord::Desk { envelope: e, .. } if e == envelope => Ok(FinanceReceipt::Repeated),
-                _ => Err(desk::Reject {
+            let d = digest(&FinanceRecord::Desk { envelope: envelope.clone(), reads: Reads::default() });
+            return Ok(if *known == d {
+                Ok(FinanceReceipt::Repeated)
+            } else {
+                Err(desk::Reject {
                     kind: desk::RejectKind::Conflict,
                     message: format!("command id '{}' was already used for another command", envelope.id),
-                }),
+                })
             });
         }
         if let Err(m) = ets_core::check_identifier("command id", &envelope.id) {
@@ -281,12 +295,14 @@ impl FinanceLog {
         at: Timestamp,
     ) -> Result<InclusionResult, StoreError> {
         if let Some(known) = self.ids.get(&envelope.id) {
-            return Ok(match known {
-                FinanceRecord::Inclusion { envelope: e, .. } if e == envelope => Ok(FinanceReceipt::Repeated),
-                _ => Err(inclusion::Reject {
+            let d = digest(&FinanceRecord::Inclusion { envelope: envelope.clone(), reads: Reads::default() });
+            return Ok(if *known == d {
+                Ok(FinanceReceipt::Repeated)
+            } else {
+                Err(inclusion::Reject {
                     kind: inclusion::RejectKind::Conflict,
                     message: format!("command id '{}' was already used for another command", envelope.id),
-                }),
+                })
             });
         }
         let Some(register) = self.inclusion.as_mut() else {
