@@ -149,7 +149,7 @@ pub fn load_rulebook(spec: &str) -> Result<(String, Rulebook), CliError> {
     Ok((text, rb))
 }
 
-fn open_mrv(location: &Location) -> Result<MrvLog, CliError> {
+pub(crate) fn open_mrv(location: &Location) -> Result<MrvLog, CliError> {
     if let Location::Sqlite(path) = location {
         if !path.exists() {
             return Err(CliError::new(ExitCode::NotFound, format!("no database at {}", path.display())));
@@ -495,7 +495,7 @@ pub fn issue_allocation(
     Ok(issued)
 }
 
-fn read_projects(path: Option<&str>) -> Result<ProjectCatalog, CliError> {
+pub(crate) fn read_projects(path: Option<&str>) -> Result<ProjectCatalog, CliError> {
     let mut catalog = ProjectCatalog::new();
     let Some(path) = path else { return Ok(catalog) };
     let text = std::fs::read_to_string(path).map_err(|e| CliError::new(ExitCode::NotFound, format!("cannot read {path}: {e}")))?;
@@ -548,7 +548,7 @@ pub fn assess_all(
 }
 
 /// Allowances of the year's vintage allocated to an account (the basis of allocation-based limits).
-fn allocated_to(ledger: &Ledger, account: ets_registry::AccountIdx, vintage: u16) -> u64 {
+pub(crate) fn allocated_to(ledger: &Ledger, account: ets_registry::AccountIdx, vintage: u16) -> u64 {
     let r = ledger.registry();
     r.transactions()
         .iter()
@@ -561,7 +561,9 @@ fn allocated_to(ledger: &Ledger, account: ets_registry::AccountIdx, vintage: u16
 pub fn run_comply(location: &Location, out: &Output, args: &ComplyArgs) -> Result<(), CliError> {
     let (_, rb) = load_rulebook(&args.rulebook)?;
     let price = price_fen(&args.price)?;
-    let projects = read_projects(args.projects.as_deref())?;
+    let mut projects = read_projects(args.projects.as_deref())?;
+    // Carbon-inclusion credits of this market count as the offsets their scheme says they are.
+    projects.extend(crate::inclusion::projects(&crate::inclusion::catalog_of(location)?, &rb.rulebook.market));
     let mrv = open_mrv(location)?;
     let mut ledger = Ledger::open(location, LedgerOptions::default())?;
     if let Some(entity) = &args.surrender {
@@ -1009,7 +1011,8 @@ pub fn run_sandbox(location: &Location, out: &Output, a: &SandboxArgs) -> Result
     let ledger = Ledger::open(location, LedgerOptions { snapshot_every: 0 })?;
     let (actual, _) = power_allocation(&base, mrv.state(), a.year)?;
     let (experiment, _) = power_allocation(&changed, mrv.state(), a.year)?;
-    let projects = ProjectCatalog::new();
+    let mut projects = ProjectCatalog::new();
+    projects.extend(crate::inclusion::projects(&crate::inclusion::catalog_of(location)?, &base.rulebook.market));
     let comply_actual = assess_all(&base, mrv.state(), &ledger, a.year, price, &projects);
     let comply_experiment = assess_all(&changed, mrv.state(), &ledger, a.year, price, &projects);
     let sum = |v: &[power::EntityAllocation]| v.iter().map(|e| e.final_t).sum::<u64>();

@@ -483,6 +483,8 @@ pub fn run(location: Option<Location>, args: &DemoArgs, out: &Output) -> Result<
     let cycle = crate::demo_cycle::run(&location, &mut ledger, crate::demo_mrv::YEAR)?;
     eprintln!("demo: trading year {}: listed, block, settlement into the registry", crate::demo_exchange::YEAR);
     let exchange = crate::demo_exchange::run(&location, &mut ledger, args.seed)?;
+    eprintln!("demo: finance desk: pledges, a repo and a forward month to delivery");
+    let finance = crate::demo_finance::desk(&location, &mut ledger, 2024)?;
     let sim = crate::sim::demo_sim::run();
     let cbam = crate::cbam::demo_cbam::run(&ledger, &cycle)?;
     ledger.flush_history()?;
@@ -511,6 +513,7 @@ pub fn run(location: Option<Location>, args: &DemoArgs, out: &Output) -> Result<
         &cycle,
         &exchange,
         &sim,
+        &finance,
     );
     cbam.print(out);
     Ok(())
@@ -576,6 +579,7 @@ fn summarize(
     cycle: &crate::demo_cycle::CycleDemo,
     exchange: &crate::demo_exchange::ExchangeDemo,
     sim: &crate::sim::demo_sim::SimDemo,
+    finance: &crate::demo_finance::FinanceDemo,
 ) {
     let registry = ledger.registry();
     let mut rows = Vec::new();
@@ -622,6 +626,8 @@ fn summarize(
             "cycle": cycle.json(),
             "exchange": exchange.json(),
             "sim": sim.json,
+            "inclusion": cycle.inclusion.json(),
+            "finance": finance.json(),
         })).expect("json"));
         return;
     }
@@ -663,6 +669,10 @@ fn summarize(
     cycle.print(&db);
     println!();
     exchange.print(&db);
+    println!();
+    cycle.inclusion.print(&db);
+    println!();
+    finance.print(out, &db);
     sim.lines.iter().for_each(|l| println!("{l}"));
     println!("\ndatabase: {location}. Try:");
     println!("  ets {db} market list");

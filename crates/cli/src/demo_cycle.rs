@@ -40,6 +40,8 @@ pub struct CycleDemo {
     pub migration: Vec<String>,
     /// Every market, the national one first.
     pub markets: Vec<MarketCycle>,
+    /// Guangdong's carbon-inclusion credits, surrendered before the pilot's surrender plan.
+    pub inclusion: crate::demo_finance::InclusionDemo,
 }
 
 fn at(y: i32, m: u32, d: u32) -> Timestamp {
@@ -142,7 +144,11 @@ pub fn run(location: &Location, ledger: &mut Ledger, year: i32) -> Result<CycleD
 
     // 3–5. Every market under its rulebook: allocation, a compliance auction for the short,
     // surrender of what counts, assessment.
-    let catalog = projects();
+    // 2b. Carbon inclusion in Guangdong: households' PHCER issued, bought and surrendered by
+    // the covered entities within gd-2024's offset limit; compliance counts them.
+    let inclusion = crate::demo_finance::inclusion(location, ledger, mrv.state(), year)?;
+    let mut catalog = projects();
+    catalog.extend(crate::inclusion::projects(&ets_finance::inclusion::Catalog::builtin(), "GD"));
     let mut markets = Vec::new();
     for code in ["CN", "BJ", "TJ", "SH", "CQ", "HB", "GD", "SZ", "FJ"] {
         let id = if code == "CN" {
@@ -158,7 +164,7 @@ pub fn run(location: &Location, ledger: &mut Ledger, year: i32) -> Result<CycleD
         let defaulters = if code == "CN" { DEFAULTERS } else { 0 };
         markets.push(market_cycle(ledger, &mut mrv, code, &id, year, defaulters, &catalog, &quiet)?);
     }
-    Ok(CycleDemo { year, migration, markets })
+    Ok(CycleDemo { year, migration, markets, inclusion })
 }
 
 /// One market's year under its rulebook.

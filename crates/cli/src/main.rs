@@ -11,8 +11,11 @@ mod cycle_data;
 mod demo;
 mod demo_cycle;
 mod demo_exchange;
+mod demo_finance;
 mod demo_mrv;
 mod exchange;
+mod finance;
+mod inclusion;
 mod mrv;
 mod output;
 mod serve;
@@ -59,6 +62,11 @@ enum Cmd {
     /// The trading venue: instruments, members, orders, block deals, auctions, market data
     #[command(subcommand)]
     Exchange(exchange::ExchangeCmd),
+    /// Carbon finance: pledges, repos, forwards and futures on registry units
+    Finance(finance::FinanceArgs),
+    /// Carbon inclusion (碳普惠): small-scale methodologies, aggregated submissions, verification, pilot credits
+    #[command(subcommand)]
+    Inclusion(inclusion::InclusionCmd),
     /// Open, list and manage accounts
     #[command(subcommand)]
     Account(AccountCmd),
@@ -668,6 +676,7 @@ fn run(cli: &Cli, out: &Output) -> Result<(), CliError> {
                     let mrv = mrv::audit(&location)?;
                     out.audit(&report, &mrv);
                     exchange::audit(&location, ledger.registry(), out)?;
+                    finance::audit(&location, ledger.registry(), out)?;
                     Ok(())
                 }
                 Err(StoreError::Corrupt(m)) => Err(CliError::new(ExitCode::AuditFailed, format!("audit failed: {m}"))),
@@ -676,6 +685,8 @@ fn run(cli: &Cli, out: &Output) -> Result<(), CliError> {
         }
         Cmd::Mrv(m) => mrv::run(&location(cli), out, m),
         Cmd::Exchange(x) => exchange::run(&location(cli), out, x),
+        Cmd::Finance(f) => finance::run(&location(cli), out, f),
+        Cmd::Inclusion(i) => inclusion::run(&location(cli), out, i),
         Cmd::Cbam(c) => cbam::run(&location(cli), out, c),
         Cmd::Rulebook(r) => cycle::run_rulebook(out, r),
         Cmd::Comply(a) => cycle::run_comply(&location(cli), out, a),

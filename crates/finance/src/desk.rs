@@ -535,6 +535,10 @@ impl Desk {
         }
     }
 
+    pub fn operator(&self) -> &str {
+        &self.operator
+    }
+
     pub fn party(&self, name: &str) -> Option<&Party> {
         self.party_ix.get(name).map(|i| &self.parties[*i])
     }

@@ -54,7 +54,12 @@
 //! Every contract ends: a pledge is released (repaid) or enforced (unmet margin call at its
 //! deadline, or unpaid at maturity); a repo is settled or failed with the remedy applied; a
 //! futures contract is delivered (physical) or settled (cash) at expiry.
+//!
+//! Carbon inclusion (碳普惠, issue 9): [`inclusion::Inclusion`], methodologies for small emitters
+//! and individuals, aggregated submissions, verification, issuance of a pilot's credits and
+//! their use for compliance under the pilot rulebook's offset rules (see that module).
 
 pub mod desk;
+pub mod inclusion;
 
 pub use desk::{Command, ContractData, Desk, Envelope, Event, Holdings, Instruction, Outcome, Reject, RejectKind, Settlement, Side, Tif};

@@ -549,7 +549,7 @@ async fn account_transactions(State(platform): S, caller: Caller, Path(number): 
             quantity_t: t.quantity,
         })
         .collect();
-    list.sort_by(|a, b| b.tx.cmp(&a.tx));
+    list.sort_by_key(|t| std::cmp::Reverse(t.tx));
     Ok(Json(list))
 }
 

@@ -176,6 +176,12 @@ pub trait Backend: Send {
 
     /// Streams every access journal record in order.
     fn access_scan(&mut self, visit: &mut dyn FnMut(JournalRow) -> Result<(), StoreError>) -> Result<(), StoreError>;
+    /// Appends finance journal records in one transaction if the finance journal ends at
+    /// `expected_last_seq`; otherwise (or if a command id is taken) `Conflict`, nothing written.
+    fn finance_append(&mut self, expected_last_seq: u64, records: &[SealedRecord]) -> Result<(), StoreError>;
+
+    /// Streams every finance journal record in order.
+    fn finance_scan(&mut self, visit: &mut dyn FnMut(JournalRow) -> Result<(), StoreError>) -> Result<(), StoreError>;
 }
 
 /// An evidence file's bytes, stored under the SHA-256 the journal records.

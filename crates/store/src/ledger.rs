@@ -270,6 +270,12 @@ impl Backend for Detached {
     fn access_scan(&mut self, _: &mut dyn FnMut(crate::JournalRow) -> Result<(), StoreError>) -> Result<(), StoreError> {
         Detached::error()
     }
+    fn finance_append(&mut self, _: u64, _: &[SealedRecord]) -> Result<(), StoreError> {
+        Detached::error()
+    }
+    fn finance_scan(&mut self, _: &mut dyn FnMut(crate::JournalRow) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        Detached::error()
+    }
 }
 
 /// What `audit` proved.

@@ -15,6 +15,7 @@ mod access_log;
 mod backend;
 mod exchange_log;
 mod exchange_service;
+mod finance_log;
 mod ledger;
 mod migrations;
 mod mrv_log;
@@ -29,6 +30,7 @@ pub use exchange_log::{submit_instructions, ExchangeLog, ExchangeReceipt, VenueC
 pub use exchange_service::{
     CarryOut, ExchangeService, ExchangeSubmission, ExchangeSubmitError, Publication, Publisher, EXCHANGE_BATCH_MAX,
 };
+pub use finance_log::{DeskResult, FinanceLog, FinanceReceipt, FinanceRecord, InclusionResult, Reads};
 pub use ledger::{audit, AuditReport, Ledger, LedgerOptions, PreparedBatch, SubmitError, Submitted};
 pub use mrv_log::{MrvAudit, MrvError, MrvLog, MrvReceipt, MrvSubmission};
 pub use postgres_backend::PostgresBackend;

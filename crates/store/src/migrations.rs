@@ -32,6 +32,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_access_journal.sql"),
         postgres: include_str!("../migrations/postgres/0004_access_journal.sql"),
     },
+    Migration {
+        version: 5,
+        name: "finance journal",
+        sqlite: include_str!("../migrations/sqlite/0005_finance.sql"),
+        postgres: include_str!("../migrations/postgres/0005_finance.sql"),
+    },
 ];
 
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;

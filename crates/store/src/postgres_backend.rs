@@ -383,6 +383,14 @@ impl Backend for PostgresBackend {
         self.chain_scan("access_journal", visit)
     }
 
+    fn finance_append(&mut self, expected_last_seq: u64, records: &[SealedRecord]) -> Result<(), StoreError> {
+        self.chain_append("finance_journal", FINANCE_APPEND_LOCK, expected_last_seq, records)
+    }
+
+    fn finance_scan(&mut self, visit: &mut dyn FnMut(JournalRow) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        self.chain_scan("finance_journal", visit)
+    }
+
     fn mrv_scan(&mut self, visit: &mut dyn FnMut(JournalRow) -> Result<(), StoreError>) -> Result<(), StoreError> {
         self.chain_scan("mrv_journal", visit)
     }
@@ -459,6 +467,7 @@ impl PostgresBackend {
 
 const ACCESS_APPEND_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('ets-access-journal:' || current_schema()))";
 const EXCHANGE_APPEND_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('ets-exchange-journal:' || current_schema()))";
+const FINANCE_APPEND_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('ets-finance-journal:' || current_schema()))";
 const MRV_APPEND_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('ets-mrv-journal:' || current_schema()))";
 
 fn pg_journal_row(row: &postgres::Row) -> Result<JournalRow, StoreError> {

@@ -445,6 +445,14 @@ impl Backend for SqliteBackend {
         self.chain_scan("access_journal", visit)
     }
 
+    fn finance_append(&mut self, expected_last_seq: u64, records: &[SealedRecord]) -> Result<(), StoreError> {
+        self.chain_append("finance_journal", expected_last_seq, records)
+    }
+
+    fn finance_scan(&mut self, visit: &mut dyn FnMut(JournalRow) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        self.chain_scan("finance_journal", visit)
+    }
+
     fn mrv_scan(&mut self, visit: &mut dyn FnMut(JournalRow) -> Result<(), StoreError>) -> Result<(), StoreError> {
         self.chain_scan("mrv_journal", visit)
     }

@@ -94,6 +94,8 @@ on_both_backends!(
     access_journal_detects_an_altered_record,
     access_refusal_writes_nothing,
     access_failed_append_reloads_from_storage,
+    finance_journal_replays_and_redoes_undone_instructions_once,
+    finance_journal_detects_an_altered_record,
 );
 
 fn at(day: &str) -> Timestamp {
@@ -391,10 +393,10 @@ fn history_is_point_in_time(db: &Db) {
 fn migrations_are_versioned_and_run_once(db: &Db) {
     drop(scenario(db));
     let mut backend = db.location.open().unwrap();
-    assert_eq!(backend.schema_version().unwrap(), 4);
+    assert_eq!(backend.schema_version().unwrap(), 5);
     drop(backend);
     let mut again = db.location.open().unwrap();
-    assert_eq!(again.schema_version().unwrap(), 4);
+    assert_eq!(again.schema_version().unwrap(), 5);
     assert!(again.last_seq().unwrap() > 0, "reopening kept the data");
     tamper(db, "INSERT INTO schema_migrations (version, name) VALUES (99, 'from the future')");
     match db.location.open() {
@@ -1048,4 +1050,200 @@ fn access_failed_append_reloads_from_storage(db: &Db) {
     send(&mut second, at(8, 12), &p.bob, A::ApproveTransfer { proposal: "t1".into() }).unwrap();
     assert_eq!(second.head().0, first.head().0 + 1);
     assert_eq!(second.audit().unwrap(), second.head());
+}
+
+// ---------------------------------------------------------------- finance journal
+
+mod finance_setup {
+    use super::*;
+    use ets_finance::desk::{Command as D, Envelope as DEnvelope};
+    use ets_finance::inclusion::{self, ActivityRecord, Command as I, Envelope as IEnvelope};
+    use ets_store::{FinanceLog, FinanceReceipt};
+
+    pub struct Finance {
+        pub ledger: Ledger,
+        pub log: FinanceLog,
+        pub accounts: Vec<String>,
+        n: u64,
+    }
+
+    pub fn day() -> Date {
+        Date::from_ymd(2025, 6, 2).unwrap()
+    }
+
+    impl Finance {
+        /// A national market with two entities (alpha, bravo) holding 10,000 CEA each, the
+        /// Guangdong pilot with an aggregator; the desk and the inclusion register set up.
+        pub fn open(db: &Db) -> Finance {
+            let mut ledger = Ledger::open(&db.location, LedgerOptions::default()).unwrap();
+            let mut n = 0;
+            let mut reg = |ledger: &mut Ledger, actor: &str, command: Command| {
+                n += 1;
+                ledger.submit(Timestamp(n), &Envelope { id: format!("fs-{n}"), actor: actor.into(), command }).unwrap();
+            };
+            reg(&mut ledger, "admin", Command::InitRegistry { admins: vec!["admin".into()] });
+            for (code, allowance, offsets, auth) in [("CN", "CEA", vec![], "auth"), ("GD", "GDEA", vec!["PHCER".to_string()], "gd-eeb")] {
+                let spec = MarketSpec {
+                    code: code.into(),
+                    name: code.into(),
+                    level: if code == "CN" { MarketLevel::National } else { MarketLevel::Pilot },
+                    allowance_code: allowance.into(),
+                    offset_standards: offsets,
+                    individuals_may_trade: false,
+                    authorities: vec![auth.into()],
+                };
+                reg(&mut ledger, "admin", Command::AddMarket(spec));
+            }
+            let mut accounts = Vec::new();
+            for (market, auth, rep) in [("CN", "auth", "alpha"), ("CN", "auth", "bravo"), ("GD", "gd-eeb", "green-app")] {
+                let command = Command::OpenAccount {
+                    market: market.into(),
+                    kind: AccountKind::Operator,
+                    holder: rep.into(),
+                    holder_type: HolderType::Entity,
+                    representatives: vec![rep.into()],
+                };
+                reg(&mut ledger, auth, command);
+                accounts.push(ledger.registry().accounts().last().unwrap().number.clone());
+            }
+            let unit = UnitRef::allowance("CEA", 2025);
+            reg(&mut ledger, "auth", Command::Issue { unit: unit.clone(), quantity: Tonnes(100_000), to: None });
+            for to in &accounts[..2] {
+                let allocate =
+                    Command::Allocate { from: "CN-ISSUANCE".into(), to: to.clone(), unit: unit.clone(), quantity: Tonnes(10_000) };
+                reg(&mut ledger, "auth", allocate);
+            }
+            let mut log = FinanceLog::open(db.location.open().unwrap()).unwrap();
+            log.init_desk("desk", "auth", Timestamp(100)).unwrap();
+            let config = inclusion::config_from_registry("gd-inclusion", inclusion::Catalog::builtin(), ledger.registry()).unwrap();
+            log.init_inclusion(config, Timestamp(101)).unwrap();
+            let mut f = Finance { ledger, log, accounts, n: 0 };
+            for (p, i) in [("alpha", 0), ("bravo", 1)] {
+                let account = f.accounts[i].clone();
+                f.desk("desk", D::AddParty { party: p.into(), account }, true);
+                f.desk("desk", D::Deposit { party: p.into(), amount_fen: 1_000_000_000 }, true);
+            }
+            let account = f.accounts[2].clone();
+            f.inclusion("gd-inclusion", I::AddAggregator { aggregator: "green-app".into(), pilot: "GD".into(), account });
+            f.inclusion("gd-inclusion", I::AddVerifier { verifier: "v1".into() });
+            f
+        }
+
+        pub fn desk(&mut self, actor: &str, command: D, carry: bool) {
+            self.n += 1;
+            let e = DEnvelope { id: format!("d{}", self.n), actor: actor.into(), date: day(), command };
+            let r = self.log.submit_desk_then(&e, &mut self.ledger, Timestamp(1_000 + self.n as i64), carry).unwrap();
+            assert!(matches!(r, Ok(FinanceReceipt::Accepted(_))), "{e:?}: {r:?}");
+        }
+
+        pub fn inclusion(&mut self, actor: &str, command: I) {
+            self.n += 1;
+            let e = IEnvelope { id: format!("i{}", self.n), actor: actor.into(), command };
+            let r = self.log.submit_inclusion(&e, &mut self.ledger, Timestamp(1_000 + self.n as i64)).unwrap();
+            assert!(matches!(r, Ok(FinanceReceipt::Accepted(_))), "{e:?}: {r:?}");
+        }
+
+        /// A pledge of 4,000 t from bravo to alpha, and 9 PHCER credits issued to the aggregator.
+        pub fn business(&mut self, carry_pledge: bool) {
+            let submit = I::Submit {
+                submission: "S1".into(),
+                aggregator: "green-app".into(),
+                methodology: "HOUSEHOLD-FOREST".into(),
+                year: 2025,
+                records: vec![ActivityRecord {
+                    record: "r1".into(),
+                    participant: "p1".into(),
+                    date: day(),
+                    quantity: "10".parse().unwrap(),
+                    evidence_sha256: format!("{:064x}", 1),
+                }],
+            };
+            self.inclusion("green-app", submit);
+            self.inclusion("v1", I::Verify { submission: "S1".into(), accept: true, note: String::new() });
+            self.inclusion("gd-eeb", I::Issue { submission: "S1".into() });
+            self.desk("desk", D::Mark { unit: UnitRef::allowance("CEA", 2025), close_fen: 8_000 }, true);
+            let pledge = D::Pledge {
+                pledge: "P1".into(),
+                lender: "alpha".into(),
+                borrower: "bravo".into(),
+                unit: UnitRef::allowance("CEA", 2025),
+                quantity: 4_000,
+                loan_fen: 10_000_000,
+                haircut_bp: 3_000,
+                maintenance_bp: 12_000,
+                topup_days: 3,
+                maturity: day().plus_days(30),
+            };
+            self.desk("desk", pledge, carry_pledge);
+        }
+
+        pub fn free(&self, i: usize, unit: &UnitRef) -> u64 {
+            ets_finance::Holdings::free(self.ledger.registry(), &self.accounts[i], unit)
+        }
+    }
+}
+
+fn finance_journal_replays_and_redoes_undone_instructions_once(db: &Db) {
+    use ets_finance::desk::{Command as D, Envelope as DEnvelope};
+    let cea = UnitRef::allowance("CEA", 2025);
+    let phcer = UnitRef::offset("PHCER", "HOUSEHOLD-FOREST", 2025);
+    let mut f = finance_setup::Finance::open(db);
+    // The pledge is journaled, but the process "dies" before its registry pending transfer.
+    f.business(false);
+    assert_eq!((f.free(1, &cea), f.free(2, &phcer)), (10_000, 9), "credits issued, pledge not yet in the registry");
+    let (desk, register, instructions) = (f.log.desk().cloned(), f.log.inclusion().cloned(), f.log.instructions().to_vec());
+    drop(f.log);
+    // Meanwhile the registry changes (bravo moves units away): replay must not care.
+    let (from, to) = (f.accounts[1].clone(), f.accounts[0].clone());
+    let t = Command::Transfer { from, to, unit: cea.clone(), quantity: Tonnes(1_000) };
+    f.ledger.submit(Timestamp(5_000), &env("away", "bravo", t)).unwrap();
+    let mut ledger = f.ledger;
+    let mut log = ets_store::FinanceLog::open(db.location.open().unwrap()).unwrap();
+    assert_eq!((log.desk().cloned(), log.inclusion().cloned()), (desk, register));
+    assert_eq!(log.instructions(), &instructions[..]);
+    assert_eq!(log.undone(ledger.registry()), 1);
+    assert_eq!(log.reconcile(&mut ledger, Timestamp(6_000)).unwrap(), 1, "the pledge's pending transfer");
+    let free = |ledger: &Ledger, i: usize| ets_finance::Holdings::free(ledger.registry(), &f.accounts[i], &cea);
+    assert_eq!(free(&ledger, 1), 5_000, "9,000 held, 4,000 pledged");
+    assert_eq!(log.reconcile(&mut ledger, Timestamp(6_001)).unwrap(), 0);
+    drop(log);
+    let mut log = ets_store::FinanceLog::open(db.location.open().unwrap()).unwrap();
+    assert_eq!(log.reconcile(&mut ledger, Timestamp(6_002)).unwrap(), 0, "exactly once");
+    ledger.registry().check_invariants().unwrap();
+    let head = log.audit().unwrap();
+    assert_eq!(head.0, log.head().0);
+    assert_eq!(log.inclusion().unwrap().totals()["GD"].issued_t, 9);
+    // Retries: the same command is a repeat, another command under a used id a conflict.
+    let mark = D::Mark { unit: cea.clone(), close_fen: 8_000 };
+    let repeat = DEnvelope { id: "d10".into(), actor: "desk".into(), date: finance_setup::day(), command: mark };
+    assert!(matches!(log.submit_desk(&repeat, &mut ledger, Timestamp(7_000)).unwrap(), Ok(ets_store::FinanceReceipt::Repeated)));
+    let other = DEnvelope { command: D::Mark { unit: cea, close_fen: 1 }, ..repeat };
+    let r = log.submit_desk(&other, &mut ledger, Timestamp(7_000)).unwrap().unwrap_err();
+    assert_eq!(r.message, "command id 'd10' was already used for another command");
+    // A refusal writes nothing.
+    let before = log.head();
+    let bad = DEnvelope {
+        id: "bad".into(),
+        actor: "bravo".into(),
+        date: finance_setup::day(),
+        command: D::Repay { pledge: "P9".into(), amount_fen: 1 },
+    };
+    assert!(log.submit_desk(&bad, &mut ledger, Timestamp(7_001)).unwrap().is_err());
+    assert_eq!(log.head(), before);
+}
+
+fn finance_journal_detects_an_altered_record(db: &Db) {
+    let mut f = finance_setup::Finance::open(db);
+    f.business(true);
+    drop(f);
+    // Change the pledge's quantity in the stored record: the chain no longer matches.
+    let sql = match &db.location {
+        Location::Sqlite(_) => "UPDATE finance_journal SET body = CAST(replace(CAST(body AS TEXT), '4000', '9000') AS BLOB) WHERE command_id = 'd11'",
+        Location::Postgres { .. } => "UPDATE finance_journal SET body = convert_to(replace(convert_from(body, 'UTF8'), '4000', '9000'), 'UTF8') WHERE command_id = 'd11'",
+    };
+    tamper(db, sql);
+    match ets_store::FinanceLog::open(db.location.open().unwrap()) {
+        Err(StoreError::Corrupt(msg)) => assert!(msg.contains("finance journal: record 13 was altered"), "{msg}"),
+        other => panic!("expected corruption, got {:?}", other.map(|_| ())),
+    }
 }
