@@ -677,9 +677,21 @@ async fn propose_transfer(
     }
     let proposal = platform.command_id("t");
     let id = proposal.clone();
-    let command = A::ProposeTransfer { proposal, from, to, unit, quantity: Tonnes(body.quantity_t) };
+    let initiator = caller.signed_in()?.user.clone();
     let p = platform.clone();
-    blocking(move || access_command(&p, &caller, command)).await?;
+    blocking(move || {
+        // Units first, then the proposal: a journaled proposal always has its units set aside.
+        p.hold_for_proposal(&proposal, &initiator, &from.number, &to.number, &unit, Tonnes(body.quantity_t))?;
+        let command = A::ProposeTransfer { proposal: proposal.clone(), from, to, unit, quantity: Tonnes(body.quantity_t) };
+        match access_command(&p, &caller, command) {
+            Ok(_) => Ok(()),
+            Err(refused) => {
+                p.drop_hold(&proposal, &initiator)?;
+                Err(refused)
+            }
+        }
+    })
+    .await?;
     Ok((StatusCode::CREATED, Json(transfer_of(&platform, &id)?)))
 }
 
@@ -706,7 +718,11 @@ async fn approve_transfer(State(platform): S, caller: Caller, Path(id): Path<Str
 async fn reject_transfer(State(platform): S, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<TransferInfo>> {
     caller.signed_in()?;
     let (p, proposal) = (platform.clone(), id.clone());
-    blocking(move || access_command(&p, &caller, A::RejectTransfer { proposal })).await?;
+    blocking(move || {
+        let record = access_command(&p, &caller, A::RejectTransfer { proposal })?;
+        p.carry_out_releases(&record)
+    })
+    .await?;
     Ok(Json(transfer_of(&platform, &id)?))
 }
 
@@ -716,7 +732,11 @@ async fn reject_transfer(State(platform): S, caller: Caller, Path(id): Path<Stri
 async fn cancel_transfer(State(platform): S, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<TransferInfo>> {
     caller.signed_in()?;
     let (p, proposal) = (platform.clone(), id.clone());
-    blocking(move || access_command(&p, &caller, A::CancelTransfer { proposal })).await?;
+    blocking(move || {
+        let record = access_command(&p, &caller, A::CancelTransfer { proposal })?;
+        p.carry_out_releases(&record)
+    })
+    .await?;
     Ok(Json(transfer_of(&platform, &id)?))
 }
 
@@ -846,7 +866,11 @@ async fn remove_trusted(
     caller.signed_in()?;
     let account = account_ref(&platform, &number)?;
     let p = platform.clone();
-    blocking(move || access_command(&p, &caller, A::RemoveTrusted { account, trusted })).await?;
+    blocking(move || {
+        let record = access_command(&p, &caller, A::RemoveTrusted { account, trusted })?;
+        p.carry_out_releases(&record)
+    })
+    .await?;
     Ok(Json(trusted_list_of(&platform, &number)))
 }
 

@@ -181,70 +181,151 @@ impl Platform {
         self.carry_out_releases(&record)
     }
 
-    /// Executes in the registry the transfers an access record released (a tick, or an
-    /// approval that released at once), under ids derived from their proposals, so a retry
-    /// or a `reconcile_releases` after a crash cannot move units twice.
+    /// Carries out in the registry what an access record decided about transfer proposals:
+    /// a released transfer posts its hold (the units set aside when it was proposed); a
+    /// rejected, cancelled or terminated one voids it. Registry ids derive from the proposal,
+    /// so a retry or a `reconcile_releases` after a crash cannot move units twice.
     pub fn carry_out_releases(&self, record: &ets_access::Record) -> Result<Vec<String>, ApiError> {
         let mut released = Vec::new();
         for event in &record.events {
-            if let Event::TransferReleased { proposal, .. } = event {
-                if self.release_into_registry(proposal, record.at)? {
-                    released.push(proposal.clone());
+            match event {
+                Event::TransferReleased { proposal, .. } => {
+                    if self.settle_hold(proposal, record.at, true)? {
+                        released.push(proposal.clone());
+                    }
                 }
+                Event::TransferRejected { proposal, .. }
+                | Event::TransferCancelled { proposal, .. }
+                | Event::TransferTerminated { proposal, .. } => {
+                    self.settle_hold(proposal, record.at, false)?;
+                }
+                _ => {}
             }
         }
         Ok(released)
     }
 
-    fn release_into_registry(&self, proposal: &str, at: Timestamp) -> Result<bool, ApiError> {
+    /// Posts (`release`) or voids the registry hold of a proposal. False if the registry
+    /// refused (logged): the proposal's units were not where the hold put them.
+    fn settle_hold(&self, proposal: &str, at: Timestamp, release: bool) -> Result<bool, ApiError> {
         let Some(p) = self.access.lock().expect("access lock").access().controls().transfer(proposal).cloned() else {
             return Ok(false);
         };
-        let envelope = ets_registry::Envelope {
-            id: format!("transfer-{proposal}"),
-            actor: p.initiator.clone(),
-            command: ets_registry::Command::Transfer {
-                from: p.from.number.clone(),
-                to: p.to.number.clone(),
-                unit: p.unit.clone(),
-                quantity: p.quantity,
-            },
+        let pending = hold_id(proposal);
+        let envelope = if release {
+            ets_registry::Envelope {
+                id: format!("transfer-{proposal}"),
+                actor: p.initiator.clone(),
+                command: ets_registry::Command::PostPending { pending },
+            }
+        } else {
+            ets_registry::Envelope {
+                id: format!("void-{proposal}"),
+                actor: p.initiator.clone(),
+                command: ets_registry::Command::VoidPending { pending },
+            }
         };
         match self.registry.lock().expect("registry lock").submit(at, &envelope) {
             Ok(_) => Ok(true),
             Err(ets_store::SubmitError::Rejected(r)) => {
-                eprintln!("ets serve: released transfer {proposal} was refused by the registry: {}", r.message);
+                eprintln!(
+                    "ets serve: the registry refused {} of transfer {proposal}: {}",
+                    if release { "the release" } else { "the void" },
+                    r.message
+                );
                 Ok(false)
             }
             Err(ets_store::SubmitError::Store(e)) => Err(e.into()),
         }
     }
 
-    /// Carries out every released transfer the registry has not recorded (a crash between the
-    /// access journal's write and the registry's). Returns how many.
+    /// Sets aside the units of a transfer proposal in the registry (an `Approval` pending from
+    /// the source to the destination, still owned by the source, not movable) before the
+    /// proposal is journaled, so an approved transfer cannot fail for want of units.
+    pub fn hold_for_proposal(
+        &self,
+        proposal: &str,
+        initiator: &str,
+        from: &str,
+        to: &str,
+        unit: &ets_registry::UnitRef,
+        quantity: ets_core::Tonnes,
+    ) -> Result<(), ApiError> {
+        let envelope = ets_registry::Envelope {
+            id: format!("hold-{proposal}"),
+            actor: initiator.to_string(),
+            command: ets_registry::Command::CreatePending {
+                pending: hold_id(proposal),
+                from: from.to_string(),
+                to: to.to_string(),
+                unit: unit.clone(),
+                quantity,
+                purpose: ets_registry::PendingPurpose::Approval,
+            },
+        };
+        match self.registry.lock().expect("registry lock").submit(self.now(), &envelope) {
+            Ok(_) => Ok(()),
+            Err(ets_store::SubmitError::Rejected(r)) => Err(r.into()),
+            Err(ets_store::SubmitError::Store(e)) => Err(e.into()),
+        }
+    }
+
+    /// Voids a hold whose proposal was refused (nothing else refers to it).
+    pub fn drop_hold(&self, proposal: &str, initiator: &str) -> Result<(), ApiError> {
+        let envelope = ets_registry::Envelope {
+            id: format!("void-{proposal}"),
+            actor: initiator.to_string(),
+            command: ets_registry::Command::VoidPending { pending: hold_id(proposal) },
+        };
+        match self.registry.lock().expect("registry lock").submit(self.now(), &envelope) {
+            Ok(_) => Ok(()),
+            Err(ets_store::SubmitError::Rejected(r)) => {
+                Err(ApiError::internal(format!("voiding the hold of refused proposal {proposal}: {}", r.message)))
+            }
+            Err(ets_store::SubmitError::Store(e)) => Err(e.into()),
+        }
+    }
+
+    /// Carries out what the access journal decided and the registry has not recorded (a crash
+    /// between the two writes): releases posted, ended proposals' holds voided. Returns how many.
     pub fn reconcile_releases(&self) -> Result<usize, ApiError> {
-        let missing: Vec<(String, Timestamp)> = {
+        let missing: Vec<(String, Timestamp, bool)> = {
             let access = self.access.lock().expect("access lock");
             let ledger = self.registry.lock().expect("registry lock");
+            let r = ledger.registry();
             access
                 .access()
                 .controls()
                 .transfers()
-                .filter_map(|p| match p.status {
-                    ets_access::TransferStatus::Released { at } => Some((p.id.clone(), at)),
-                    _ => None,
+                .filter_map(|p| {
+                    let held = r.pending(&hold_id(&p.id)).is_some();
+                    match &p.status {
+                        ets_access::TransferStatus::Released { at } if held => Some((p.id.clone(), *at, true)),
+                        ets_access::TransferStatus::Rejected { .. }
+                        | ets_access::TransferStatus::Cancelled { .. }
+                        | ets_access::TransferStatus::Terminated { .. }
+                            if held =>
+                        {
+                            Some((p.id.clone(), p.proposed_at, false))
+                        }
+                        _ => None,
+                    }
                 })
-                .filter(|(id, _)| ledger.registry().command_receipt(&format!("transfer-{id}")).is_none())
                 .collect()
         };
         let mut done = 0;
-        for (id, at) in missing {
-            if self.release_into_registry(&id, at)? {
+        for (id, at, release) in missing {
+            if self.settle_hold(&id, at.max(self.now()), release)? {
                 done += 1;
             }
         }
         Ok(done)
     }
+}
+
+/// The registry pending that holds a proposal's units.
+pub fn hold_id(proposal: &str) -> String {
+    format!("hold-{proposal}")
 }
 
 /// Serves until the process is stopped.

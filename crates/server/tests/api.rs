@@ -229,6 +229,9 @@ async fn four_eyes_transfer_to_an_untrusted_account_waits_for_approval_and_the_d
     // A second proposal that nobody approves.
     let (_, unapproved) =
         w.post("/api/v1/transfers", Some(&alice), json!({"from": A, "to": B, "unit": "CEA:2025", "quantity_t": 700})).await;
+    // Both proposals' units are set aside in the registry (still A's, not movable): 20,000 t
+    // lodged on the exchange, 5,700 t held for the proposals.
+    assert_eq!(w.held(A), (74_300, 100_000));
     w.set_time(cet("2025-06-06", 14, 5));
     let (status, t) = w.post(&format!("/api/v1/transfers/{id}/approve"), Some(&approver), json!({})).await;
     assert_eq!(status, StatusCode::OK, "{t}");
@@ -257,9 +260,32 @@ async fn four_eyes_transfer_to_an_untrusted_account_waits_for_approval_and_the_d
     assert_eq!(status_of(&unapproved["id"]), "awaiting-approval");
     // The registry's history shows the one transfer.
     let (_, history) = w.get(&format!("/api/v1/accounts/{B}/transactions"), Some(&bob)).await;
-    let moved: Vec<&Value> = history.as_array().unwrap().iter().filter(|r| r["kind"] == "transfer" && r["from"] == A).collect();
+    let moved: Vec<&Value> = history.as_array().unwrap().iter().filter(|r| r["kind"] == "pending-post" && r["from"] == A).collect();
     assert_eq!(moved.len(), 1, "{history}");
     assert_eq!(moved[0]["quantity_t"], 5_000);
+    // Cancelled: its units are free again.
+    let (status, t) = w.post(&format!("/api/v1/transfers/{}/cancel", unapproved["id"].as_str().unwrap()), Some(&alice), json!({})).await;
+    assert_eq!((status, t["status"].as_str()), (StatusCode::OK, Some("cancelled")));
+    assert_eq!(w.held(A), (75_000, 95_000));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_transfer_never_executes_and_frees_its_units() {
+    let w = World::new();
+    let alice = w.login("alice").await;
+    let approver = w.login("approver").await;
+    let (_, t) = w.post("/api/v1/transfers", Some(&alice), json!({"from": A, "to": B, "unit": "CEA:2025", "quantity_t": 9_000})).await;
+    assert_eq!(w.held(A), (71_000, 100_000));
+    // While held, the units cannot be proposed twice.
+    let (status, body) =
+        w.post("/api/v1/transfers", Some(&alice), json!({"from": A, "to": B, "unit": "CEA:2025", "quantity_t": 71_001})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, t) = w.post(&format!("/api/v1/transfers/{}/reject", t["id"].as_str().unwrap()), Some(&approver), json!({})).await;
+    assert_eq!((status, t["status"].as_str()), (StatusCode::OK, Some("rejected")), "{t}");
+    assert_eq!(w.held(A), (80_000, 100_000));
+    w.set_time(cet("2025-06-30", 12, 0));
+    assert!(w.platform.tick().unwrap().is_empty());
+    assert_eq!((w.held(A).1, w.held(B).1), (100_000, 50_000));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -272,7 +298,7 @@ async fn over_limit_transfer_to_an_untrusted_account_is_refused_and_changes_noth
     assert!(body["message"].as_str().unwrap().contains("10000"), "the limit is named: {body}");
     let (_, list) = w.get("/api/v1/transfers", Some(&alice)).await;
     assert_eq!(list, json!([]));
-    assert_eq!(w.held(A).1, 100_000);
+    assert_eq!(w.held(A), (80_000, 100_000), "the hold made for the refused proposal is voided");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
