@@ -189,11 +189,8 @@ impl Platform {
         let mut released = Vec::new();
         for event in &record.events {
             match event {
-                Event::TransferReleased { proposal, .. } => {
-                    if self.settle_hold(proposal, record.at, true)? {
-                        released.push(proposal.clone());
-                    }
-                }
+                Event::TransferReleased { proposal, .. } if self.settle_hold(proposal, record.at, true)? => released.push(proposal.clone()),
+                Event::TransferReleased { .. } => {}
                 Event::TransferRejected { proposal, .. }
                 | Event::TransferCancelled { proposal, .. }
                 | Event::TransferTerminated { proposal, .. } => {
