@@ -37,6 +37,7 @@ type S = State<Arc<Platform>>;
         (name = "controls", description = "Four-eyes transfers and trusted account lists"),
         (name = "exchange", description = "Orders"),
         (name = "administration", description = "Users and the audit journal"),
+        (name = "mrv", description = "Monitoring, reporting and verification: the verifier's and regulators' queues, the anomaly list"),
     )
 )]
 struct ApiDoc;
@@ -78,6 +79,8 @@ pub fn api_router() -> (axum::Router<Arc<Platform>>, utoipa::openapi::OpenApi) {
         .routes(routes!(cancel_order))
         .routes(routes!(list_users, create_user))
         .routes(routes!(audit))
+        .routes(routes!(mrv_reports))
+        .routes(routes!(mrv_anomalies))
         .split_for_parts()
 }
 
@@ -1073,6 +1076,161 @@ async fn audit(State(platform): S, caller: Caller, Query(q): Query<AuditQuery>) 
                 user: r.user,
                 command: r.command,
                 events: r.events.iter().map(|e| format!("{e:?}")).collect(),
+            })
+            .collect(),
+    ))
+}
+
+// ------------------------------------------------------------------ MRV
+
+/// Which entities' MRV data the caller may read: all (verifiers, auditors, administrators),
+/// those covered by the markets it is the authority of, or none (403).
+enum MrvScope {
+    All,
+    Markets(Vec<String>),
+}
+
+fn mrv_scope(caller: &Caller) -> ApiResult<MrvScope> {
+    if ets_access::allows(caller.roles(), &Action::VerifyMrv) || ets_access::allows(caller.roles(), &Action::ReadAudit) {
+        return Ok(MrvScope::All);
+    }
+    let markets: Vec<String> = caller
+        .roles()
+        .iter()
+        .filter_map(|r| match r {
+            Role::MarketAuthority { market } if ets_access::allows(caller.roles(), &Action::ReviewMrv { market: market.clone() }) => {
+                Some(market.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    if markets.is_empty() {
+        caller.signed_in()?;
+        return Err(ApiError::forbidden("MRV data is for verifiers, market authorities, auditors and administrators"));
+    }
+    Ok(MrvScope::Markets(markets))
+}
+
+impl MrvScope {
+    fn sees(&self, state: &ets_mrv::state::MrvState, entity: &str) -> bool {
+        match self {
+            MrvScope::All => true,
+            MrvScope::Markets(markets) => state.entity(entity).is_some_and(|e| e.markets.iter().any(|m| markets.contains(m))),
+        }
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ReportsQuery {
+    /// Only this reporting year.
+    pub year: Option<i32>,
+    /// Only reports in this state: submitted, assigned, opined, accepted, returned. The
+    /// verifier's queue is `submitted` and `assigned`; the regulator's is `opined`.
+    pub state: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReportInfo {
+    pub id: String,
+    pub entity: String,
+    pub year: i32,
+    pub province: String,
+    pub state: String,
+    pub versions: u32,
+    /// Verified emissions in t CO2e, as an exact decimal string, once accepted.
+    pub verified_emissions_t: Option<String>,
+    pub last_step_at_ms: i64,
+}
+
+fn report_state(state: &ets_mrv::verification::ReportState) -> &'static str {
+    use ets_mrv::verification::ReportState as S;
+    match state {
+        S::Submitted => "submitted",
+        S::Assigned => "assigned",
+        S::Opined => "opined",
+        S::Accepted => "accepted",
+        S::Returned => "returned",
+    }
+}
+
+/// Annual emission reports and where each is in verification.
+#[utoipa::path(get, path = "/api/v1/mrv/reports", tag = "mrv", params(ReportsQuery), security(("session" = []), ("bearer" = [])),
+    responses((status = 200, body = Vec<ReportInfo>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn mrv_reports(State(platform): S, caller: Caller, Query(q): Query<ReportsQuery>) -> ApiResult<Json<Vec<ReportInfo>>> {
+    let scope = mrv_scope(&caller)?;
+    const STATES: [&str; 5] = ["submitted", "assigned", "opined", "accepted", "returned"];
+    if let Some(s) = &q.state {
+        if !STATES.contains(&s.as_str()) {
+            return Err(ApiError::invalid(format!("state must be one of {}, not {s}", STATES.join(", "))));
+        }
+    }
+    let mrv = platform.mrv.lock().expect("mrv lock");
+    let state = mrv.state();
+    let list = state
+        .workflow()
+        .reports()
+        .filter(|r| q.year.is_none_or(|y| r.year == y))
+        .filter(|r| q.state.as_deref().is_none_or(|s| report_state(&r.state) == s))
+        .filter(|r| scope.sees(state, &r.entity))
+        .map(|r| ReportInfo {
+            id: r.id.clone(),
+            entity: r.entity.clone(),
+            year: r.year,
+            province: r.province.clone(),
+            state: report_state(&r.state).into(),
+            versions: r.versions.len() as u32,
+            verified_emissions_t: r.verified_emissions_t.map(|d| d.to_string()),
+            last_step_at_ms: r.last_step_at.0,
+        })
+        .collect();
+    Ok(Json(list))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct AnomaliesQuery {
+    /// The reporting year whose monthly data is checked.
+    pub year: i32,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AnomalyInfo {
+    pub entity: String,
+    pub unit: String,
+    pub check: String,
+    /// info, warning or critical.
+    pub severity: String,
+    pub month: Option<String>,
+    pub source_stream: Option<String>,
+    pub value: String,
+    pub expected: String,
+    pub reason: String,
+}
+
+/// The data-quality engine's ranked anomaly list for a year (most severe first).
+#[utoipa::path(get, path = "/api/v1/mrv/anomalies", tag = "mrv", params(AnomaliesQuery), security(("session" = []), ("bearer" = [])),
+    responses((status = 200, body = Vec<AnomalyInfo>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn mrv_anomalies(State(platform): S, caller: Caller, Query(q): Query<AnomaliesQuery>) -> ApiResult<Json<Vec<AnomalyInfo>>> {
+    let scope = mrv_scope(&caller)?;
+    if !(1990..=2100).contains(&q.year) {
+        return Err(ApiError::invalid(format!("year {} is outside 1990..=2100", q.year)));
+    }
+    let mrv = platform.mrv.lock().expect("mrv lock");
+    let state = mrv.state();
+    let anomalies = state.anomalies(q.year).map_err(|r| ApiError::invalid(r.message))?;
+    Ok(Json(
+        anomalies
+            .into_iter()
+            .filter(|a| scope.sees(state, &a.entity))
+            .map(|a| AnomalyInfo {
+                entity: a.entity,
+                unit: a.unit,
+                check: a.check.into(),
+                severity: a.severity.to_string(),
+                month: a.month.map(|m| m.to_string()),
+                source_stream: a.source_stream,
+                value: a.value,
+                expected: a.expected,
+                reason: a.reason,
             })
             .collect(),
     ))

@@ -74,6 +74,8 @@ pub struct Config {
 pub struct Platform {
     pub registry: Arc<Mutex<Ledger>>,
     pub access: Mutex<AccessLog>,
+    /// The MRV register (entities, monthly data, reports and their verification).
+    pub mrv: Mutex<ets_store::MrvLog>,
     pub exchange: Option<ExchangeService>,
     pub market: Arc<RwLock<Arc<MarketView>>>,
     pub clock: Clock,
@@ -89,6 +91,8 @@ impl Platform {
     pub fn open(location: &Location, rules: ControlRules, clock: Clock, exchange_time: ExchangeTime) -> Result<Platform, StoreError> {
         let mut ledger = Ledger::open(location, LedgerOptions::default())?;
         let access = AccessLog::open(location.open()?, rules)?;
+        let factors = ets_mrv::FactorSet::builtin().map_err(|e| StoreError::Corrupt(format!("built-in MRV factors: {e}")))?;
+        let mrv = ets_store::MrvLog::open(location.open()?, factors, ets_mrv::state::MrvParams::default())?;
         let mut log = ExchangeLog::open(location.open()?)?;
         // Anything the exchange journal implies that the registry lacks (a crash between the
         // two writes) is carried out before the first request.
@@ -100,6 +104,7 @@ impl Platform {
         let platform = Platform {
             registry: Arc::new(Mutex::new(ledger)),
             access: Mutex::new(access),
+            mrv: Mutex::new(mrv),
             exchange: None,
             market,
             clock,

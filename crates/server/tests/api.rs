@@ -65,6 +65,8 @@ async fn authorization_matrix() {
             vec!["admin"],
         ),
         (Method::GET, "/api/v1/audit".into(), None, vec!["admin", "auditor"]),
+        (Method::GET, "/api/v1/mrv/reports".into(), None, vec!["admin", "auditor", "regulator-cn", "regulator-bj", "verifier"]),
+        (Method::GET, "/api/v1/mrv/anomalies?year=2025".into(), None, vec!["admin", "auditor", "regulator-cn", "regulator-bj", "verifier"]),
     ];
     let mut failures = Vec::new();
     for (method, uri, body, allowed) in &cases {
@@ -365,6 +367,8 @@ async fn openapi_document_describes_every_route_and_the_explorer_is_served() {
         "/api/v1/orders",
         "/api/v1/users",
         "/api/v1/audit",
+        "/api/v1/mrv/reports",
+        "/api/v1/mrv/anomalies",
     ] {
         assert!(paths.contains_key(path), "{path} missing from the document");
     }

@@ -1,0 +1,193 @@
+//! `ets serve --demo` as a user starts it: the real binary on a free port, spoken to over
+//! HTTP. The demo's MRV year, exchange and users are served through the API with each role
+//! seeing what it may.
+
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Server {
+    child: Child,
+    port: u16,
+    log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Server {
+    fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("serve.log");
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_ets"))
+            .current_dir(dir.path())
+            .args(["--database", "demo.db", "serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
+            .env_remove("ETS_DATABASE_URL")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start ets serve");
+        let server = Server { child, port, log, _dir: dir };
+        let started = Instant::now();
+        while server.try_request("GET", "/api/v1/health", None, None).is_none() {
+            assert!(started.elapsed() < Duration::from_secs(120), "the server did not come up: {}", server.stderr());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        server
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The demo user whose start-up line contains `purpose`.
+    fn user(&self, purpose: &str) -> String {
+        let log = self.stderr();
+        let line = log
+            .lines()
+            .find(|l| l.starts_with("  ") && l.contains(purpose))
+            .unwrap_or_else(|| panic!("no demo user for {purpose}:\n{log}"));
+        line.split_whitespace().next().unwrap().to_string()
+    }
+
+    fn try_request(&self, method: &str, path: &str, secret: Option<&str>, body: Option<&Value>) -> Option<(u16, Value)> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let auth = secret.map(|s| format!("Authorization: Bearer {s}\r\n")).unwrap_or_default();
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        let status: u16 = response.split_whitespace().nth(1)?.parse().ok()?;
+        let text = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        Some((status, serde_json::from_str(text).unwrap_or(Value::Null)))
+    }
+
+    fn request(&self, method: &str, path: &str, secret: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        self.try_request(method, path, secret, body.as_ref()).unwrap_or_else(|| panic!("{method} {path}: no answer; {}", self.stderr()))
+    }
+
+    fn login(&self, user: &str) -> String {
+        let (status, body) = self.request("POST", "/api/v1/session", None, Some(json!({"user": user, "password": "ets-demo-password"})));
+        assert_eq!(status, 200, "login {user}: {body}");
+        body["secret"].as_str().unwrap().to_string()
+    }
+}
+
+#[test]
+fn the_demo_server_serves_each_role_what_it_may_see() {
+    let s = Server::start();
+    // The public: market data, not MRV.
+    let (status, instruments) = s.request("GET", "/api/v1/instruments", None, None);
+    assert_eq!(status, 200);
+    assert!(instruments.as_array().unwrap().iter().any(|i| i["code"] == "CEA-2024"), "{instruments}");
+    let (status, _) = s.request("GET", "/api/v1/mrv/anomalies?year=2025", None, None);
+    assert_eq!(status, 401);
+
+    // The verifier sees the whole anomaly queue (the demo planted ten) and every report.
+    let verifier = s.login("verifier");
+    let (status, all) = s.request("GET", "/api/v1/mrv/anomalies?year=2025", Some(&verifier), None);
+    assert_eq!(status, 200, "{all}");
+    let all = all.as_array().unwrap().clone();
+    assert!(all.len() >= 10, "{all:?}");
+    let (_, reports) = s.request("GET", "/api/v1/mrv/reports?year=2025&state=accepted", Some(&verifier), None);
+    let accepted = reports.as_array().unwrap();
+    assert!(!accepted.is_empty());
+    assert!(accepted.iter().all(|r| r["state"] == "accepted" && r["verified_emissions_t"].is_string()), "{reports}");
+    let (status, _) = s.request("GET", "/api/v1/mrv/reports?state=lost", Some(&verifier), None);
+    assert_eq!(status, 400);
+
+    // A pilot's regulator sees only what its market covers; the national one more.
+    let pilot = s.login(&s.user("pilot's authority"));
+    let (_, pilot_view) = s.request("GET", "/api/v1/mrv/anomalies?year=2025", Some(&pilot), None);
+    let national = s.login("regulator-cn");
+    let (_, national_view) = s.request("GET", "/api/v1/mrv/anomalies?year=2025", Some(&national), None);
+    let entities = |v: &Value| {
+        v.as_array().unwrap().iter().map(|a| a["entity"].as_str().unwrap().to_string()).collect::<std::collections::BTreeSet<_>>()
+    };
+    let everyone = entities(&Value::Array(all.clone()));
+    assert!(entities(&pilot_view).is_subset(&everyone));
+    assert!(entities(&national_view).is_subset(&everyone));
+    assert!(entities(&pilot_view).len() < everyone.len(), "a pilot does not cover every entity");
+
+    // An account representative and exchange member: no MRV queue; a four-eyes transfer.
+    let member = s.user("and exchange member: proposes transfers");
+    let approver = s.user("approving representative");
+    let counterparty_line = s.stderr().lines().find(|l| l.contains("and exchange member") && !l.contains("proposes")).unwrap().to_string();
+    let counterparty_account = counterparty_line.split("representative of ").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+    let account = s
+        .stderr()
+        .lines()
+        .find(|l| l.contains("proposes transfers"))
+        .unwrap()
+        .split("representative of ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let m = s.login(&member);
+    let (status, _) = s.request("GET", "/api/v1/mrv/anomalies?year=2025", Some(&m), None);
+    assert_eq!(status, 403);
+    let (_, before) = s.request("GET", &format!("/api/v1/accounts/{account}"), Some(&m), None);
+    let held = |v: &Value| {
+        v["holdings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["unit"] == "CEA:2024")
+            .map(|h| (h["free_t"].as_u64().unwrap(), h["total_t"].as_u64().unwrap()))
+            .unwrap()
+    };
+    let (free, total) = held(&before);
+    let (status, t) = s.request(
+        "POST",
+        "/api/v1/transfers",
+        Some(&m),
+        Some(json!({"from": account, "to": counterparty_account, "unit": "CEA:2024", "quantity_t": 100})),
+    );
+    assert_eq!(status, 201, "{t}");
+    let (_, after) = s.request("GET", &format!("/api/v1/accounts/{account}"), Some(&m), None);
+    assert_eq!(held(&after), (free - 100, total), "the proposal's units are set aside");
+    let (status, _) = s.request("POST", &format!("/api/v1/transfers/{}/approve", t["id"].as_str().unwrap()), Some(&m), Some(json!({})));
+    assert_eq!(status, 403, "no self-approval");
+    let a = s.login(&approver);
+    let (status, t) = s.request("POST", &format!("/api/v1/transfers/{}/approve", t["id"].as_str().unwrap()), Some(&a), Some(json!({})));
+    assert_eq!(status, 200, "{t}");
+    assert_eq!(t["status"], "approved", "the counterparty is not yet trusted: the transfer waits for its delay");
+    assert!(t["release_at_ms"].as_i64().unwrap() > t["proposed_at_ms"].as_i64().unwrap());
+
+    // The member trades on the demo's open day.
+    let (_, cea) = s.request("GET", "/api/v1/instruments/CEA-2024", None, None);
+    let close = cea["previous_close_fen"].as_i64().unwrap();
+    let (status, order) = s.request(
+        "POST",
+        "/api/v1/orders",
+        Some(&m),
+        Some(json!({"instrument": "CEA-2024", "side": "buy", "price_fen": close, "qty_t": 10})),
+    );
+    assert_eq!(status, 201, "{order}");
+    // And the access journal has every step, for the auditor.
+    let auditor = s.login("auditor");
+    let (_, audit) = s.request("GET", "/api/v1/audit?limit=1000", Some(&auditor), None);
+    let commands: Vec<&str> = audit.as_array().unwrap().iter().map(|r| r["command"].as_str().unwrap()).collect();
+    for c in ["bootstrap", "create-user", "login", "propose-transfer", "approve-transfer", "propose-trusted", "approve-trusted"] {
+        assert!(commands.contains(&c), "{c} missing from the audit journal: {commands:?}");
+    }
+}
