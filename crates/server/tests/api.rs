@@ -242,15 +242,15 @@ async fn four_eyes_transfer_to_an_untrusted_account_waits_for_approval_and_the_d
     assert_eq!(t["release_at_ms"], cet("2025-06-11", 12, 0).0);
     // A millisecond before: nothing; at the instant: released, exactly once.
     w.set_time(ets_core::Timestamp(cet("2025-06-11", 12, 0).0 - 1));
-    assert!(w.platform.tick().unwrap().is_empty());
+    assert!(w.tick().is_empty());
     assert_eq!(w.held(A).1, 100_000);
     w.set_time(cet("2025-06-11", 12, 0));
-    assert_eq!(w.platform.tick().unwrap(), vec![id.clone()]);
-    assert!(w.platform.tick().unwrap().is_empty());
+    assert_eq!(w.tick(), vec![id.clone()]);
+    assert!(w.tick().is_empty());
     assert_eq!((w.held(A).1, w.held(B).1), (95_000, 55_000));
     // Without its second approval the other never executes, however long we wait.
     w.set_time(cet("2025-07-30", 12, 0));
-    assert!(w.platform.tick().unwrap().is_empty());
+    assert!(w.tick().is_empty());
     assert_eq!((w.held(A).1, w.held(B).1), (95_000, 55_000));
     let bob = w.login("bob").await;
     let (_, list) = w.get("/api/v1/transfers", Some(&bob)).await;
@@ -286,7 +286,7 @@ async fn a_rejected_transfer_never_executes_and_frees_its_units() {
     assert_eq!((status, t["status"].as_str()), (StatusCode::OK, Some("rejected")), "{t}");
     assert_eq!(w.held(A), (80_000, 100_000));
     w.set_time(cet("2025-06-30", 12, 0));
-    assert!(w.platform.tick().unwrap().is_empty());
+    assert!(w.tick().is_empty());
     assert_eq!((w.held(A).1, w.held(B).1), (100_000, 50_000));
 }
 
@@ -336,7 +336,7 @@ async fn trusted_list_addition_takes_effect_after_working_days_then_transfers_ex
     let approver = w.login("approver").await;
     let (_, list) = w.get(&format!("/api/v1/accounts/{A}/trusted"), Some(&alice)).await;
     assert_eq!(list["entries"][0]["effective"], true, "{list}");
-    w.platform.tick().unwrap(); // yesterday's untrusted transfer is due at 12:00 today too
+    w.tick(); // yesterday's untrusted transfer is due at 12:00 today too
     let (_, t) = w.post("/api/v1/transfers", Some(&alice), json!({"from": A, "to": B, "unit": "CEA:2025", "quantity_t": 2_000})).await;
     let (_, t) = w.post(&format!("/api/v1/transfers/{}/approve", t["id"].as_str().unwrap()), Some(&approver), json!({})).await;
     assert_eq!(t["status"], "released", "{t}");
@@ -392,4 +392,46 @@ async fn openapi_document_describes_every_route_and_the_explorer_is_served() {
     let (status, body) = w.get("/api/v1/nothing-here", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["error"], "not-found");
+}
+
+/// The same platform on PostgreSQL: a four-eyes transfer released after its delay, an order,
+/// and a restart that finds everything where it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_a_four_eyes_transfer_and_a_restart() {
+    if std::env::var("ETS_SKIP_POSTGRES").is_ok_and(|v| v == "1") {
+        eprintln!("ETS_SKIP_POSTGRES=1: skipped");
+        return;
+    }
+    let w = World::postgres();
+    let alice = w.login("alice").await;
+    let approver = w.login("approver").await;
+    let (status, t) = w.post("/api/v1/transfers", Some(&alice), json!({"from": A, "to": B, "unit": "CEA:2025", "quantity_t": 4_000})).await;
+    assert_eq!(status, StatusCode::CREATED, "{t}");
+    let id = t["id"].as_str().unwrap().to_string();
+    let (_, t) = w.post(&format!("/api/v1/transfers/{id}/approve"), Some(&approver), json!({})).await;
+    assert_eq!(t["release_at_ms"], cet("2025-06-05", 12, 0).0, "approved Wednesday before 12:00: Thursday 12:00");
+    let (status, order) =
+        w.post("/api/v1/orders", Some(&alice), json!({"instrument": "CEA-2025", "side": "sell", "price_fen": 8_050, "qty_t": 500})).await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    w.set_time(cet("2025-06-05", 12, 0));
+    assert_eq!(w.tick(), vec![id.clone()]);
+    assert_eq!((w.held(A).1, w.held(B).1), (96_000, 54_000));
+    // A restart on the same database: the same state, nothing carried out twice.
+    let (location, clock) = (w.location.clone(), w.clock.clone());
+    let again = std::thread::spawn(move || {
+        ets_server::Platform::open(&location, common::rules(), ets_server::Clock::Manual(clock), ets_server::ExchangeTime::Live).unwrap()
+    })
+    .join()
+    .unwrap();
+    let ledger = again.registry.lock().unwrap();
+    let r = ledger.registry();
+    let unit = r.unit_named(&ets_registry::UnitRef::allowance("CEA", 2025)).unwrap();
+    let total = |n: &str| r.holding(r.find_account(n).unwrap(), unit).unwrap().total();
+    assert_eq!((total(A), total(B)), (96_000, 54_000));
+    let access = again.access.lock().unwrap();
+    assert!(matches!(access.access().controls().transfer(&id).unwrap().status, ets_access::TransferStatus::Released { .. }));
+    assert_eq!(again.market.read().unwrap().instruments["CEA-2025"].best_ask.as_ref().map(|l| l.qty_t), Some(500));
+    drop((access, ledger));
+    // Closing PostgreSQL connections blocks: off the test's runtime, as the server does at exit.
+    std::thread::spawn(move || drop((again, w))).join().unwrap();
 }

@@ -73,10 +73,31 @@ fn secret(n: u64) -> Secret {
 }
 
 impl World {
-    /// The platform at Wednesday 2025-06-04 10:00 CET.
+    /// The platform at Wednesday 2025-06-04 10:00 CET, on SQLite.
     pub fn new() -> World {
         let dir = tempfile::tempdir().unwrap();
         let location = Location::Sqlite(dir.path().join("ets.db"));
+        World::on(location, dir)
+    }
+
+    /// The same on PostgreSQL (`ETS_TEST_POSTGRES_URL`, default the local server's `test`
+    /// database), in a schema of its own that is dropped afterwards.
+    pub fn postgres() -> World {
+        // Set up off the test's runtime: the synchronous PostgreSQL client runs its own.
+        std::thread::spawn(World::postgres_here).join().unwrap()
+    }
+
+    fn postgres_here() -> World {
+        let url = std::env::var("ETS_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let schema = format!(
+            "ets_server_test_{}_{}",
+            std::process::id(),
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+        );
+        World::on(Location::Postgres { url, schema: Some(schema) }, tempfile::tempdir().unwrap())
+    }
+
+    fn on(location: Location, dir: tempfile::TempDir) -> World {
         let start = cet("2025-06-04", 10, 0);
         let mut ledger = Ledger::open(&location, LedgerOptions::default()).unwrap();
         let mut n = 0;
@@ -199,6 +220,13 @@ impl World {
         World { platform, app, clock, location, _dir: dir }
     }
 
+    /// `Platform::tick`, on a thread of its own, as the server's ticker runs it (blocking I/O
+    /// off the async workers).
+    pub fn tick(&self) -> Vec<String> {
+        let platform = self.platform.clone();
+        std::thread::spawn(move || platform.tick()).join().unwrap().unwrap()
+    }
+
     pub fn set_time(&self, at: Timestamp) {
         self.clock.store(at.0, Ordering::SeqCst);
     }
@@ -249,5 +277,19 @@ impl World {
         let a = r.find_account(account).unwrap();
         let u = r.unit_named(&UnitRef::allowance("CEA", 2025)).unwrap();
         r.holding(a, u).map_or((0, 0), |h| (h.free_total(), h.total()))
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if let Location::Postgres { url, schema: Some(schema) } = self.location.clone() {
+            // The synchronous PostgreSQL client runs its own runtime: not on a tokio thread.
+            let _ = std::thread::spawn(move || {
+                if let Ok(mut client) = postgres::Client::connect(&url, postgres::NoTls) {
+                    let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"));
+                }
+            })
+            .join();
+        }
     }
 }
