@@ -102,17 +102,7 @@ impl ExchangeService {
             .spawn(move || {
                 let mut batch: Vec<Job> = Vec::new();
                 while let Ok(first) = jobs.recv() {
-                    let mut commands = first.envelopes.len();
-                    batch.push(first);
-                    while commands < batch_max {
-                        match jobs.try_recv() {
-                            Ok(job) => {
-                                commands += job.envelopes.len();
-                                batch.push(job);
-                            }
-                            Err(_) => break,
-                        }
-                    }
+                    let commands = crate::writer::gather(first, &jobs, |job| job.envelopes.len(), batch_max, &mut batch);
                     if let Some(error) = failed.lock().expect("failure lock").clone() {
                         for job in batch.drain(..) {
                             let _ = job.reply.send(job.envelopes.iter().map(|_| Err(ExchangeSubmitError::Store(error.clone()))).collect());

@@ -60,6 +60,23 @@ fn stopped() -> SubmitError {
     SubmitError::Store(StoreError::Io("the ledger writer stopped".into()))
 }
 
+/// Takes `first` and whatever else has queued up, until `batch_max` commands: the batching of
+/// both pipelined writers. Returns how many commands the batch holds.
+pub(crate) fn gather<J>(first: J, jobs: &Receiver<J>, commands_of: impl Fn(&J) -> usize, batch_max: usize, batch: &mut Vec<J>) -> usize {
+    let mut commands = commands_of(&first);
+    batch.push(first);
+    while commands < batch_max {
+        match jobs.try_recv() {
+            Ok(job) => {
+                commands += commands_of(&job);
+                batch.push(job);
+            }
+            Err(_) => break,
+        }
+    }
+    commands
+}
+
 pub struct LedgerService {
     sender: SyncSender<Job>,
     executor: JoinHandle<Ledger>,
@@ -82,17 +99,7 @@ impl LedgerService {
             .spawn(move || {
                 let mut batch: Vec<Job> = Vec::new();
                 while let Ok(first) = jobs.recv() {
-                    let mut commands = first.envelopes.len();
-                    batch.push(first);
-                    while commands < batch_max {
-                        match jobs.try_recv() {
-                            Ok(job) => {
-                                commands += job.envelopes.len();
-                                batch.push(job);
-                            }
-                            Err(_) => break,
-                        }
-                    }
+                    let commands = gather(first, &jobs, |job| job.envelopes.len(), batch_max, &mut batch);
                     if let Some(error) = failed.lock().expect("failure lock").clone() {
                         for job in batch.drain(..) {
                             let _ = job.reply.send(job.envelopes.iter().map(|_| Err(SubmitError::Store(error.clone()))).collect());
