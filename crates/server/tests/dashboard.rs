@@ -314,3 +314,22 @@ async fn members_place_orders_through_the_order_form_and_see_refusals() {
     let approver = w.login("approver").await;
     assert!(!get(&w, "/exchange", Some(&approver)).await.body.contains("id=\"order-form\""));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_draws_the_closing_price_series_as_well_formed_svg() {
+    let w = World::new();
+    let open = w.trade_history(12);
+    let page = get(&w, "/", None).await;
+    assert!(page.body.contains(&format!("<b id=\"trading-day\">{open}</b>")), "{}", page.body);
+    let charts = svgs(&page.body);
+    assert_eq!(charts.len(), 1);
+    let doc = roxmltree::Document::parse(&charts[0]).unwrap();
+    let points = doc.descendants().find(|n| n.has_tag_name("polyline")).unwrap().attribute("points").unwrap().split(' ').count();
+    // The day the fixture opened (no trade: the previous close) and the twelve traded days.
+    assert_eq!(points, 13);
+    assert_eq!(doc.descendants().filter(|n| n.attribute("class") == Some("vol")).count(), 13);
+    // The last close: day 11's price, 80.00 + 11 × 0.15 + 0.90 (the swing) = ¥82.55.
+    assert!(page.body.contains("<b class=\"close\">¥82.55</b>"), "{}", page.body);
+    let exchange = get(&w, "/exchange", None).await;
+    assert!(exchange.body.contains("¥82.55"), "the last trade is listed");
+}

@@ -25,7 +25,7 @@ pub const SMALL: ChartSize = ChartSize { width_px: 300, height_px: 170, volume_p
 const TOP_PX: i64 = 8;
 const RIGHT_PX: i64 = 8;
 const BOTTOM_PX: i64 = 18;
-const GAP_PX: i64 = 6;
+const GAP_PX: i64 = 12;
 
 /// A round grid step (1, 2 or 5 times a power of ten, in fen) giving at most `lines` steps over
 /// `span_fen`.
@@ -111,6 +111,7 @@ pub fn price_volume(title: &str, bars: &[BarView], size: ChartSize) -> Markup {
             }
             line x1=(x0) x2=(x1) y1=(vy1) y2=(vy1) class="axis" {}
             text x=(x0 - 4) y=(vy0 + font_px) text-anchor="end" font-size=(font_px) { (compact_tonnes(volume_max)) " t" }
+            text x=(x0 - 4) y=(vy1) text-anchor="end" font-size=(font_px) { "vol" }
             polyline class="price" fill="none" points=(points.join(" ")) {}
             circle class="last" cx=(x_of(n - 1)) cy=(y_of(last.close_fen)) r="3" {}
             text x=(x0) y=(h - 4) font-size=(font_px) { (first_date) }
@@ -163,8 +164,8 @@ mod tests {
         let svg = price_volume("CEA-2025 <closing>", &bars, LARGE).into_string();
         let doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
         let polyline = doc.descendants().find(|n| n.has_tag_name("polyline")).unwrap();
-        // Range 8,000-9,000 fen in 500-fen steps over plot rows 8..=246; day i at 56 + (2i+1)·896/6.
-        assert_eq!(polyline.attribute("points"), Some("205,246 504,8 802,127"));
+        // Range 8,000-9,000 fen in 500-fen steps over plot rows 8..=240; day i at 56 + (2i+1)·896/6.
+        assert_eq!(polyline.attribute("points"), Some("205,240 504,8 802,124"));
         let bars_drawn: Vec<_> = doc.descendants().filter(|n| n.attribute("class") == Some("vol")).collect();
         assert_eq!(bars_drawn.len(), 3);
         assert_eq!(bars_drawn[1].attribute("height"), Some("70"));

@@ -62,6 +62,23 @@ fn change_text(bp: Option<i64>) -> Markup {
     }
 }
 
+/// Days of the closing-price series listed beside the national chart.
+const CLOSES_LISTED: usize = 10;
+
+fn recent_closes(i: &InstrumentView) -> Markup {
+    html! {
+        table.compact.closes {
+            thead { tr { th { "Day" } th.n { "Close" } th.n { "Volume (t)" } } }
+            tbody {
+                @for b in i.bars.iter().rev().take(CLOSES_LISTED) {
+                    tr { td { (b.date) } td.n { (yuan(b.close_fen)) } td.n { (tonnes(b.listed_volume_t + b.block_volume_t + b.other_volume_t)) } }
+                }
+                @if i.bars.is_empty() { tr { td colspan="3" .muted { "No closed day yet." } } }
+            }
+        }
+    }
+}
+
 fn figures(i: &InstrumentView) -> Markup {
     let today_volume = i.today.as_ref().map(|b| b.listed_volume_t + b.block_volume_t + b.other_volume_t);
     html! {
@@ -101,7 +118,7 @@ pub(crate) async fn overview(State(platform): S, viewer: Viewer) -> Response {
                 Some(day) => { "Trading day " b #trading-day { (day) } " is open. " },
                 None => { "No trading day is open. " },
             }
-            (view.instruments.len()) " instruments listed, " (tonnes(view.trades_total)) " trades recorded. "
+            (view.instruments.len()) (if view.instruments.len() == 1 { " instrument" } else { " instruments" }) " listed, " (tonnes(view.trades_total)) " trades recorded. "
             "Prices in yuan per tonne; closing prices of closed trading days."
         }
         (session_note(&platform))
@@ -112,7 +129,10 @@ pub(crate) async fn overview(State(platform): S, viewer: Viewer) -> Response {
             section.card.national id=(format!("instrument-{}", i.code)) {
                 h2 { (rights.market_name(&i.market)) " national market · " (i.code) }
                 (figures(i))
-                (chart::price_volume(&format!("{} closing prices and daily volume", i.code), &i.bars, LARGE))
+                div.split {
+                    (chart::price_volume(&format!("{} closing prices and daily volume", i.code), &i.bars, LARGE))
+                    (recent_closes(i))
+                }
             }
         }
         @if !pilots.is_empty() {

@@ -208,6 +208,10 @@ main{padding:18px 22px;max-width:1280px;margin:0 auto}
 h1{font-size:21px;margin:4px 0 12px}
 h2{font-size:16px;margin:18px 0 8px}
 h3{font-size:14px;margin:0 0 6px}
+.card>h2:first-child{margin-top:0}
+.split{display:grid;grid-template-columns:3fr 1fr;gap:16px;align-items:start}
+@media (max-width:900px){.split{grid-template-columns:1fr}}
+table.compact td,table.compact th{padding:3px 6px}
 .card{background:#fff;border:1px solid #d8e0dc;border-radius:6px;padding:14px 16px;margin-bottom:14px}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(310px,1fr));gap:12px}
 .grid .card{margin:0;padding:10px 10px 6px}
@@ -218,7 +222,7 @@ h3{font-size:14px;margin:0 0 6px}
 .figures{display:flex;flex-wrap:wrap;gap:18px;margin:6px 0 2px}
 .figures div{min-width:90px}
 .figures b{display:block;font-size:16px}
-.figures span{font-size:11px;color:#5d6f66;text-transform:uppercase;letter-spacing:.4px}
+.figures>div>span{font-size:11px;color:#5d6f66;text-transform:uppercase;letter-spacing:.4px}
 .up{color:#b3261e}.down{color:#1b7f3a}
 table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
 th,td{text-align:left;padding:5px 8px;border-bottom:1px solid #e3e9e6;vertical-align:top}
@@ -232,7 +236,7 @@ input,select{font:inherit;padding:5px 7px;border:1px solid #b9c6c0;border-radius
 button{font:inherit;padding:5px 12px;border-radius:4px;border:1px solid #1f5641;background:#1f5641;color:#fff;cursor:pointer}
 button.secondary{background:#fff;color:#1f5641}
 code{background:#eef2f0;padding:1px 5px;border-radius:3px;font-size:13px}
-svg.chart{max-width:100%;height:auto;display:block}
+svg.chart{width:100%;height:auto;display:block;margin-top:6px}
 svg.chart text{fill:#5d6f66;font-family:inherit}
 svg.chart .frame{fill:#fbfcfb;stroke:#e3e9e6}
 svg.chart .grid{stroke:#e3e9e6}
