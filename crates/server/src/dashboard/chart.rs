@@ -99,7 +99,7 @@ pub fn price_volume(title: &str, bars: &[BarView], size: ChartSize) -> Markup {
             title { (title) }
             rect x=(x0) y=(py0) width=(x1 - x0) height=(py1 - py0) class="frame" {}
             @for p in &grid {
-                line x1=(x0) x2=(x1) y1=(y_of(*p)) y2=(y_of(*p)) class="grid" {}
+                line x1=(x0) x2=(x1) y1=(y_of(*p)) y2=(y_of(*p)) class="grid" vector-effect="non-scaling-stroke" {}
                 text x=(x0 - 4) y=(y_of(*p) + font_px / 3) text-anchor="end" font-size=(font_px) { (yuan_label(*p)) }
             }
             @for (i, b) in bars.iter().enumerate() {
@@ -112,7 +112,7 @@ pub fn price_volume(title: &str, bars: &[BarView], size: ChartSize) -> Markup {
             line x1=(x0) x2=(x1) y1=(vy1) y2=(vy1) class="axis" {}
             text x=(x0 - 4) y=(vy0 + font_px) text-anchor="end" font-size=(font_px) { (compact_tonnes(volume_max)) " t" }
             text x=(x0 - 4) y=(vy1) text-anchor="end" font-size=(font_px) { "vol" }
-            polyline class="price" fill="none" points=(points.join(" ")) {}
+            polyline class="price" fill="none" vector-effect="non-scaling-stroke" points=(points.join(" ")) {}
             circle class="last" cx=(x_of(n - 1)) cy=(y_of(last.close_fen)) r="3" {}
             text x=(x0) y=(h - 4) font-size=(font_px) { (first_date) }
             text x=(x1) y=(h - 4) text-anchor="end" font-size=(font_px) { (last_date) }

@@ -127,7 +127,7 @@ pub(crate) async fn overview(State(platform): S, viewer: Viewer) -> Response {
         }
         @for i in &national {
             section.card.national id=(format!("instrument-{}", i.code)) {
-                h2 { (rights.market_name(&i.market)) " national market · " (i.code) }
+                h2 { (rights.market_name(&i.market)) " · " (i.code) " " span.badge { "national market" } }
                 (figures(i))
                 div.split {
                     (chart::price_volume(&format!("{} closing prices and daily volume", i.code), &i.bars, LARGE))

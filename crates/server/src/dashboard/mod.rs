@@ -219,6 +219,7 @@ table.compact td,table.compact th{padding:3px 6px}
 .ok{background:#e6f4ea;border:1px solid #9fd3ae;border-radius:6px;padding:8px 12px;margin-bottom:14px}
 .refused{background:#fdecea;border:1px solid #f0a8a0;border-radius:6px;padding:8px 12px;margin-bottom:14px}
 .muted{color:#5d6f66}
+.badge{font-size:11px;font-weight:600;color:#1f5641;background:#e3efe9;border-radius:10px;padding:2px 8px;vertical-align:middle}
 .figures{display:flex;flex-wrap:wrap;gap:18px;margin:6px 0 2px}
 .figures div{min-width:90px}
 .figures b{display:block;font-size:16px}
@@ -241,7 +242,7 @@ svg.chart text{fill:#5d6f66;font-family:inherit}
 svg.chart .frame{fill:#fbfcfb;stroke:#e3e9e6}
 svg.chart .grid{stroke:#e3e9e6}
 svg.chart .axis{stroke:#b9c6c0}
-svg.chart .price{stroke:#1f6f50;stroke-width:2;stroke-linejoin:round}
+svg.chart .price{stroke:#1f6f50;stroke-width:1.75;stroke-linejoin:round}
 svg.chart .last{fill:#1f6f50}
 svg.chart .vol{fill:#9db8ab}
 svg.chart .empty{fill:#8a9a92}
