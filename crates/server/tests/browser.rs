@@ -105,12 +105,17 @@ async fn goto(client: &Client, base: &str, path: &str) -> String {
     text(client).await
 }
 
-fn screenshot_path() -> PathBuf {
-    // target/ of the workspace (CARGO_TARGET_DIR if set): crates/server → ../../target.
+/// Saves a screenshot of the page as `target/screenshots/{name}.png` (CARGO_TARGET_DIR if set).
+async fn screenshot(client: &Client, name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    target.join("screenshots").join("market-overview.png")
+    let path = target.join("screenshots").join(format!("{name}.png"));
+    let png = client.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, &png).unwrap();
+    path
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -149,11 +154,7 @@ async fn run(client: &Client, base: &str, w: &World) -> Result<(), String> {
     assert_eq!(nav(client).await, ["Market", "Exchange", "Auctions"]);
     let polyline = client.find(Locator::Css("svg.chart polyline.price")).await.unwrap();
     assert_eq!(polyline.attr("points").await.unwrap().unwrap().split(' ').count(), 31);
-    let png = client.screenshot().await.unwrap();
-    let path = screenshot_path();
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(&path, &png).unwrap();
-    assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
+    let path = screenshot(client, "market-overview").await;
     eprintln!("screenshot of the market overview: {}", path.display());
     client.goto(&format!("{base}/registry")).await.unwrap();
     assert_eq!(client.current_url().await.unwrap().path(), "/login");
@@ -189,6 +190,7 @@ async fn run(client: &Client, base: &str, w: &World) -> Result<(), String> {
     client.find(Locator::Css("button.approve")).await.unwrap().click().await.unwrap();
     let done = client.wait().for_element(Locator::Css("div.ok")).await.unwrap().text().await.unwrap();
     assert!(done.contains("Approved") && done.contains("it executes at"), "{done}");
+    screenshot(client, "transfers").await;
     assert_eq!((w.held(A), w.held(B)), before, "nothing moves before the delay");
     sign_out(client).await;
 
@@ -208,6 +210,7 @@ async fn run(client: &Client, base: &str, w: &World) -> Result<(), String> {
     let account = goto(client, base, &format!("/registry/accounts/{B}")).await;
     let total_b = ets_core::Tonnes(before.1 .1 + 500).to_string();
     assert!(account.contains(&total_b), "bob's account shows {total_b} t: {account}");
+    screenshot(client, "account").await;
     assert_eq!(w.held(A).1, before.0 .1 - 500);
     let transfers = goto(client, base, "/transfers").await;
     assert!(transfers.contains("No transfer proposals you may see"), "bob does not see A's proposals: {transfers}");
