@@ -142,7 +142,8 @@ pub(crate) async fn account(State(platform): S, viewer: Viewer, Path(number): Pa
                     @for t in history.iter().take(TRANSACTIONS_SHOWN) {
                         tr {
                             td.n { (t.tx) } td { (time(t.at_ms)) } td { (t.kind) }
-                            td { (t.from.as_deref().unwrap_or("–")) } td { (t.to.as_deref().unwrap_or("–")) }
+                            td { (t.from.as_deref().map_or(html! { "–" }, |n| account_link(&viewer, n))) }
+                            td { (t.to.as_deref().map_or(html! { "–" }, |n| account_link(&viewer, n))) }
                             td { (t.unit) } td.n { (tonnes(t.quantity_t)) }
                         }
                     }
@@ -169,6 +170,17 @@ pub(crate) async fn account(State(platform): S, viewer: Viewer, Path(number): Pa
         }
     };
     html_response(StatusCode::OK, layout(Some(&viewer), "/registry", &format!("Account {}", a.number), body))
+}
+
+/// An account number, linked to its page when the caller may read it.
+fn account_link(viewer: &Viewer, number: &str) -> Markup {
+    html! {
+        @if viewer.rights.account(number).is_some() {
+            a href=(format!("/registry/accounts/{number}")) { (number) }
+        } @else {
+            (number)
+        }
+    }
 }
 
 fn transfer_actions(viewer: &Viewer, t: &TransferInfo) -> Markup {
@@ -244,7 +256,7 @@ fn transfers_page(platform: &Platform, viewer: &Viewer, banner: Banner) -> Respo
                 tbody {
                     @for t in list.iter().rev() {
                         tr id=(format!("transfer-{}", t.id)) {
-                            td { (t.id) } td { (t.from) } td { (t.to) } td { (t.unit) } td.n { (tonnes(t.quantity_t)) }
+                            td { (t.id) } td { (account_link(viewer, &t.from)) } td { (account_link(viewer, &t.to)) } td { (t.unit) } td.n { (tonnes(t.quantity_t)) }
                             td { (t.initiator) } td { (time(t.proposed_at_ms)) }
                             td.status {
                                 (t.status)
