@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the dashboard's browser tests (crates/server/tests/browser.rs) need: Debian's
-# headless-capable Chromium and its WebDriver, /usr/bin/chromium and /usr/bin/chromedriver.
+# headless-capable Chromium and its WebDriver, /usr/bin/chromium and /usr/bin/chromedriver
+# (and DejaVu fonts, so that screenshots have the same text on every machine).
 # Idempotent: does nothing when both are there. Runs apt-get as root, or through sudo.
 # To skip the browser tests instead (not in CI), set ETS_SKIP_BROWSER=1.
 set -euo pipefail
@@ -21,6 +22,6 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 "${as_root[@]}" apt-get update
-"${as_root[@]}" apt-get install -y --no-install-recommends chromium chromium-driver
+"${as_root[@]}" apt-get install -y --no-install-recommends chromium chromium-driver fonts-dejavu-core
 /usr/bin/chromium --version
 /usr/bin/chromedriver --version
