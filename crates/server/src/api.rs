@@ -88,7 +88,7 @@ pub fn api_router() -> (axum::Router<Arc<Platform>>, utoipa::openapi::OpenApi) {
 pub fn router(platform: Arc<Platform>) -> axum::Router {
     let (api, doc) = api_router();
     let doc = Arc::new(doc.to_pretty_json().expect("the OpenAPI document serialises"));
-    api.merge(crate::docs::routes(doc)).fallback(not_found).with_state(platform)
+    api.merge(crate::docs::routes(doc)).merge(crate::dashboard::routes()).fallback(not_found).with_state(platform)
 }
 
 async fn not_found() -> ApiError {
@@ -108,7 +108,7 @@ fn salt() -> [u8; 16] {
 }
 
 /// Runs an access command for `caller` and journals it before answering.
-fn access_command(platform: &Platform, caller: &Caller, command: A) -> ApiResult<ets_access::Record> {
+pub(crate) fn access_command(platform: &Platform, caller: &Caller, command: A) -> ApiResult<ets_access::Record> {
     let envelope = AccessEnvelope { at: platform.now(), origin: caller.origin.clone(), actor: caller.actor(), command };
     match platform.access.lock().expect("access lock").execute(&envelope)? {
         Ok(record) => Ok(record),
@@ -116,7 +116,7 @@ fn access_command(platform: &Platform, caller: &Caller, command: A) -> ApiResult
     }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
     tokio::task::spawn_blocking(f).await.map_err(ApiError::internal)?
 }
 
@@ -196,47 +196,61 @@ pub struct SessionInfo {
 #[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = LoginRequest,
     responses((status = 200, body = SessionInfo), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn login(State(platform): S, caller: Caller, Json(body): Json<LoginRequest>) -> ApiResult<Response> {
+    let info = blocking(move || open_session(&platform, caller.origin, body)).await?;
+    let mut response = Json(&info).into_response();
+    response.headers_mut().insert(header::SET_COOKIE, session_cookie(&info.secret)?);
+    Ok(response)
+}
+
+/// Signs in (always anonymous, whatever credential came along) and journals it: the session
+/// opened, with its secret. Shared by the API and the dashboard's login form.
+pub(crate) fn open_session(platform: &Platform, origin: String, body: LoginRequest) -> ApiResult<SessionInfo> {
     let session = format!("s-{}", random_hex(8));
     let secret = random_hex(32);
-    let (record, secret) = blocking({
-        let platform = platform.clone();
-        let session = session.clone();
-        move || {
-            let command = A::Login { user: body.user, password: Secret::new(body.password), session, secret: Secret::new(secret.clone()) };
-            // Signing in is always anonymous, whatever cookie came along.
-            let anonymous = Caller { principal: None, origin: caller.origin };
-            Ok((access_command(&platform, &anonymous, command)?, secret))
-        }
-    })
-    .await?;
+    let command =
+        A::Login { user: body.user, password: Secret::new(body.password), session: session.clone(), secret: Secret::new(secret.clone()) };
+    let anonymous = Caller { principal: None, origin };
+    let record = access_command(platform, &anonymous, command)?;
     let access = platform.access.lock().expect("access lock");
     let s = access.access().identity().session(&session).ok_or_else(|| ApiError::internal("session missing after login"))?;
     let user = access.access().identity().user(&s.user).ok_or_else(|| ApiError::internal("user missing after login"))?;
-    let info = SessionInfo {
+    Ok(SessionInfo {
         session: session.clone(),
         user: record.user.clone().unwrap_or_default(),
         roles: user.roles.iter().map(role_text).collect(),
-        secret: secret.clone(),
+        secret,
         expires_at_ms: s.expires_at.0,
+    })
+}
+
+/// The `Set-Cookie` value for a session secret: HttpOnly, SameSite=Strict.
+pub(crate) fn session_cookie(secret: &str) -> ApiResult<HeaderValue> {
+    HeaderValue::from_str(&format!("{SESSION_COOKIE}={secret}; HttpOnly; SameSite=Strict; Path=/")).map_err(ApiError::internal)
+}
+
+/// The `Set-Cookie` value that removes the session cookie.
+pub(crate) fn cleared_cookie() -> HeaderValue {
+    HeaderValue::from_static("ets_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")
+}
+
+/// Ends the caller's session (not a token's) and journals it.
+pub(crate) fn close_session(platform: &Platform, caller: &Caller) -> ApiResult<()> {
+    let principal = caller.signed_in()?;
+    let Actor::Session(session) = principal.actor.clone() else {
+        return Err(ApiError::invalid("an API token is not a session: revoke it with DELETE /api/v1/tokens/{token}"));
     };
-    let cookie = format!("{SESSION_COOKIE}={secret}; HttpOnly; SameSite=Strict; Path=/");
-    let mut response = Json(info).into_response();
-    response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(ApiError::internal)?);
-    Ok(response)
+    access_command(platform, caller, A::Logout { session })?;
+    Ok(())
 }
 
 /// Ends the calling session at once; its secret stops working.
 #[utoipa::path(delete, path = "/api/v1/session", tag = "session", security(("session" = []), ("bearer" = [])),
     responses((status = 204), (status = 401, body = ErrorBody)))]
 async fn logout(State(platform): S, caller: Caller) -> ApiResult<Response> {
-    let principal = caller.signed_in()?;
-    let Actor::Session(session) = principal.actor.clone() else {
-        return Err(ApiError::invalid("an API token is not a session: revoke it with DELETE /api/v1/tokens/{token}"));
-    };
-    blocking(move || access_command(&platform, &caller, A::Logout { session })).await?;
+    caller.signed_in()?;
+    blocking(move || close_session(&platform, &caller)).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
-    let cookie = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
-    response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(ApiError::internal)?);
+    response.headers_mut().insert(header::SET_COOKIE, cleared_cookie());
     Ok(response)
 }
 
@@ -431,14 +445,14 @@ pub struct AccountsQuery {
 
 /// The market's account reference the access policy needs, from the registry (never from the
 /// client, or market scoping would mean nothing).
-fn account_ref(platform: &Platform, number: &str) -> ApiResult<AccountRef> {
+pub(crate) fn account_ref(platform: &Platform, number: &str) -> ApiResult<AccountRef> {
     let ledger = platform.registry.lock().expect("registry lock");
     let r = ledger.registry();
     let idx = r.find_account(number).ok_or_else(|| ApiError::not_found(format!("no account {number}")))?;
     Ok(AccountRef::new(number, &r.market(r.account(idx).market).spec.code))
 }
 
-fn account_info(r: &ets_registry::Registry, a: &ets_registry::Account) -> AccountInfo {
+pub(crate) fn account_info(r: &ets_registry::Registry, a: &ets_registry::Account) -> AccountInfo {
     AccountInfo {
         number: a.number.clone(),
         market: r.market(a.market).spec.code.clone(),
@@ -497,11 +511,16 @@ pub struct AccountDetail {
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, body = AccountDetail), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn account(State(platform): S, caller: Caller, Path(number): Path<String>) -> ApiResult<Json<AccountDetail>> {
-    let account = account_ref(&platform, &number)?;
+    Ok(Json(account_detail(&platform, &caller, &number)?))
+}
+
+/// An account and its holdings, if the caller may read them.
+pub(crate) fn account_detail(platform: &Platform, caller: &Caller, number: &str) -> ApiResult<AccountDetail> {
+    let account = account_ref(platform, number)?;
     caller.may(&Action::ReadHoldings { account })?;
     let ledger = platform.registry.lock().expect("registry lock");
     let r = ledger.registry();
-    let idx = r.find_account(&number).ok_or_else(|| ApiError::not_found(format!("no account {number}")))?;
+    let idx = r.find_account(number).ok_or_else(|| ApiError::not_found(format!("no account {number}")))?;
     let holdings = r
         .holdings_of(idx)
         .into_iter()
@@ -513,7 +532,7 @@ async fn account(State(platform): S, caller: Caller, Path(number): Path<String>)
             blocks: h.free_blocks().map(|b| b.to_string()).collect(),
         })
         .collect();
-    Ok(Json(AccountDetail { account: account_info(r, r.account(idx)), holdings }))
+    Ok(AccountDetail { account: account_info(r, r.account(idx)), holdings })
 }
 
 #[derive(Serialize, ToSchema)]
@@ -534,12 +553,17 @@ pub struct TransactionInfo {
 async fn account_transactions(State(platform): S, caller: Caller, Path(number): Path<String>) -> ApiResult<Json<Vec<TransactionInfo>>> {
     let account = account_ref(&platform, &number)?;
     caller.may(&Action::ReadHoldings { account })?;
-    let rows = blocking(move || {
+    Ok(Json(blocking(move || transactions_of(&platform, &number)).await?))
+}
+
+/// The account's transaction history, newest first (the caller's right to read it checked
+/// before).
+pub(crate) fn transactions_of(platform: &Platform, number: &str) -> ApiResult<Vec<TransactionInfo>> {
+    let rows = {
         let mut ledger = platform.registry.lock().expect("registry lock");
         ledger.flush_history()?;
-        Ok(ledger.transactions(&number, None)?)
-    })
-    .await?;
+        ledger.transactions(number, None)?
+    };
     let mut list: Vec<TransactionInfo> = rows
         .into_iter()
         .map(|t| TransactionInfo {
@@ -553,7 +577,7 @@ async fn account_transactions(State(platform): S, caller: Caller, Path(number): 
         })
         .collect();
     list.sort_by_key(|t| std::cmp::Reverse(t.tx));
-    Ok(Json(list))
+    Ok(list)
 }
 
 // ------------------------------------------------------------------ four-eyes transfers
@@ -638,17 +662,22 @@ fn transfer_of(platform: &Platform, id: &str) -> ApiResult<TransferInfo> {
 #[utoipa::path(get, path = "/api/v1/transfers", tag = "controls", security(("session" = []), ("bearer" = [])),
     responses((status = 200, body = Vec<TransferInfo>), (status = 401, body = ErrorBody)))]
 async fn list_transfers(State(platform): S, caller: Caller) -> ApiResult<Json<Vec<TransferInfo>>> {
+    Ok(Json(visible_transfers(&platform, &caller)?))
+}
+
+/// The transfer proposals the caller may see: registry-wide readers all, others those from
+/// accounts whose holdings they may read.
+pub(crate) fn visible_transfers(platform: &Platform, caller: &Caller) -> ApiResult<Vec<TransferInfo>> {
     caller.signed_in()?;
     let access = platform.access.lock().expect("access lock");
     let everything = ets_access::allows(caller.roles(), &Action::ReadRegistry);
-    let list = access
+    Ok(access
         .access()
         .controls()
         .transfers()
         .filter(|p| everything || ets_access::allows(caller.roles(), &Action::ReadHoldings { account: p.from.clone() }))
         .map(transfer_info)
-        .collect();
-    Ok(Json(list))
+        .collect())
 }
 
 /// Proposes a transfer (a representative of the source account). It executes only after a
@@ -660,9 +689,15 @@ async fn propose_transfer(
     caller: Caller,
     Json(body): Json<TransferRequest>,
 ) -> ApiResult<(StatusCode, Json<TransferInfo>)> {
+    Ok((StatusCode::CREATED, Json(blocking(move || propose(&platform, &caller, body)).await?)))
+}
+
+/// Proposes a transfer for the caller and journals it; refuses at once what the source does
+/// not hold free.
+pub(crate) fn propose(platform: &Platform, caller: &Caller, body: TransferRequest) -> ApiResult<TransferInfo> {
     caller.signed_in()?;
-    let from = account_ref(&platform, &body.from)?;
-    let to = account_ref(&platform, &body.to)?;
+    let from = account_ref(platform, &body.from)?;
+    let to = account_ref(platform, &body.to)?;
     caller.may(&Action::ProposeTransfer { account: from.clone() })?;
     let unit = ets_registry::UnitRef::parse(&body.unit).map_err(ApiError::invalid)?;
     {
@@ -679,23 +714,43 @@ async fn propose_transfer(
         }
     }
     let proposal = platform.command_id("t");
-    let id = proposal.clone();
     let initiator = caller.signed_in()?.user.clone();
-    let p = platform.clone();
-    blocking(move || {
-        // Units first, then the proposal: a journaled proposal always has its units set aside.
-        p.hold_for_proposal(&proposal, &initiator, &from.number, &to.number, &unit, Tonnes(body.quantity_t))?;
-        let command = A::ProposeTransfer { proposal: proposal.clone(), from, to, unit, quantity: Tonnes(body.quantity_t) };
-        match access_command(&p, &caller, command) {
-            Ok(_) => Ok(()),
-            Err(refused) => {
-                p.drop_hold(&proposal, &initiator)?;
-                Err(refused)
-            }
-        }
-    })
-    .await?;
-    Ok((StatusCode::CREATED, Json(transfer_of(&platform, &id)?)))
+    // Units first, then the proposal: a journaled proposal always has its units set aside.
+    platform.hold_for_proposal(&proposal, &initiator, &from.number, &to.number, &unit, Tonnes(body.quantity_t))?;
+    let command = A::ProposeTransfer { proposal: proposal.clone(), from, to, unit, quantity: Tonnes(body.quantity_t) };
+    if let Err(refused) = access_command(platform, caller, command) {
+        platform.drop_hold(&proposal, &initiator)?;
+        return Err(refused);
+    }
+    transfer_of(platform, &proposal)
+}
+
+/// What a representative decides about a transfer proposal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Decision {
+    Approve,
+    Reject,
+    Cancel,
+}
+
+/// Approves, rejects or cancels a proposal for the caller, and carries into the registry what
+/// the decision settled: an approval that releases at once (trusted, registry open) posts the
+/// proposal's hold before the answer (and anything else due is released too); a rejection or
+/// cancellation voids it.
+pub(crate) fn decide(platform: &Platform, caller: &Caller, id: &str, decision: Decision) -> ApiResult<TransferInfo> {
+    caller.signed_in()?;
+    let proposal = id.to_string();
+    let command = match decision {
+        Decision::Approve => A::ApproveTransfer { proposal },
+        Decision::Reject => A::RejectTransfer { proposal },
+        Decision::Cancel => A::CancelTransfer { proposal },
+    };
+    let record = access_command(platform, caller, command)?;
+    platform.carry_out_releases(&record)?;
+    if decision == Decision::Approve {
+        platform.tick()?;
+    }
+    transfer_of(platform, id)
 }
 
 /// Approves a proposal (a different representative of the source account, or its approving
@@ -703,44 +758,21 @@ async fn propose_transfer(
 #[utoipa::path(post, path = "/api/v1/transfers/{id}/approve", tag = "controls", params(("id" = String, Path)), security(("session" = []), ("bearer" = [])),
     responses((status = 200, body = TransferInfo), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn approve_transfer(State(platform): S, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<TransferInfo>> {
-    caller.signed_in()?;
-    let p = platform.clone();
-    let proposal = id.clone();
-    blocking(move || {
-        let record = access_command(&p, &caller, A::ApproveTransfer { proposal })?;
-        p.carry_out_releases(&record)?;
-        p.tick()
-    })
-    .await?;
-    Ok(Json(transfer_of(&platform, &id)?))
+    Ok(Json(blocking(move || decide(&platform, &caller, &id, Decision::Approve)).await?))
 }
 
 /// Rejects a proposal (another representative); it never executes.
 #[utoipa::path(post, path = "/api/v1/transfers/{id}/reject", tag = "controls", params(("id" = String, Path)), security(("session" = []), ("bearer" = [])),
     responses((status = 200, body = TransferInfo), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn reject_transfer(State(platform): S, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<TransferInfo>> {
-    caller.signed_in()?;
-    let (p, proposal) = (platform.clone(), id.clone());
-    blocking(move || {
-        let record = access_command(&p, &caller, A::RejectTransfer { proposal })?;
-        p.carry_out_releases(&record)
-    })
-    .await?;
-    Ok(Json(transfer_of(&platform, &id)?))
+    Ok(Json(blocking(move || decide(&platform, &caller, &id, Decision::Reject)).await?))
 }
 
 /// Withdraws a proposal before it executes.
 #[utoipa::path(post, path = "/api/v1/transfers/{id}/cancel", tag = "controls", params(("id" = String, Path)), security(("session" = []), ("bearer" = [])),
     responses((status = 200, body = TransferInfo), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn cancel_transfer(State(platform): S, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<TransferInfo>> {
-    caller.signed_in()?;
-    let (p, proposal) = (platform.clone(), id.clone());
-    blocking(move || {
-        let record = access_command(&p, &caller, A::CancelTransfer { proposal })?;
-        p.carry_out_releases(&record)
-    })
-    .await?;
-    Ok(Json(transfer_of(&platform, &id)?))
+    Ok(Json(blocking(move || decide(&platform, &caller, &id, Decision::Cancel)).await?))
 }
 
 // ------------------------------------------------------------------ trusted account lists
@@ -813,9 +845,14 @@ fn trusted_list_of(platform: &Platform, number: &str) -> TrustedList {
 #[utoipa::path(get, path = "/api/v1/accounts/{number}/trusted", tag = "controls", params(("number" = String, Path)), security(("session" = []), ("bearer" = [])),
     responses((status = 200, body = TrustedList), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn trusted_list(State(platform): S, caller: Caller, Path(number): Path<String>) -> ApiResult<Json<TrustedList>> {
-    let account = account_ref(&platform, &number)?;
+    Ok(Json(trusted_list_for(&platform, &caller, &number)?))
+}
+
+/// The account's trusted list, if the caller may read the account's holdings.
+pub(crate) fn trusted_list_for(platform: &Platform, caller: &Caller, number: &str) -> ApiResult<TrustedList> {
+    let account = account_ref(platform, number)?;
     caller.may(&Action::ReadHoldings { account })?;
-    Ok(Json(trusted_list_of(&platform, &number)))
+    Ok(trusted_list_of(platform, number))
 }
 
 /// Proposes adding an account to the trusted list. After a second representative approves, it
@@ -904,7 +941,7 @@ pub struct OrderResult {
     pub cancelled_t: u64,
 }
 
-fn member_of(caller: &Caller, wanted: Option<&str>) -> ApiResult<String> {
+pub(crate) fn member_of(caller: &Caller, wanted: Option<&str>) -> ApiResult<String> {
     caller.signed_in()?;
     let members: Vec<&str> = caller
         .roles()
@@ -942,7 +979,12 @@ async fn submit_exchange(platform: Arc<Platform>, envelope: XEnvelope) -> ApiRes
 #[utoipa::path(post, path = "/api/v1/orders", tag = "exchange", request_body = OrderRequest, security(("session" = []), ("bearer" = [])),
     responses((status = 201, body = OrderResult), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn place_order(State(platform): S, caller: Caller, Json(body): Json<OrderRequest>) -> ApiResult<(StatusCode, Json<OrderResult>)> {
-    let member = member_of(&caller, body.member.as_deref())?;
+    Ok((StatusCode::CREATED, Json(order(platform, &caller, body).await?)))
+}
+
+/// Places an order for the caller's exchange member through the exchange's writer.
+pub(crate) async fn order(platform: Arc<Platform>, caller: &Caller, body: OrderRequest) -> ApiResult<OrderResult> {
+    let member = member_of(caller, body.member.as_deref())?;
     caller.may(&Action::PlaceOrder { member: member.clone() })?;
     let side = match body.side.as_str() {
         "buy" => Side::Buy,
@@ -969,7 +1011,7 @@ async fn place_order(State(platform): S, caller: Caller, Json(body): Json<OrderR
             _ => {}
         }
     }
-    Ok((StatusCode::CREATED, Json(result)))
+    Ok(result)
 }
 
 #[derive(Deserialize, IntoParams)]

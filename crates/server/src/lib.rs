@@ -10,6 +10,7 @@
 
 pub mod api;
 mod auth;
+mod dashboard;
 pub mod demo;
 mod docs;
 mod error;

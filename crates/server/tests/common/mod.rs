@@ -270,6 +270,61 @@ impl World {
         body["secret"].as_str().unwrap().to_string()
     }
 
+    /// Trading history for the charts: closes the open day (2025-06-04), then trades `days`
+    /// more weekdays (alice sells to bob at a price that drifts up with a weekly swing, within
+    /// the daily band), closes each, and opens the weekday after. Returns that open day.
+    pub fn trade_history(&self, days: u32) -> Date {
+        let beijing = |day: Date, hour: i64, minute: i64| day.start().0 + (hour - 8) * 3_600_000 + minute * 60_000;
+        let next_weekday = |mut day: Date| loop {
+            day = day.plus_days(1);
+            if (day.0 + 3).rem_euclid(7) < 5 {
+                return day;
+            }
+        };
+        let mut day = date("2025-06-04");
+        let mut envelopes = Vec::new();
+        let mut push = |at_ms: i64, actor: &str, command: X| {
+            let id = format!("history-{}", envelopes.len());
+            envelopes.push(XEnvelope { id, actor: actor.into(), at_ms, command });
+        };
+        push(beijing(day, 15, 30), "exchange", X::CloseDay);
+        for k in 0..days {
+            day = next_weekday(day);
+            let swing = [0, 60, -40, 90, -20, 30, -70, 50][k as usize % 8];
+            let price = 8_000 + 15 * i64::from(k) + swing;
+            let qty = 200 + 40 * u64::from(k % 5);
+            let order = 1_000 + 2 * u64::from(k);
+            push(beijing(day, 9, 0), "exchange", X::OpenDay { date: day });
+            let place = |order, member: &str, side, tif| X::Place {
+                order,
+                member: member.into(),
+                instrument: "CEA-2025".into(),
+                side,
+                price: Some(price),
+                qty,
+                tif,
+            };
+            push(beijing(day, 10, 0), "alice", place(order, "alice", ets_exchange::Side::Sell, ets_exchange::Tif::Gtc));
+            push(beijing(day, 10, 1), "bob", place(order + 1, "bob", ets_exchange::Side::Buy, ets_exchange::Tif::Ioc));
+            push(beijing(day, 15, 30), "exchange", X::CloseDay);
+        }
+        day = next_weekday(day);
+        push(beijing(day, 9, 0), "exchange", X::OpenDay { date: day });
+        let exchange = self.platform.exchange.as_ref().expect("an exchange");
+        for answer in exchange.submit_all(envelopes).wait_all() {
+            assert!(matches!(answer, Ok(ets_store::ExchangeReceipt::Accepted(_))), "{answer:?}");
+        }
+        // The view is published after the stored batch: wait for it.
+        for _ in 0..200 {
+            let view = self.platform.market.read().unwrap().clone();
+            if view.instruments["CEA-2025"].bars.len() == days as usize + 1 {
+                return day;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("the market view did not publish the history");
+    }
+
     /// Free and total units of CEA-2025 in `account`, from the registry.
     pub fn held(&self, account: &str) -> (u64, u64) {
         let ledger = self.platform.registry.lock().unwrap();
