@@ -81,8 +81,9 @@ cleanup() {
         wait "$server_pid" 2>/dev/null || true
     fi
     if [[ $status != 0 ]]; then
+        rm -rf "$target/api-fuzz"
         mkdir -p "$target/api-fuzz"
-        cp -r "$work"/. "$target/api-fuzz/" 2>/dev/null || true
+        cp -r "$work"/*.log "$work"/*.toml "$work"/openapi.json "$work"/serve.* "$work"/report-* "$target/api-fuzz/" 2>/dev/null || true
         say "server log and reports kept in $target/api-fuzz/"
     fi
     rm -rf "$work"
