@@ -391,10 +391,14 @@ fn instrument_view(view: &MarketView, code: &str) -> ApiResult<InstrumentView> {
 /// the daily bars with the closing-price series.
 #[utoipa::path(get, path = "/api/v1/instruments/{code}", tag = "market data", params(("code" = String, Path, example = "CEA-2024")),
     responses((status = 200, body = InstrumentView), (status = 404, body = ErrorBody)))]
-async fn instrument(State(platform): S, caller: Caller, Path(code): Path<String>) -> ApiResult<Json<InstrumentView>> {
+async fn instrument(State(platform): S, caller: Caller, Path(code): Path<String>) -> ApiResult<Response> {
     caller.may(&Action::ReadMarketData)?;
     let view = platform.market.read().expect("market view").clone();
-    Ok(Json(instrument_view(&view, &code)?))
+    // The same bytes as `Json(instrument_view(..))`, serialised once per published view.
+    match view.instrument_json(&code) {
+        Some(json) => Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], json).into_response()),
+        None => Err(instrument_view(&view, &code).err().unwrap_or_else(|| ApiError::not_found(format!("no instrument {code}")))),
+    }
 }
 
 /// The instrument's recent trades, newest first.
