@@ -195,7 +195,7 @@ pub struct SessionInfo {
 async fn login(State(platform): S, caller: Caller, Json(body): Json<LoginRequest>) -> ApiResult<Response> {
     let session = format!("s-{}", random_hex(8));
     let secret = random_hex(32);
-    let (record, secret) = blocking({
+    let (_, secret) = blocking({
         let platform = platform.clone();
         let session = session.clone();
         move || {
@@ -211,7 +211,8 @@ async fn login(State(platform): S, caller: Caller, Json(body): Json<LoginRequest
     let user = access.access().identity().user(&s.user).ok_or_else(|| ApiError::internal("user missing after login"))?;
     let info = SessionInfo {
         session: session.clone(),
-        user: record.user.clone().unwrap_or_default(),
+        // The session's user (the login record names no user: its actor was anonymous).
+        user: s.user.clone(),
         roles: user.roles.iter().map(role_text).collect(),
         secret: secret.clone(),
         expires_at_ms: s.expires_at.0,
