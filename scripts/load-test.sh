@@ -176,7 +176,7 @@ run() {
     shift 2
     local load
     load=$(cut -d' ' -f1 /proc/loadavg)
-    say "$name: wrk -t$threads -c$conns -d${seconds}s --latency $* (load average $load)"
+    say "$name: wrk -t$threads -c$conns -d${seconds}s --latency $(sed -E 's/Bearer [0-9a-f]+/Bearer <token>/' <<< "$*") (load average $load)"
     wrk -t"$threads" -c"$conns" -d"${seconds}s" --latency "$@" > "$work/$name.out" 2>&1 || true
     cat "$work/$name.out" >&2
     local rps p50 p99 non2xx errors
