@@ -14,6 +14,8 @@
 #   ETS_LOAD_THREADS      wrk threads (default 1)
 #   ETS_LOAD_CONNS_READ   connections for the reads (default 32)
 #   ETS_LOAD_CONNS_ORDER  connections for the orders (default 64)
+#   ETS_LOAD_MIXED=0      skip the fourth run: orders and market data at once (half the
+#                         connections each), not held to the targets, reported as measured
 #   ETS_BIN               a prebuilt `ets`; otherwise `cargo build --release -p ets-cli` (a
 #                         no-op when up to date) in CARGO_TARGET_DIR (default target/)
 #
@@ -170,29 +172,50 @@ say "order flow over members: $LT_MEMBERS"
 # ---------------------------------------------------------------- the runs
 rows=()
 failed=()
-# run NAME CONNS wrk-args...: one wrk run; appends a row "name|rps|p50|p99|non2xx|errors|load".
-run() {
+# launch NAME CONNS wrk-args...: starts one wrk run in the background (its pid in $wrk_pid).
+launch() {
     local name=$1 conns=$2
     shift 2
-    local load
-    load=$(cut -d' ' -f1 /proc/loadavg)
-    say "$name: wrk -t$threads -c$conns -d${seconds}s --latency $(sed -E 's/Bearer [0-9a-f]+/Bearer <token>/' <<< "$*") (load average $load)"
-    wrk -t"$threads" -c"$conns" -d"${seconds}s" --latency "$@" > "$work/$name.out" 2>&1 || true
+    say "$name: wrk -t$threads -c$conns -d${seconds}s --latency $(sed -E 's/Bearer [0-9a-f]+/Bearer <token>/' <<< "$*") (load average $(cut -d' ' -f1 /proc/loadavg))"
+    loads[$name]=$(cut -d' ' -f1 /proc/loadavg)
+    wrk -t"$threads" -c"$conns" -d"${seconds}s" --latency "$@" > "$work/$name.out" 2>&1 &
+    wrk_pid=$!
+}
+# collect NAME: appends a row "name|rps|p50|p99|non2xx|errors|load" from the run's output.
+collect() {
+    local name=$1 rps p50 p99 non2xx errors
     cat "$work/$name.out" >&2
-    local rps p50 p99 non2xx errors
     rps=$(awk '/^Requests\/sec:/ {print $2}' "$work/$name.out")
     p50=$(awk '$1 == "50%" {print $2}' "$work/$name.out")
     p99=$(awk '$1 == "99%" {print $2}' "$work/$name.out")
     non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$work/$name.out")
     errors=$(awk '/Socket errors:/ {sub(/.*Socket errors: /, ""); print}' "$work/$name.out")
-    rows+=("$name|${rps:-?}|${p50:-?}|${p99:-?}|${non2xx:-0}|${errors:-none}|$load")
+    rows+=("$name|${rps:-?}|${p50:-?}|${p99:-?}|${non2xx:-0}|${errors:-none}|${loads[$name]}")
     [[ -n $rps ]] || failed+=("$name: wrk printed no result")
 }
+run() {
+    launch "$@"
+    wait "$wrk_pid" || true
+    collect "$1"
+}
+declare -A loads
+order_env=(ETS_LT_TOKEN="$LT_TOKEN" ETS_LT_MEMBERS="$LT_MEMBERS" ETS_LT_INSTRUMENT="$INSTRUMENT" ETS_LT_CLOSE="$CLOSE")
 
 run holdings "$conns_read" -H "Authorization: Bearer $MEMBER_TOKEN" "$base/accounts/$ACCOUNT"
 run market-data "$conns_read" "$base/instruments/$INSTRUMENT"
-ETS_LT_TOKEN=$LT_TOKEN ETS_LT_MEMBERS=$LT_MEMBERS ETS_LT_INSTRUMENT=$INSTRUMENT ETS_LT_CLOSE=$CLOSE \
-    run orders "$conns_order" -s "$repo/scripts/load/orders.lua" "$origin"
+export "${order_env[@]}"
+run orders "$conns_order" -s "$repo/scripts/load/orders.lua" "$origin"
+if [[ ${ETS_LOAD_MIXED:-1} == 1 ]]; then
+    # Order entry while market data is read flat out (two wrk processes at once, half the
+    # connections each): how the exchange's writer fares when reads saturate both cores.
+    launch mixed-orders $((conns_order / 2)) -s "$repo/scripts/load/orders.lua" "$origin"
+    orders_pid=$wrk_pid
+    launch mixed-market $((conns_read / 2)) "$base/instruments/$INSTRUMENT"
+    wait "$wrk_pid" || true
+    wait "$orders_pid" || true
+    collect mixed-orders
+    collect mixed-market
+fi
 
 kill -0 "$server_pid" 2>/dev/null || failed+=("the server died")
 if grep -nE 'panicked|internal error' "$work/serve.err" >&2; then
@@ -206,19 +229,23 @@ printf '%-12s %12s %10s %10s %8s %-18s %s\n' endpoint requests/s p50 p99 non-2xx
 for row in "${rows[@]}"; do
     IFS='|' read -r name rps p50 p99 non2xx errors load <<< "$row"
     printf '%-12s %12s %10s %10s %8s %-18s %s\n' "$name" "$rps" "$p50" "$p99" "$non2xx" "$errors" "$load"
-    if [[ $name != orders && $non2xx != 0 ]]; then
+    if [[ $name != *orders && $non2xx != 0 ]]; then
         failed+=("$name: $non2xx non-2xx responses")
     fi
-    if [[ $name == orders && $errors != none ]]; then
-        failed+=("orders: socket errors $errors")
+    if [[ $name == *orders && $errors != none ]]; then
+        failed+=("$name: socket errors $errors")
     fi
     target_rps=20000
-    [[ $name == orders ]] && target_rps=5000
-    if [[ $rps != "?" ]] && awk -v r="$rps" -v t="$target_rps" 'BEGIN {exit !(r < t)}'; then
+    [[ $name == *orders ]] && target_rps=5000
+    if [[ $name != mixed-* && $rps != "?" ]] && awk -v r="$rps" -v t="$target_rps" 'BEGIN {exit !(r < t)}'; then
         echo "  below the target of $target_rps requests/s"
     fi
 done
-grep '^orders:' "$work/orders.out" || true
+for name in orders mixed-orders; do
+    if [[ -f $work/$name.out ]]; then
+        sed "s/^orders:/$name:/" "$work/$name.out" | grep "^$name:" || true
+    fi
+done
 
 if ((${#failed[@]})); then
     die "$(printf '%s; ' "${failed[@]}")"
