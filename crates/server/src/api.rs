@@ -210,13 +210,14 @@ pub(crate) fn open_session(platform: &Platform, origin: String, body: LoginReque
     let command =
         A::Login { user: body.user, password: Secret::new(body.password), session: session.clone(), secret: Secret::new(secret.clone()) };
     let anonymous = Caller { principal: None, origin };
-    let record = access_command(platform, &anonymous, command)?;
+    access_command(platform, &anonymous, command)?;
     let access = platform.access.lock().expect("access lock");
     let s = access.access().identity().session(&session).ok_or_else(|| ApiError::internal("session missing after login"))?;
     let user = access.access().identity().user(&s.user).ok_or_else(|| ApiError::internal("user missing after login"))?;
     Ok(SessionInfo {
         session: session.clone(),
-        user: record.user.clone().unwrap_or_default(),
+        // The session's user (the login record names no user: its actor was anonymous).
+        user: s.user.clone(),
         roles: user.roles.iter().map(role_text).collect(),
         secret,
         expires_at_ms: s.expires_at.0,
@@ -408,10 +409,14 @@ fn instrument_view(view: &MarketView, code: &str) -> ApiResult<InstrumentView> {
 /// the daily bars with the closing-price series.
 #[utoipa::path(get, path = "/api/v1/instruments/{code}", tag = "market data", params(("code" = String, Path, example = "CEA-2024")),
     responses((status = 200, body = InstrumentView), (status = 404, body = ErrorBody)))]
-async fn instrument(State(platform): S, caller: Caller, Path(code): Path<String>) -> ApiResult<Json<InstrumentView>> {
+async fn instrument(State(platform): S, caller: Caller, Path(code): Path<String>) -> ApiResult<Response> {
     caller.may(&Action::ReadMarketData)?;
     let view = platform.market.read().expect("market view").clone();
-    Ok(Json(instrument_view(&view, &code)?))
+    // The same bytes as `Json(instrument_view(..))`, serialised once per published view.
+    match view.instrument_json(&code) {
+        Some(json) => Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], json).into_response()),
+        None => Err(instrument_view(&view, &code).err().unwrap_or_else(|| ApiError::not_found(format!("no instrument {code}")))),
+    }
 }
 
 /// The instrument's recent trades, newest first.

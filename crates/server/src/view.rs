@@ -6,7 +6,7 @@ use ets_exchange::venue::{DayBar, Trade, TradeKind, Venue};
 use ets_exchange::Side;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use utoipa::ToSchema;
 
 /// How many price levels per side, and how many recent trades per instrument, are published.
@@ -71,6 +71,12 @@ pub struct MarketView {
     pub day: Option<String>,
     pub trades_total: u64,
     pub instruments: BTreeMap<String, InstrumentView>,
+    /// Each instrument's JSON as GET /api/v1/instruments/{code} answers it, made by the first
+    /// request after a publication and shared by every later one until the next (a view is
+    /// never changed once published). Serialising the ~50 KB view on every request was most
+    /// of that endpoint's cost.
+    #[serde(skip)]
+    json: BTreeMap<String, OnceLock<axum::body::Bytes>>,
 }
 
 fn level((price_fen, qty_t): (i64, u64)) -> Level {
@@ -156,6 +162,17 @@ impl MarketView {
                 },
             );
         }
-        MarketView { day: venue.day().map(|d| d.to_string()), trades_total: trades.len() as u64, instruments }
+        let json = codes.iter().map(|c| (c.clone(), OnceLock::new())).collect();
+        MarketView { day: venue.day().map(|d| d.to_string()), trades_total: trades.len() as u64, instruments, json }
+    }
+
+    /// The instrument's view as JSON (serialised once per publication), or None if unlisted.
+    pub fn instrument_json(&self, code: &str) -> Option<axum::body::Bytes> {
+        let instrument = self.instruments.get(code)?;
+        let serialise = || axum::body::Bytes::from(serde_json::to_vec(instrument).expect("an instrument view serialises"));
+        Some(match self.json.get(code) {
+            Some(cell) => cell.get_or_init(serialise).clone(),
+            None => serialise(),
+        })
     }
 }

@@ -99,6 +99,9 @@ async fn session_and_tokens() {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     let (status, _) = w.post("/api/v1/session", None, json!({"user": "nobody", "password": "wrong password here"})).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, session) = w.post("/api/v1/session", None, json!({"user": "alice", "password": common::PASSWORD})).await;
+    assert_eq!(status, StatusCode::OK, "{session}");
+    assert_eq!(session["user"], "alice", "the session names its user");
     let secret = w.login("alice").await;
     let (status, me) = w.get("/api/v1/me", Some(&secret)).await;
     assert_eq!(status, StatusCode::OK);
