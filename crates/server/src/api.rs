@@ -6,12 +6,12 @@
 
 use crate::auth::{Caller, SESSION_COOKIE};
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{Json, Path, Query};
 use crate::view::{InstrumentView, MarketView, TradeView};
 use crate::Platform;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use ets_access::{AccountRef, Action, Actor, Command as A, Envelope as AccessEnvelope, Role, Secret, TransferStatus, TrustedStatus};
 use ets_core::{Timestamp, Tonnes};
 use ets_exchange::venue::{Command as X, Envelope as XEnvelope, Event as XEvent};

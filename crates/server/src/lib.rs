@@ -14,6 +14,7 @@ mod dashboard;
 pub mod demo;
 mod docs;
 mod error;
+mod extract;
 pub mod view;
 
 use ets_access::{ControlRules, Event};

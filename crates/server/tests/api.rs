@@ -438,3 +438,38 @@ async fn on_postgresql_a_four_eyes_transfer_and_a_restart() {
     // Closing PostgreSQL connections blocks: off the test's runtime, as the server does at exit.
     std::thread::spawn(move || drop((again, w))).join().unwrap();
 }
+
+/// Malformed requests are refused as the API's JSON errors, whatever part of the request is
+/// wrong, and change nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_are_answered_with_json_errors() {
+    let w = World::new();
+    let alice = w.login("alice").await;
+    let raw = |body: &'static str, content_type: Option<&'static str>| {
+        let mut r =
+            axum::http::Request::builder().method(Method::POST).uri("/api/v1/orders").header("authorization", format!("Bearer {alice}"));
+        if let Some(t) = content_type {
+            r = r.header("content-type", t);
+        }
+        r.body(axum::body::Body::from(body)).unwrap()
+    };
+    for (request, status) in [
+        (raw("{\"instrument\": ", Some("application/json")), StatusCode::BAD_REQUEST),
+        (raw("{\"instrument\": \"CEA-2025\"}", Some("application/json")), StatusCode::UNPROCESSABLE_ENTITY),
+        (raw("{}", None), StatusCode::UNSUPPORTED_MEDIA_TYPE),
+    ] {
+        use tower::ServiceExt;
+        let response = w.app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), status);
+        assert_eq!(response.headers()["content-type"], "application/json");
+        let body = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert!(body["message"].as_str().unwrap().starts_with("the request body"), "{body}");
+    }
+    let (status, body) = w.call(Method::DELETE, "/api/v1/orders/-1", Some(&alice), None).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid")), "{body}");
+    let (status, body) = w.get("/api/v1/audit?limit=-1", Some(&w.login("auditor").await)).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid")), "{body}");
+    let (_, book) = w.get("/api/v1/instruments/CEA-2025", None).await;
+    assert_eq!((book["best_bid"].clone(), book["best_ask"].clone()), (Value::Null, Value::Null));
+}
