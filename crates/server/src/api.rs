@@ -77,6 +77,7 @@ pub fn api_router() -> (axum::Router<Arc<Platform>>, utoipa::openapi::OpenApi) {
         .routes(routes!(remove_trusted))
         .routes(routes!(place_order))
         .routes(routes!(cancel_order))
+        .routes(routes!(lodge))
         .routes(routes!(list_users, create_user))
         .routes(routes!(audit))
         .routes(routes!(mrv_reports))
@@ -1035,6 +1036,85 @@ async fn cancel_order(State(platform): S, caller: Caller, Path(order): Path<u64>
     let id = platform.command_id("c");
     submit_exchange(platform, XEnvelope { id, actor: member, at_ms, command: X::Cancel { order } }).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct LodgeRequest {
+    pub instrument: String,
+    pub qty_t: u64,
+    /// Which member to act for, when the credential carries several.
+    pub member: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Lodgement {
+    pub member: String,
+    pub instrument: String,
+    pub lodged_t: u64,
+    /// The registry pending transfer that holds the units for the exchange (still the member's).
+    pub pending: String,
+}
+
+/// Lodges units with the exchange so the member can sell them: a settlement pending from the
+/// member's registry account to the clearing account (still the member's, not movable), then
+/// the exchange credits them. Refused by either side, nothing stays changed.
+#[utoipa::path(post, path = "/api/v1/lodgements", tag = "exchange", request_body = LodgeRequest, security(("session" = []), ("bearer" = [])),
+    responses((status = 201, body = Lodgement), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn lodge(State(platform): S, caller: Caller, Json(body): Json<LodgeRequest>) -> ApiResult<(StatusCode, Json<Lodgement>)> {
+    let member = member_of(&caller, body.member.as_deref())?;
+    caller.may(&Action::PlaceOrder { member: member.clone() })?;
+    let operator = platform.operator.clone().ok_or_else(|| ApiError::unavailable("no exchange is set up in this database"))?;
+    let d = &platform.directory;
+    let (market, unit) =
+        d.instruments.get(&body.instrument).cloned().ok_or_else(|| ApiError::not_found(format!("no instrument {}", body.instrument)))?;
+    let account = d
+        .accounts
+        .get(&(member.clone(), market.clone()))
+        .cloned()
+        .ok_or_else(|| ApiError::refused(format!("member {member} has no registry account in market {market} at the exchange")))?;
+    let clearing =
+        d.clearing.get(&market).cloned().ok_or_else(|| ApiError::unavailable(format!("no clearing account for market {market}")))?;
+    if body.qty_t == 0 {
+        return Err(ApiError::invalid("qty_t must be at least 1"));
+    }
+    let pending = platform.command_id("lodge");
+    let user = caller.signed_in()?.user.clone();
+    let create = ets_registry::Envelope {
+        id: pending.clone(),
+        actor: user.clone(),
+        command: ets_registry::Command::CreatePending {
+            pending: pending.clone(),
+            from: account,
+            to: clearing,
+            unit,
+            quantity: Tonnes(body.qty_t),
+            purpose: ets_registry::PendingPurpose::Settlement,
+        },
+    };
+    let p = platform.clone();
+    blocking(move || match p.registry.lock().expect("registry lock").submit(p.now(), &create) {
+        Ok(_) => Ok(()),
+        Err(ets_store::SubmitError::Rejected(r)) => Err(r.into()),
+        Err(ets_store::SubmitError::Store(e)) => Err(e.into()),
+    })
+    .await?;
+    let at_ms = platform.exchange_time.at(platform.now());
+    let command = X::Lodge { member: member.clone(), instrument: body.instrument.clone(), qty: body.qty_t, pending: pending.clone() };
+    if let Err(refused) = submit_exchange(platform.clone(), XEnvelope { id: format!("x-{pending}"), actor: operator, at_ms, command }).await
+    {
+        let void = ets_registry::Envelope {
+            id: format!("void-{pending}"),
+            actor: user,
+            command: ets_registry::Command::VoidPending { pending: pending.clone() },
+        };
+        let p = platform.clone();
+        blocking(move || {
+            p.registry.lock().expect("registry lock").submit(p.now(), &void).map(|_| ()).map_err(|e| ApiError::internal(format!("{e:?}")))
+        })
+        .await?;
+        return Err(refused);
+    }
+    Ok((StatusCode::CREATED, Json(Lodgement { member, instrument: body.instrument, lodged_t: body.qty_t, pending })))
 }
 
 // ------------------------------------------------------------------ users and audit

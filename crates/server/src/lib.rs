@@ -84,6 +84,9 @@ pub struct Platform {
     pub exchange_time: ExchangeTime,
     /// The exchange's operator actor name (for cancels on behalf of the venue, reports).
     pub operator: Option<String>,
+    /// Where each member's and the clearing house's units are, per market, and what each
+    /// instrument trades, as the exchange was set up at start-up (for lodging units).
+    pub directory: VenueDirectory,
     last_order_id: AtomicU64,
     sequence: AtomicU64,
 }
@@ -103,6 +106,7 @@ impl Platform {
         }
         let market = Arc::new(RwLock::new(Arc::new(log.venue().map(|v| MarketView::of(v, None)).unwrap_or_default())));
         let operator = log.venue().map(|v| v.operator().to_string());
+        let directory = log.venue().map(VenueDirectory::of).unwrap_or_default();
         let platform = Platform {
             registry: Arc::new(Mutex::new(ledger)),
             access: Mutex::new(access),
@@ -112,6 +116,7 @@ impl Platform {
             clock,
             exchange_time,
             operator,
+            directory,
             last_order_id: AtomicU64::new(0),
             sequence: AtomicU64::new(0),
         };
@@ -324,6 +329,40 @@ impl Platform {
             }
         }
         Ok(done)
+    }
+}
+
+/// The registry side of the exchange, as set up: clearing accounts, members' accounts and
+/// instruments' units.
+#[derive(Clone, Debug, Default)]
+pub struct VenueDirectory {
+    /// Market → the exchange's clearing account there.
+    pub clearing: std::collections::BTreeMap<String, String>,
+    /// (member, market) → the member's registry account.
+    pub accounts: std::collections::BTreeMap<(String, String), String>,
+    /// Instrument → (market, unit).
+    pub instruments: std::collections::BTreeMap<String, (String, ets_registry::UnitRef)>,
+}
+
+impl VenueDirectory {
+    fn of(venue: &ets_exchange::venue::Venue) -> VenueDirectory {
+        let mut d = VenueDirectory::default();
+        for code in venue.instrument_codes() {
+            let spec = venue.spec(&code).expect("listed");
+            if let Some(c) = venue.clearing_account(&spec.market) {
+                d.clearing.insert(spec.market.clone(), c);
+            }
+            d.instruments.insert(code.clone(), (spec.market.clone(), spec.unit.clone()));
+        }
+        let markets: std::collections::BTreeSet<String> = d.instruments.values().map(|(m, _)| m.clone()).collect();
+        for member in venue.members() {
+            for market in &markets {
+                if let Some(a) = venue.member_account(&member, market) {
+                    d.accounts.insert((member.clone(), market.clone()), a);
+                }
+            }
+        }
+        d
     }
 }
 

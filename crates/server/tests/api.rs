@@ -56,6 +56,8 @@ async fn authorization_matrix() {
             Some(json!({"instrument": "CEA-2025", "side": "buy", "price_fen": 8000, "qty_t": 0})),
             vec!["alice", "bob"],
         ),
+        // Nothing to lodge: invalid once allowed.
+        (Method::POST, "/api/v1/lodgements".into(), Some(json!({"instrument": "CEA-2025", "qty_t": 0})), vec!["alice", "bob"]),
         (Method::GET, "/api/v1/users".into(), None, vec!["admin", "auditor"]),
         // An unknown role: invalid once allowed, no user made.
         (
@@ -372,6 +374,7 @@ async fn openapi_document_describes_every_route_and_the_explorer_is_served() {
         "/api/v1/audit",
         "/api/v1/mrv/reports",
         "/api/v1/mrv/anomalies",
+        "/api/v1/lodgements",
     ] {
         assert!(paths.contains_key(path), "{path} missing from the document");
     }
@@ -472,4 +475,26 @@ async fn malformed_requests_are_answered_with_json_errors() {
     assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid")), "{body}");
     let (_, book) = w.get("/api/v1/instruments/CEA-2025", None).await;
     assert_eq!((book["best_bid"].clone(), book["best_ask"].clone()), (Value::Null, Value::Null));
+}
+
+/// A member lodges registry units with the exchange through the API and can then sell them;
+/// nobody lodges for another member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_lodges_units_and_sells_them() {
+    let w = World::new();
+    let bob = w.login("bob").await;
+    let alice = w.login("alice").await;
+    let sell = json!({"instrument": "CEA-2025", "side": "sell", "price_fen": 8_100, "qty_t": 500});
+    let (status, body) = w.post("/api/v1/orders", Some(&bob), sell.clone()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "nothing lodged yet: {body}");
+    let (status, _) = w.post("/api/v1/lodgements", Some(&alice), json!({"instrument": "CEA-2025", "qty_t": 1_000, "member": "bob"})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = w.post("/api/v1/lodgements", Some(&bob), json!({"instrument": "CEA-2025", "qty_t": 60_000})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "more than B holds: {body}");
+    assert_eq!(w.held(B), (50_000, 50_000));
+    let (status, lodged) = w.post("/api/v1/lodgements", Some(&bob), json!({"instrument": "CEA-2025", "qty_t": 1_000})).await;
+    assert_eq!(status, StatusCode::CREATED, "{lodged}");
+    assert_eq!(w.held(B), (49_000, 50_000), "lodged units stay B's, set aside");
+    let (status, order) = w.post("/api/v1/orders", Some(&bob), sell).await;
+    assert_eq!((status, order["resting_t"].as_u64()), (StatusCode::CREATED, Some(500)), "{order}");
 }
