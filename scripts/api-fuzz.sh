@@ -12,10 +12,8 @@
 #   ETS_FUZZ_EXAMPLES  test cases per operation and pass (schemathesis --max-examples); default 25
 #   ETS_FUZZ_SEED      seed for a reproducible run; default random (printed)
 #   ETS_FUZZ_STRICT=1  also check status_code_conformance and content_type_conformance (every
-#                      status and content type documented). Known to fail today: axum's own
-#                      extractor rejections (415 without a JSON content type, 400/422 for bodies,
-#                      paths and queries that do not parse) answer text/plain with statuses the
-#                      document does not list.
+#                      status and content type documented; the document lists each operation's
+#                      refusals, see `with_refusals` in crates/server/src/api.rs).
 #   ETS_BIN            a prebuilt `ets` binary; otherwise `cargo build --release -p ets-cli`
 #                      (a no-op when it is up to date) in CARGO_TARGET_DIR (default target/)
 #

@@ -55,7 +55,7 @@ impl utoipa::Modify for Security {
 
 /// The API's routes and its OpenAPI document, generated from the handlers below.
 pub fn api_router() -> (axum::Router<Arc<Platform>>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health))
         .routes(routes!(login, logout))
         .routes(routes!(me))
@@ -82,7 +82,63 @@ pub fn api_router() -> (axum::Router<Arc<Platform>>, utoipa::openapi::OpenApi) {
         .routes(routes!(audit))
         .routes(routes!(mrv_reports))
         .routes(routes!(mrv_anomalies))
-        .split_for_parts()
+        .split_for_parts();
+    (router, with_refusals(doc))
+}
+
+/// Lists on every operation the refusals any request can meet, as the API's JSON error: 400
+/// for a malformed path, query or body, 415 and 422 for a body that is not JSON or not of the
+/// operation's shape, 401 where a credential is needed or presented and not valid.
+fn with_refusals(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let error = |what: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(what)
+                .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
+                .build(),
+        )
+    };
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let named = path.contains('{');
+        let writes = [item.post.is_some(), item.put.is_some(), item.delete.is_some(), item.patch.is_some()];
+        let ops = [
+            (&mut item.get, false),
+            (&mut item.post, writes[0]),
+            (&mut item.put, writes[1]),
+            (&mut item.delete, writes[2]),
+            (&mut item.patch, writes[3]),
+        ];
+        for (op, write) in ops.into_iter().filter_map(|(op, w)| op.as_mut().map(|op| (op, w))) {
+            let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+            let queried = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+            let responses = &mut op.responses.responses;
+            responses.entry("400".into()).or_insert_with(|| error("malformed request (path, query or body)"));
+            // Any presented credential is checked, so even public operations may answer 401.
+            responses
+                .entry("401".into())
+                .or_insert_with(|| error("the presented credential is not valid (unknown, expired, revoked or logged out)"));
+            if secured {
+                responses.entry("403".into()).or_insert_with(|| error("the caller's roles do not allow this"));
+            }
+            if named || queried {
+                responses
+                    .entry("404".into())
+                    .or_insert_with(|| error("a named account, instrument, proposal, order or market does not exist"));
+            }
+            if write {
+                responses.entry("409".into()).or_insert_with(|| error("the command conflicts with one already carried out"));
+                responses
+                    .entry("422".into())
+                    .or_insert_with(|| error("the request breaks a rule of the registry, the exchange or the controls"));
+            }
+            if op.request_body.is_some() {
+                responses.entry("415".into()).or_insert_with(|| error("the body is not JSON (Content-Type)"));
+                responses.entry("422".into()).or_insert_with(|| error("the body is JSON of another shape, or the request breaks a rule"));
+            }
+        }
+    }
+    doc
 }
 
 /// The whole application: the API, its document and explorer, and the dashboard.
