@@ -114,22 +114,13 @@ say "validating the OpenAPI document ($(wc -c < "$work/openapi.json") bytes)"
 # ---------------------------------------------------------------- credentials and resources
 # The demo users are parsed from what `ets serve --demo` printed; an API token (not the
 # session secret) is used so that the fuzzer's DELETE /session cannot sign us out.
-"$py" - "$base" "$work/serve.err" > "$work/env.sh" <<'PY'
-import json, re, shlex, sys, urllib.request
+ETS_SCRIPTS="$repo/scripts" "$py" - "$base" "$work/serve.err" > "$work/env.sh" <<'PY'
+import json, os, re, shlex, sys, urllib.request
 
 base, log = sys.argv[1], sys.argv[2]
-users, in_users, password = [], False, None
-for line in open(log, encoding="utf-8"):
-    m = re.match(r"serve: demo users \(password (\S+)\):", line)
-    if m:
-        in_users, password = True, m.group(1)
-        continue
-    if in_users:
-        m = re.match(r"  (\S+)\s+(.*)$", line.rstrip("\n"))
-        if not m:
-            in_users = False
-            continue
-        users.append((m.group(1), m.group(2)))
+sys.path.insert(0, os.environ["ETS_SCRIPTS"])
+import demo_users
+users, password = demo_users.read(log)
 if not users:
     sys.exit("no demo users in the server's output")
 

@@ -93,22 +93,13 @@ python3 -c "import urllib.request; urllib.request.urlopen('$base/health', timeou
     || die "the server did not answer $base/health within 60 s"
 
 # ---------------------------------------------------------------- tokens, resources, members
-python3 - "$base" "$work/serve.err" > "$work/env.sh" <<'PY'
-import json, re, shlex, sys, urllib.error, urllib.request
+ETS_SCRIPTS="$repo/scripts" python3 - "$base" "$work/serve.err" > "$work/env.sh" <<'PY'
+import json, os, re, shlex, sys, urllib.error, urllib.request
 
 base, log = sys.argv[1], sys.argv[2]
-users, in_users, password = [], False, None
-for line in open(log, encoding="utf-8"):
-    m = re.match(r"serve: demo users \(password (\S+)\):", line)
-    if m:
-        in_users, password = True, m.group(1)
-        continue
-    if in_users:
-        m = re.match(r"  (\S+)\s+(.*)$", line.rstrip("\n"))
-        if not m:
-            in_users = False
-            continue
-        users.append((m.group(1), m.group(2)))
+sys.path.insert(0, os.environ["ETS_SCRIPTS"])
+import demo_users
+users, password = demo_users.read(log)
 
 def call(method, path, body=None, bearer=None):
     req = urllib.request.Request(base + path, method=method, data=None if body is None else json.dumps(body).encode())
