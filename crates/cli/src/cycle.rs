@@ -8,15 +8,15 @@
 //! interrupted half-way is finished by running it again: every step already done is answered
 //! as a duplicate.
 
-use crate::cycle_data::{self, ProjectCatalog};
 use crate::output::table;
 use crate::{now, CliError, ExitCode, Output};
 use clap::{Args, Subcommand};
+use ets_compliance::{self as cycle_data, ProjectCatalog};
 use ets_core::{Fen, Timestamp, Tonnes};
 use ets_mrv::state::MrvParams;
 use ets_registry::{Command, Envelope, UnitRef};
 use ets_rules::allocation::power;
-use ets_rules::compliance::{Assessment, Project, Units};
+use ets_rules::compliance::{Assessment, Units};
 use ets_rules::rulebook::{self, Allocation, DualTrack, Rulebook};
 use ets_store::{Ledger, LedgerOptions, Location, MrvLog, SubmitError};
 use rust_decimal::Decimal;
@@ -496,31 +496,14 @@ pub fn issue_allocation(
 }
 
 pub(crate) fn read_projects(path: Option<&str>) -> Result<ProjectCatalog, CliError> {
-    let mut catalog = ProjectCatalog::new();
-    let Some(path) = path else { return Ok(catalog) };
+    let Some(path) = path else { return Ok(ProjectCatalog::new()) };
     let text = std::fs::read_to_string(path).map_err(|e| CliError::new(ExitCode::NotFound, format!("cannot read {path}: {e}")))?;
-    for (n, line) in text.lines().enumerate().skip(1) {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let f: Vec<&str> = line.split(',').map(str::trim).collect();
-        let bad = |why: &str| CliError::new(ExitCode::Invalid, format!("{path}: row {}: {why}", n + 1));
-        if f.len() != 5 {
-            return Err(bad("expected id,standard,province,type,registered"));
-        }
-        let registered = ets_core::Date::parse(f[4]).map_err(|e| bad(&e.0))?;
-        catalog.insert(
-            f[0].to_string(),
-            Project { id: f[0].into(), standard: f[1].into(), province: f[2].into(), project_type: f[3].into(), registered },
-        );
-    }
-    Ok(catalog)
+    cycle_data::parse_projects(path, &text).map_err(|e| CliError::new(ExitCode::Invalid, e))
 }
 
-/// Assessments of every entity the market covers in the year.
-/// Each covered entity with its account and its assessment (or why it could not be assessed).
-pub type Assessed = Vec<(String, Option<String>, Result<Assessment, String>)>;
+pub use ets_compliance::Assessed;
 
+/// Assessments of every entity the market covers in the year.
 pub fn assess_all(
     rb: &Rulebook,
     state: &ets_mrv::state::MrvState,
@@ -529,33 +512,12 @@ pub fn assess_all(
     price: Fen,
     projects: &ProjectCatalog,
 ) -> Assessed {
-    let y = year as u16;
-    let mut out = Vec::new();
-    for c in cycle_data::covered(state, &rb.rulebook.market, year) {
-        let result = (|| {
-            let verified = c.verified_t.ok_or_else(|| format!("no accepted {year} report"))?;
-            let account = c.account.as_deref().ok_or("no registry account in its coverage")?;
-            let idx = ledger.registry().find_account(account).ok_or_else(|| format!("unknown registry account {account}"))?;
-            let (lots, unknown) = cycle_data::surrendered(ledger.registry(), idx, y, projects);
-            let allocated = allocated_to(ledger, idx, y);
-            let mut a = rb.compliance.assess(y, verified, allocated, &lots, price).map_err(|e| e.to_string())?;
-            a.not_counted.extend(unknown);
-            Ok(a)
-        })();
-        out.push((c.entity, c.account, result));
-    }
-    out
+    ets_compliance::assess_all(rb, state, ledger.registry(), year, price, projects)
 }
 
 /// Allowances of the year's vintage allocated to an account (the basis of allocation-based limits).
 pub(crate) fn allocated_to(ledger: &Ledger, account: ets_registry::AccountIdx, vintage: u16) -> u64 {
-    let r = ledger.registry();
-    r.transactions()
-        .iter()
-        .filter(|t| t.to == account && t.reversed_by.is_none() && t.kind == ets_registry::TxKind::Allocation)
-        .filter(|t| r.unit(t.unit).spec.vintage == vintage && r.unit(t.unit).spec.class == ets_registry::UnitClass::Allowance)
-        .map(|t| t.blocks.iter().map(|b| b.len()).sum::<u64>())
-        .sum()
+    ets_compliance::allocated_to(ledger.registry(), account, vintage)
 }
 
 pub fn run_comply(location: &Location, out: &Output, args: &ComplyArgs) -> Result<(), CliError> {

@@ -8,8 +8,8 @@
 //! shortfall, fine at 5 × ¥74.63, and the deduction from next year's allocation.
 
 use crate::cycle::{self, Migration};
-use crate::cycle_data::{self, ProjectCatalog};
 use crate::{CliError, ExitCode, Output};
+use ets_compliance::{self as cycle_data, ProjectCatalog};
 use ets_core::{Date, Fen, Timestamp, Tonnes};
 use ets_mrv::entity::{Coverage, Sector};
 use ets_mrv::sample;
@@ -17,7 +17,7 @@ use ets_mrv::state::{Command as MrvCommand, MrvParams};
 use ets_registry::{AccountKind, Command, Envelope, HolderType};
 use ets_rules::allocation::pilot::{self, PilotEntity};
 use ets_rules::compliance::Project;
-use ets_rules::rulebook::{self, Allocation, Rulebook};
+use ets_rules::rulebook::Allocation;
 use ets_store::{Ledger, Location, MrvLog};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -77,6 +77,30 @@ fn projects() -> ProjectCatalog {
             (id, project)
         })
         .collect()
+}
+
+/// The demo's markets, the national one first.
+const MARKETS: [&str; 9] = ["CN", "BJ", "TJ", "SH", "CQ", "HB", "GD", "SZ", "FJ"];
+
+/// What the demo's compliance year is decided by: the national 2025–2026 draft rulebook and
+/// each pilot's shipped one, the demo's CCER projects everywhere and Guangdong's
+/// carbon-inclusion credits in Guangdong, and the demo's fine prices. `ets serve --demo` shows
+/// compliance under the same setup, so its pages agree with what `ets demo` printed.
+pub fn compliance_setup() -> Result<ets_compliance::Setup, CliError> {
+    let mut setup = ets_compliance::Setup { projects: projects(), ..Default::default() };
+    let shipped = ets_compliance::shipped();
+    for code in MARKETS {
+        let rb = if code == "CN" {
+            shipped.iter().find(|rb| rb.rulebook.id == NATIONAL_RULEBOOK)
+        } else {
+            shipped.iter().find(|rb| rb.rulebook.market == code)
+        };
+        let rb = rb.ok_or_else(|| CliError::new(ExitCode::Internal, format!("no shipped rulebook for {code}")))?;
+        setup.rulebooks.insert(code.to_string(), rb.clone());
+        setup.prices.insert(code.to_string(), if code == "CN" { Fen(PRICE_FEN) } else { Fen(PILOT_PRICE_FEN) });
+    }
+    setup.market_projects.insert("GD".into(), crate::inclusion::projects(&ets_finance::inclusion::Catalog::builtin(), "GD"));
+    Ok(setup)
 }
 
 pub fn run(location: &Location, ledger: &mut Ledger, year: i32) -> Result<CycleDemo, CliError> {
@@ -147,22 +171,13 @@ pub fn run(location: &Location, ledger: &mut Ledger, year: i32) -> Result<CycleD
     // 2b. Carbon inclusion in Guangdong: households' PHCER issued, bought and surrendered by
     // the covered entities within gd-2024's offset limit; compliance counts them.
     let inclusion = crate::demo_finance::inclusion(location, ledger, mrv.state(), year)?;
-    let mut catalog = projects();
-    catalog.extend(crate::inclusion::projects(&ets_finance::inclusion::Catalog::builtin(), "GD"));
+    let setup = compliance_setup()?;
     let mut markets = Vec::new();
-    for code in ["CN", "BJ", "TJ", "SH", "CQ", "HB", "GD", "SZ", "FJ"] {
-        let id = if code == "CN" {
-            NATIONAL_RULEBOOK.to_string()
-        } else {
-            rulebook::builtin()
-                .iter()
-                .filter_map(|(file, text)| Rulebook::from_toml(file, text).ok())
-                .find(|rb| rb.rulebook.market == code)
-                .map(|rb| rb.rulebook.id)
-                .ok_or_else(|| CliError::new(ExitCode::Internal, format!("no shipped rulebook for {code}")))?
-        };
+    for code in MARKETS {
+        let rb = setup.rulebook(code, year).ok_or_else(|| CliError::new(ExitCode::Internal, format!("no shipped rulebook for {code}")))?;
         let defaulters = if code == "CN" { DEFAULTERS } else { 0 };
-        markets.push(market_cycle(ledger, &mut mrv, code, &id, year, defaulters, &catalog, &quiet)?);
+        let price = setup.prices.get(code).copied().unwrap_or_default();
+        markets.push(market_cycle(ledger, &mut mrv, code, &rb.rulebook.id, year, defaulters, &setup.projects_for(code), price, &quiet)?);
     }
     Ok(CycleDemo { year, migration, markets, inclusion })
 }
@@ -222,6 +237,7 @@ fn market_cycle(
     year: i32,
     defaulters: usize,
     catalog: &ProjectCatalog,
+    price: Fen,
     quiet: &Output,
 ) -> Result<MarketCycle, CliError> {
     let (_, rb) = cycle::load_rulebook(rulebook_id)?;
@@ -307,7 +323,6 @@ fn market_cycle(
         let rep = mrv.state().entity(&a.entity).and_then(|e| e.representatives.iter().next().cloned()).expect("representative");
         cycle::surrender(&rb, mrv.state(), ledger, &a.entity, year, catalog, &rep, at(year + 1, 12, 15), quiet)?;
     }
-    let price = if code == "CN" { Fen(PRICE_FEN) } else { Fen(PILOT_PRICE_FEN) };
     let results = cycle::assess_all(&rb, mrv.state(), ledger, year, price, catalog);
     let mut m = MarketCycle {
         allocated_entities: allocation.len(),

@@ -166,7 +166,7 @@ pub fn inclusion(location: &Location, ledger: &mut Ledger, mrv: &ets_mrv::state:
 
     // The platform sells the credits to Guangdong's covered entities, which surrender them.
     let catalog = log.inclusion().expect("set up").catalog().clone();
-    let covered = crate::cycle_data::covered(mrv, PILOT, year);
+    let covered = ets_compliance::covered(mrv, PILOT, year);
     let buyers: Vec<(String, String)> =
         covered.iter().filter(|c| c.verified_t.is_some()).filter_map(|c| Some((c.entity.clone(), c.account.clone()?))).collect();
     let mut surrendered = Vec::new();
@@ -182,7 +182,7 @@ pub fn inclusion(location: &Location, ledger: &mut Ledger, mrv: &ets_mrv::state:
             let t = I::Transfer { from: platform_account.clone(), to: account.clone(), unit: unit.clone(), quantity };
             send_inclusion(&mut log, ledger, &format!("inclusion-sell-{entity}-{methodology}"), PLATFORM, t, day(year + 1, 4, 1))?;
             let (verified_t, allocation_t, already) =
-                crate::inclusion::context(ledger, mrv, &catalog, account, y, crate::cycle_data::ProjectCatalog::new())?;
+                crate::inclusion::context(ledger, mrv, &catalog, account, y, ets_compliance::ProjectCatalog::new())?;
             let s = I::Surrender { account: account.clone(), unit, quantity, year: y, verified_t, allocation_t, already };
             for e in
                 send_inclusion(&mut log, ledger, &format!("inclusion-surrender-{entity}-{methodology}"), &rep, s, day(year + 1, 4, 15))?

@@ -4,11 +4,11 @@
 //! allocation and what it already surrendered for the year from the registry, and is judged by
 //! the pilot rulebook's offset rules.
 
-use crate::cycle_data::{self, ProjectCatalog};
 use crate::finance::{open, tonnes, Session};
 use crate::output::{table, Output};
 use crate::{now, CliError, ExitCode};
 use clap::Subcommand;
+use ets_compliance::{self as cycle_data, ProjectCatalog};
 use ets_core::{Date, Tonnes};
 use ets_finance::inclusion::{self, ActivityRecord, Catalog, Command, Envelope, Event, RejectKind, Status};
 use ets_registry::UnitRef;

@@ -7,7 +7,6 @@
 mod catalog;
 mod cbam;
 mod cycle;
-mod cycle_data;
 mod demo;
 mod demo_cycle;
 mod demo_exchange;

@@ -24,6 +24,49 @@ pub struct ServeArgs {
     /// How often matured transfers are released, in milliseconds
     #[arg(long, default_value_t = 1_000)]
     tick_ms: u64,
+    /// The rulebook governing a market's compliance, MARKET=RULEBOOK (a shipped id or a file); repeatable. Markets left out: the shipped rulebook covering the year
+    #[arg(long = "rulebook", value_name = "MARKET=RULEBOOK")]
+    rulebooks: Vec<String>,
+    /// The price a market's fines are computed at, MARKET=YUAN; repeatable. Markets left out: the latest closing price on the exchange
+    #[arg(long = "fine-price", value_name = "MARKET=YUAN")]
+    fine_prices: Vec<String>,
+    /// Offset projects compliance knows (CSV: id,standard,province,type,registered), as `ets comply --projects`
+    #[arg(long)]
+    projects: Option<String>,
+}
+
+fn pair<'a>(flag: &str, text: &'a str) -> Result<(&'a str, &'a str), CliError> {
+    text.split_once('=')
+        .filter(|(k, v)| !k.is_empty() && !v.is_empty())
+        .ok_or_else(|| CliError::new(ExitCode::Invalid, format!("--{flag} {text}: expected MARKET=VALUE")))
+}
+
+/// The compliance set-up: `base` (the demo's, or none), each market's carbon-inclusion projects
+/// from the database's catalog, and the options' rulebooks, fine prices and projects over them.
+fn compliance(location: &Location, args: &ServeArgs, mut setup: ets_compliance::Setup) -> Result<ets_compliance::Setup, CliError> {
+    let catalog = crate::inclusion::catalog_of(location)?;
+    for scheme in &catalog.pilots {
+        setup.market_projects.insert(scheme.market.clone(), crate::inclusion::projects(&catalog, &scheme.market));
+    }
+    setup.projects.extend(crate::cycle::read_projects(args.projects.as_deref())?);
+    for text in &args.rulebooks {
+        let (market, id) = pair("rulebook", text)?;
+        let (_, rb) = crate::cycle::load_rulebook(id)?;
+        if rb.rulebook.market != market {
+            return Err(CliError::new(
+                ExitCode::Invalid,
+                format!("--rulebook {text}: rulebook {} is for market {}, not {market}", rb.rulebook.id, rb.rulebook.market),
+            ));
+        }
+        setup.rulebooks.insert(market.to_string(), rb);
+    }
+    for text in &args.fine_prices {
+        let (market, yuan) = pair("fine-price", text)?;
+        let price =
+            ets_core::Fen::parse_yuan(yuan).map_err(|e| CliError::new(ExitCode::Invalid, format!("--fine-price {text}: {}", e.0)))?;
+        setup.prices.insert(market.to_string(), price);
+    }
+    Ok(setup)
 }
 
 fn rules(path: Option<&PathBuf>) -> Result<ControlRules, CliError> {
@@ -58,7 +101,9 @@ pub fn run(location: Option<Location>, explicit: Location, args: &ServeArgs, out
         }
         (explicit, ExchangeTime::Live)
     };
-    let platform = Arc::new(Platform::open(&location, rules, clock, exchange_time)?);
+    let base = if args.demo { crate::demo_cycle::compliance_setup()? } else { ets_compliance::Setup::default() };
+    let setup = compliance(&location, args, base)?;
+    let platform = Arc::new(Platform::open(&location, rules, clock, exchange_time)?.with_compliance(setup));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -125,6 +125,27 @@ fn the_demo_server_serves_each_role_what_it_may_see() {
     assert!(entities(&national_view).is_subset(&everyone));
     assert!(entities(&pilot_view).len() < everyone.len(), "a pilot does not cover every entity");
 
+    // Compliance under the demo's set-up, as `ets demo` assessed it: every covered entity
+    // accounted for, the national defaulters fined, Guangdong's carbon-inclusion credits counted
+    // as offsets, and a pilot's authority seeing its market only.
+    let (status, cn) = s.request("GET", "/api/v1/compliance/CN?year=2025", Some(&national), None);
+    assert_eq!(status, 200, "{cn}");
+    assert_eq!(cn["rulebook"], "cn-power-2025-2026-draft");
+    let n = |v: &Value, k: &str| v[k].as_u64().unwrap();
+    assert_eq!(n(&cn, "covered"), n(&cn, "compliant") + n(&cn, "shortfall") + n(&cn, "not_assessed"));
+    assert!(n(&cn, "compliant") > 0 && n(&cn, "shortfall") > 0, "the demo has two defaulters: {cn}");
+    let fines: i64 = cn["entities"].as_array().unwrap().iter().filter_map(|e| e["fine_fen"].as_i64()).sum();
+    assert!(fines > 0 && cn["fines_fen"] == fines, "{cn}");
+    let (_, gd) = s.request("GET", "/api/v1/compliance/GD?year=2025", Some(&national), None);
+    assert_eq!(gd["error"], "forbidden", "the national authority does not read a pilot's compliance");
+    let auditor = s.login("auditor");
+    let (_, all) = s.request("GET", "/api/v1/compliance?year=2025", Some(&auditor), None);
+    let gd = all.as_array().unwrap().iter().find(|m| m["market"] == "GD").expect("GD assessed");
+    assert!(
+        gd["entities"].as_array().unwrap().iter().all(|e| e["status"] == "compliant" && e["offsets_counted_t"].as_u64() > Some(0)),
+        "{gd}"
+    );
+
     // An account representative and exchange member: no MRV queue; a four-eyes transfer.
     let member = s.user("and exchange member: proposes transfers");
     let approver = s.user("approving representative");

@@ -37,6 +37,7 @@ type S = State<Arc<Platform>>;
         (name = "controls", description = "Four-eyes transfers and trusted account lists"),
         (name = "exchange", description = "Orders"),
         (name = "administration", description = "Users and the audit journal"),
+        (name = "compliance", description = "Each covered entity's obligation, surrenders counted, shortfall, fine and deduction, per market and year"),
         (name = "mrv", description = "Monitoring, reporting and verification: the verifier's and regulators' queues, the anomaly list"),
     )
 )]
@@ -82,6 +83,8 @@ pub fn api_router() -> (axum::Router<Arc<Platform>>, utoipa::openapi::OpenApi) {
         .routes(routes!(audit))
         .routes(routes!(mrv_reports))
         .routes(routes!(mrv_anomalies))
+        .routes(routes!(crate::compliance::compliance_all))
+        .routes(routes!(crate::compliance::compliance_market))
         .split_for_parts();
     (router, with_refusals(doc))
 }
@@ -1340,7 +1343,12 @@ fn report_state(state: &ets_mrv::verification::ReportState) -> &'static str {
 #[utoipa::path(get, path = "/api/v1/mrv/reports", tag = "mrv", params(ReportsQuery), security(("session" = []), ("bearer" = [])),
     responses((status = 200, body = Vec<ReportInfo>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn mrv_reports(State(platform): S, caller: Caller, Query(q): Query<ReportsQuery>) -> ApiResult<Json<Vec<ReportInfo>>> {
-    let scope = mrv_scope(&caller)?;
+    reports_for(&platform, &caller, &q).map(Json)
+}
+
+/// The reports `caller` may see, filtered by `q`.
+pub(crate) fn reports_for(platform: &Platform, caller: &Caller, q: &ReportsQuery) -> ApiResult<Vec<ReportInfo>> {
+    let scope = mrv_scope(caller)?;
     const STATES: [&str; 5] = ["submitted", "assigned", "opined", "accepted", "returned"];
     if let Some(s) = &q.state {
         if !STATES.contains(&s.as_str()) {
@@ -1366,7 +1374,7 @@ async fn mrv_reports(State(platform): S, caller: Caller, Query(q): Query<Reports
             last_step_at_ms: r.last_step_at.0,
         })
         .collect();
-    Ok(Json(list))
+    Ok(list)
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -1393,28 +1401,31 @@ pub struct AnomalyInfo {
 #[utoipa::path(get, path = "/api/v1/mrv/anomalies", tag = "mrv", params(AnomaliesQuery), security(("session" = []), ("bearer" = [])),
     responses((status = 200, body = Vec<AnomalyInfo>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn mrv_anomalies(State(platform): S, caller: Caller, Query(q): Query<AnomaliesQuery>) -> ApiResult<Json<Vec<AnomalyInfo>>> {
-    let scope = mrv_scope(&caller)?;
-    if !(1990..=2100).contains(&q.year) {
-        return Err(ApiError::invalid(format!("year {} is outside 1990..=2100", q.year)));
+    anomalies_for(&platform, &caller, q.year).map(Json)
+}
+
+/// The year's anomalies on the entities `caller` may see, most severe first.
+pub(crate) fn anomalies_for(platform: &Platform, caller: &Caller, year: i32) -> ApiResult<Vec<AnomalyInfo>> {
+    let scope = mrv_scope(caller)?;
+    if !(1990..=2100).contains(&year) {
+        return Err(ApiError::invalid(format!("year {year} is outside 1990..=2100")));
     }
     let mrv = platform.mrv.lock().expect("mrv lock");
     let state = mrv.state();
-    let anomalies = state.anomalies(q.year).map_err(|r| ApiError::invalid(r.message))?;
-    Ok(Json(
-        anomalies
-            .into_iter()
-            .filter(|a| scope.sees(state, &a.entity))
-            .map(|a| AnomalyInfo {
-                entity: a.entity,
-                unit: a.unit,
-                check: a.check.into(),
-                severity: a.severity.to_string(),
-                month: a.month.map(|m| m.to_string()),
-                source_stream: a.source_stream,
-                value: a.value,
-                expected: a.expected,
-                reason: a.reason,
-            })
-            .collect(),
-    ))
+    let anomalies = state.anomalies(year).map_err(|r| ApiError::invalid(r.message))?;
+    Ok(anomalies
+        .into_iter()
+        .filter(|a| scope.sees(state, &a.entity))
+        .map(|a| AnomalyInfo {
+            entity: a.entity,
+            unit: a.unit,
+            check: a.check.into(),
+            severity: a.severity.to_string(),
+            month: a.month.map(|m| m.to_string()),
+            source_stream: a.source_stream,
+            value: a.value,
+            expected: a.expected,
+            reason: a.reason,
+        })
+        .collect())
 }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 pub const SESSION_COOKIE: &str = "ets_session";
 
+#[derive(Clone)]
 pub struct Caller {
     pub principal: Option<Principal>,
     /// Where the request came from, as the audit journal records it.

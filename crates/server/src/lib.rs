@@ -10,6 +10,7 @@
 
 pub mod api;
 mod auth;
+pub mod compliance;
 mod dashboard;
 pub mod demo;
 mod docs;
@@ -87,6 +88,9 @@ pub struct Platform {
     /// Where each member's and the clearing house's units are, per market, and what each
     /// instrument trades, as the exchange was set up at start-up (for lodging units).
     pub directory: VenueDirectory,
+    /// Which rulebook governs each market, the offset projects compliance knows and the price
+    /// fines are computed at (`with_compliance`; default: the shipped rulebooks, no projects).
+    pub compliance: ets_compliance::Setup,
     last_order_id: AtomicU64,
     sequence: AtomicU64,
 }
@@ -117,12 +121,19 @@ impl Platform {
             exchange_time,
             operator,
             directory,
+            compliance: ets_compliance::Setup::default(),
             last_order_id: AtomicU64::new(0),
             sequence: AtomicU64::new(0),
         };
         let platform = platform.with_exchange(log);
         platform.reconcile_releases().map_err(|e| StoreError::Io(e.message))?;
         Ok(platform)
+    }
+
+    /// The compliance set-up the server assesses under.
+    pub fn with_compliance(mut self, setup: ets_compliance::Setup) -> Platform {
+        self.compliance = setup;
+        self
     }
 
     fn with_exchange(mut self, log: ExchangeLog) -> Platform {

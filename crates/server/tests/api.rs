@@ -69,6 +69,16 @@ async fn authorization_matrix() {
         (Method::GET, "/api/v1/audit".into(), None, vec!["admin", "auditor"]),
         (Method::GET, "/api/v1/mrv/reports".into(), None, vec!["admin", "auditor", "regulator-cn", "regulator-bj", "verifier"]),
         (Method::GET, "/api/v1/mrv/anomalies?year=2025".into(), None, vec!["admin", "auditor", "regulator-cn", "regulator-bj", "verifier"]),
+        // Compliance: the market's authority and registry-wide readers, and representatives
+        // for their own accounts' entities.
+        (
+            Method::GET,
+            "/api/v1/compliance?year=2025".into(),
+            None,
+            vec!["admin", "auditor", "regulator-cn", "regulator-bj", "alice", "approver", "bob", "carol"],
+        ),
+        (Method::GET, "/api/v1/compliance/CN?year=2025".into(), None, vec!["admin", "auditor", "regulator-cn", "alice", "approver", "bob"]),
+        (Method::GET, "/api/v1/compliance/BJ?year=2025".into(), None, vec!["admin", "auditor", "regulator-bj", "carol"]),
     ];
     let mut failures = Vec::new();
     for (method, uri, body, allowed) in &cases {
@@ -375,6 +385,8 @@ async fn openapi_document_describes_every_route_and_the_explorer_is_served() {
         "/api/v1/mrv/reports",
         "/api/v1/mrv/anomalies",
         "/api/v1/lodgements",
+        "/api/v1/compliance",
+        "/api/v1/compliance/{market}",
     ] {
         assert!(paths.contains_key(path), "{path} missing from the document");
     }
@@ -497,4 +509,86 @@ async fn a_member_lodges_units_and_sells_them() {
     assert_eq!(w.held(B), (49_000, 50_000), "lodged units stay B's, set aside");
     let (status, order) = w.post("/api/v1/orders", Some(&bob), sell).await;
     assert_eq!((status, order["resting_t"].as_u64()), (StatusCode::CREATED, Some(500)), "{order}");
+}
+
+/// Compliance status per market and entity: the obligation is the verified emissions of the
+/// accepted report rounded up (the CN draft rulebook), what alice surrendered counts, the
+/// shortfall is fined at 5 × the set price and deducted next year; each role sees its part.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compliance_status_per_market_and_entity() {
+    let w = World::new();
+    let regulator = w.login("regulator-cn").await;
+    let (status, reports) = w.get("/api/v1/mrv/reports?year=2025&state=accepted", Some(&regulator)).await;
+    assert_eq!(status, StatusCode::OK, "{reports}");
+    let verified = |entity: &str| -> u64 {
+        let r = reports.as_array().unwrap().iter().find(|r| r["entity"] == entity).unwrap();
+        let text = r["verified_emissions_t"].as_str().unwrap();
+        let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+        whole.parse::<u64>().unwrap() + u64::from(frac.trim_end_matches('0').chars().any(|c| c != '0'))
+    };
+
+    let (status, cn) = w.get("/api/v1/compliance/CN?year=2025", Some(&regulator)).await;
+    assert_eq!(status, StatusCode::OK, "{cn}");
+    assert_eq!(cn["rulebook"], "cn-power-2025-2026-draft");
+    assert_eq!(cn["deadline"], "2026-12-31");
+    assert_eq!(cn["price_fen"], common::CN_FINE_PRICE_FEN);
+    assert_eq!(cn["scope"], "market");
+    assert_eq!(cn["covered"], 2);
+    let mut fines = 0;
+    for (entity, account) in common::ENTITIES {
+        let e = cn["entities"].as_array().unwrap().iter().find(|e| e["entity"] == entity).unwrap_or_else(|| panic!("{entity} in {cn}"));
+        assert_eq!(e["account"], account);
+        let obligation = verified(entity);
+        assert!(obligation > 100_000, "{entity}: a power plant's year, not {obligation} t");
+        assert_eq!(e["obligation_t"], obligation);
+        let counted = if account == A { common::SURRENDERED_A } else { 0 };
+        assert_eq!(e["allowances_counted_t"], counted, "{e}");
+        assert_eq!(e["offsets_counted_t"], 0);
+        let short = obligation - counted;
+        assert_eq!(e["shortfall_t"], short);
+        assert_eq!(e["status"], "shortfall");
+        assert_eq!(e["fine_fen"], short as i64 * 5 * common::CN_FINE_PRICE_FEN, "{e}");
+        assert_eq!(e["next_year_deduction_t"], short);
+        fines += short as i64 * 5 * common::CN_FINE_PRICE_FEN;
+    }
+    assert_eq!(cn["shortfall"], 2);
+    assert_eq!(cn["compliant"], 0);
+    assert_eq!(cn["fines_fen"], fines);
+    assert_eq!(cn["surrendered_counted_t"], common::SURRENDERED_A);
+
+    // A representative sees its own account's entity only, with the same figures.
+    let alice = w.login("alice").await;
+    let (_, own) = w.get("/api/v1/compliance/CN?year=2025", Some(&alice)).await;
+    assert_eq!(own["scope"], "own accounts");
+    let entities: Vec<&str> = own["entities"].as_array().unwrap().iter().map(|e| e["entity"].as_str().unwrap()).collect();
+    assert_eq!(entities, vec!["CN-E0001"]);
+    assert_eq!(own["entities"][0], cn["entities"].as_array().unwrap().iter().find(|e| e["entity"] == "CN-E0001").unwrap().clone());
+    assert_eq!(own["covered"], 1);
+
+    // The year defaults to the latest with an accepted report; a year without reports has
+    // nothing assessed; a market without a rulebook for the year is not found.
+    let (_, default_year) = w.get("/api/v1/compliance/CN", Some(&regulator)).await;
+    assert_eq!(default_year["year"], 2025);
+    let (status, later) = w.get("/api/v1/compliance/CN?year=2026", Some(&regulator)).await;
+    assert_eq!(status, StatusCode::OK, "{later}");
+    assert_eq!(later["not_assessed"], 2);
+    assert!(later["entities"][0]["not_assessed"].as_str().unwrap().contains("no accepted 2026 report"));
+    let (status, body) = w.get("/api/v1/compliance/CN?year=2019", Some(&regulator)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["rulebook"], "cn-power-2025-2026-draft", "the rulebook set for a market governs every year asked about");
+    let (status, body) = w.get("/api/v1/compliance/XX", Some(&regulator)).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::NOT_FOUND, Some("not-found")));
+    let (status, body) = w.get("/api/v1/compliance/CN?year=1800", Some(&regulator)).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid")));
+
+    // BJ is assessed under its shipped rulebook (no BJ entity is covered in this world); its
+    // authority does not see the national market.
+    let bj = w.login("regulator-bj").await;
+    let (_, all) = w.get("/api/v1/compliance?year=2025", Some(&bj)).await;
+    let markets: Vec<&str> = all.as_array().unwrap().iter().map(|m| m["market"].as_str().unwrap()).collect();
+    assert_eq!(markets, vec!["BJ"]);
+    assert_eq!(all[0]["rulebook"], "bj-2024");
+    assert_eq!(all[0]["price_fen"], Value::Null, "no set price and no BJ instrument: fines are not computed");
+    let (status, _) = w.get("/api/v1/compliance/CN", Some(&bj)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 }

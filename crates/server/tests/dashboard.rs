@@ -109,7 +109,7 @@ async fn the_login_form_sets_a_strict_session_cookie_and_sign_out_ends_it() {
     let secret = cookie.strip_prefix("ets_session=").unwrap().split(';').next().unwrap().to_string();
     let home = get(&w, "/", Some(&secret)).await;
     assert!(home.body.contains("<b id=\"user\">alice</b>"), "{}", home.body);
-    assert_eq!(nav(&home.body), vec!["/", "/exchange", "/auctions", "/registry", "/transfers", "/mrv"]);
+    assert_eq!(nav(&home.body), vec!["/", "/exchange", "/auctions", "/registry", "/transfers", "/compliance", "/mrv"]);
     // The journal records the sign-in like the API's.
     let admin = w.login("admin").await;
     let (_, audit) = w.get("/api/v1/audit?limit=1000", Some(&admin)).await;
@@ -171,9 +171,9 @@ async fn each_role_sees_the_accounts_and_pages_its_roles_allow() {
         ("auditor", all.to_vec(), vec!["/registry", "/transfers", "/compliance", "/mrv"]),
         ("regulator-cn", vec![CLEARING, A, B], vec!["/registry", "/transfers", "/compliance", "/mrv"]),
         ("regulator-bj", vec![C], vec!["/registry", "/transfers", "/compliance", "/mrv"]),
-        ("alice", vec![A], vec!["/registry", "/transfers", "/mrv"]),
-        ("approver", vec![A], vec!["/registry", "/transfers"]),
-        ("carol", vec![C], vec!["/registry", "/transfers", "/mrv"]),
+        ("alice", vec![A], vec!["/registry", "/transfers", "/compliance", "/mrv"]),
+        ("approver", vec![A], vec!["/registry", "/transfers", "/compliance"]),
+        ("carol", vec![C], vec!["/registry", "/transfers", "/compliance", "/mrv"]),
         ("verifier", vec![], vec!["/mrv"]),
     ];
     for (user, accounts, pages) in cases {
@@ -203,14 +203,38 @@ async fn each_role_sees_the_accounts_and_pages_its_roles_allow() {
             assert_eq!(status, expected, "{user} {uri}");
         }
     }
-    // The national authority does not see the BJ market on the compliance page, and vice versa.
+    // The national authority sees every covered national entity's standing and not the BJ
+    // market; alice sees her own entity only; carol sees BJ, where nobody is covered.
     let cn = w.login("regulator-cn").await;
     let page = get(&w, "/compliance", Some(&cn)).await;
     assert!(page.body.contains("compliance-CN") && !page.body.contains("compliance-BJ"));
-    assert!(page.body.contains("ets comply"), "the honest note names the command");
+    let rows =
+        |body: &str| -> Vec<String> { body.split("<tr class=\"").skip(1).map(|r| r.split("</tr>").next().unwrap().to_string()).collect() };
+    let cn_rows = rows(&page.body);
+    assert_eq!(cn_rows.len(), 2, "{}", page.body);
+    assert!(cn_rows.iter().all(|r| r.starts_with("shortfall")), "{cn_rows:?}");
+    assert!(cn_rows[0].contains("CN-E0001") && cn_rows[0].contains(&format!("href=\"/registry/accounts/{A}\"")));
+    assert!(page.body.contains("cn-power-2025-2026-draft") && page.body.contains("¥74.63"), "rulebook and fine price shown");
+    let alice = w.login("alice").await;
+    let own = get(&w, "/compliance", Some(&alice)).await;
+    let own_rows = rows(&own.body);
+    assert_eq!(own_rows.len(), 1);
+    assert_eq!(own_rows[0], cn_rows[0], "alice sees her entity's row as the authority does");
+    assert!(own.body.contains("Your accounts' entities only"));
+    let carol = w.login("carol").await;
+    let bj = get(&w, "/compliance", Some(&carol)).await;
+    assert!(bj.body.contains("compliance-BJ") && !bj.body.contains("compliance-CN") && bj.body.contains("No covered entity to show"));
+
+    // MRV: the verifier's queue for the verifier, the authority's for the authority; both see
+    // the year's two accepted reports.
     let verifier = w.login("verifier").await;
     let page = get(&w, "/mrv", Some(&verifier)).await;
-    assert!(page.body.contains("class=\"verifier\"") && !page.body.contains("class=\"authority\""));
+    assert!(page.body.contains("card verifier") && !page.body.contains("card authority"), "{}", page.body);
+    for page in [page, get(&w, "/mrv", Some(&cn)).await] {
+        assert!(page.body.contains("accepted: <strong>2</strong>"), "{}", page.body);
+        assert!(page.body.contains("CN-E0001-2025") && page.body.contains("CN-E0002-2025"));
+    }
+    assert!(get(&w, "/mrv", Some(&cn)).await.body.contains("card authority"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -57,7 +57,7 @@ pub(crate) struct Rights {
     pub accounts: Vec<AccountRef>,
     /// Accounts the caller may propose transfers from.
     pub propose_from: Vec<AccountRef>,
-    /// Markets whose compliance the caller may read.
+    /// Markets whose compliance the caller may read (all of it, or its own entities').
     pub compliance: Vec<String>,
     pub mrv: bool,
     /// Exchange members the caller trades for.
@@ -106,8 +106,13 @@ impl Rights {
         }
         drop(ledger);
         let propose_from = accounts.iter().filter(|a| allows(roles, &Action::ProposeTransfer { account: (*a).clone() })).cloned().collect();
-        let compliance =
-            markets.iter().filter(|m| allows(roles, &Action::ReadCompliance { market: m.code.clone() })).map(|m| m.code.clone()).collect();
+        // A market's compliance: its authority (and registry-wide readers) see every entity, a
+        // representative the entities of the accounts it may read there.
+        let compliance = markets
+            .iter()
+            .filter(|m| allows(roles, &Action::ReadCompliance { market: m.code.clone() }) || accounts.iter().any(|a| a.market == m.code))
+            .map(|m| m.code.clone())
+            .collect();
         let members = roles
             .iter()
             .filter_map(|role| match role {

@@ -46,6 +46,62 @@ pub fn rules() -> ControlRules {
     rules
 }
 
+/// What alice surrendered from A for 2025.
+pub const SURRENDERED_A: u64 = 30_000;
+/// The national fine price of the test set-up, ¥74.63.
+pub const CN_FINE_PRICE_FEN: i64 = 7_463;
+/// The national entities of the MRV year and their compliance accounts.
+pub const ENTITIES: [(&str, &str); 2] = [("CN-E0001", A), ("CN-E0002", B)];
+
+/// Compliance as the server is set up for the tests: CN under the 2025–2026 draft rulebook,
+/// fines at ¥74.63; BJ under the shipped default.
+pub fn compliance() -> ets_compliance::Setup {
+    let mut setup = ets_compliance::Setup::default();
+    let rb = ets_compliance::shipped().into_iter().find(|rb| rb.rulebook.id == "cn-power-2025-2026-draft").unwrap();
+    setup.rulebooks.insert("CN".into(), rb);
+    setup.prices.insert("CN".into(), ets_core::Fen(CN_FINE_PRICE_FEN));
+    setup
+}
+
+/// A verified 2025 MRV year of two national power entities (the MRV crate's sample generator,
+/// nothing planted), covered by the national market from alice's and bob's accounts.
+fn mrv_year(location: &Location) {
+    use ets_mrv::entity::{Coverage, Sector};
+    use ets_mrv::sample;
+    let mut mrv = ets_store::MrvLog::open(location.open().unwrap(), ets_mrv::FactorSet::builtin().unwrap(), Default::default()).unwrap();
+    let sc = sample::scenario(7, 2025, &[sample::Market { code: "CN".into(), province: "Shandong".into(), entities: 2 }], 0);
+    assert_eq!(sc.accepted_reports.len(), 2);
+    let last = sc.commands.last().unwrap().1;
+    let mut batch: Vec<ets_store::MrvSubmission> = sc
+        .commands
+        .iter()
+        .enumerate()
+        .map(|(i, (actor, at, command))| ets_store::MrvSubmission {
+            command_id: format!("mrv-{i}"),
+            actor: actor.clone(),
+            at: *at,
+            command: command.clone(),
+        })
+        .collect();
+    for (entity, account) in ENTITIES {
+        let coverage = Coverage {
+            market: "CN".into(),
+            sector: Sector::Power,
+            gases: ["CO2".to_string()].into(),
+            from_year: 2021,
+            to_year: None,
+            account: Some(account.into()),
+        };
+        batch.push(ets_store::MrvSubmission {
+            command_id: format!("cover-{entity}"),
+            actor: sample::AUTHORITY.into(),
+            at: last,
+            command: ets_mrv::state::Command::Cover { entity: entity.into(), coverage },
+        });
+    }
+    mrv.submit_batch(&batch, &[]).map_err(|(i, e)| format!("MRV set-up command {i:?}: {e:?}")).unwrap();
+}
+
 pub struct World {
     pub platform: Arc<Platform>,
     pub app: axum::Router,
@@ -146,6 +202,15 @@ impl World {
         for (to, q) in [(A, 100_000), (B, 50_000)] {
             reg(&mut ledger, "cn-auth", R::Allocate { from: "CN-ISSUANCE".into(), to: to.into(), unit: unit.clone(), quantity: Tonnes(q) });
         }
+        // Alice is allocated 30,000 t more and surrenders them for 2025 (counted by compliance;
+        // her holdings stay 100,000 t); bob surrenders nothing.
+        let extra = R::Allocate { from: "CN-ISSUANCE".into(), to: A.into(), unit: unit.clone(), quantity: Tonnes(SURRENDERED_A) };
+        reg(&mut ledger, "cn-auth", extra);
+        reg(
+            &mut ledger,
+            "alice",
+            R::Surrender { account: A.into(), unit: unit.clone(), quantity: Tonnes(SURRENDERED_A), compliance_year: 2025 },
+        );
         reg(
             &mut ledger,
             "alice",
@@ -212,10 +277,14 @@ impl World {
         run(&mut access, Actor::Session("s-setup".into()), A::Logout { session: "s-setup".into() });
         drop(access);
 
+        mrv_year(&location);
+
         let clock = Arc::new(AtomicI64::new(start.0));
         // The exchange's session: 09:31 Beijing on the open day, walked by the test's clock.
         let exchange_time = ExchangeTime::Session { start_ms: day.start().0 + 91 * 60_000, length_ms: 110 * 60_000, started_at: start };
-        let platform = Arc::new(Platform::open(&location, rules(), Clock::Manual(clock.clone()), exchange_time).unwrap());
+        let platform = Arc::new(
+            Platform::open(&location, rules(), Clock::Manual(clock.clone()), exchange_time).unwrap().with_compliance(compliance()),
+        );
         let app = ets_server::api::router(platform.clone());
         World { platform, app, clock, location, _dir: dir }
     }

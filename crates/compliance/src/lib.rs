@@ -1,0 +1,334 @@
+//! A compliance year read from the MRV register and the registry: which entities a market
+//! covers, their units' output and verified emissions, what they were allocated and
+//! surrendered, and each one's assessment under the market's rulebook. Pure functions over the
+//! two states; the CLI's cycle commands and the server's compliance views decide what to do
+//! with them.
+
+use ets_core::Date;
+use ets_core::Fen;
+use ets_mrv::entity::{Cooling, PowerCategory, UnitKind};
+use ets_mrv::state::MrvState;
+use ets_registry::{AccountIdx, Registry, TxKind, UnitClass};
+use ets_rules::allocation::power::{Category, PowerUnit};
+use ets_rules::compliance::{Assessment, Lot, Project, Units};
+use ets_rules::rulebook::{self, Allocation, Rulebook};
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+
+/// A covered entity of a market and year, with what compliance needs.
+#[derive(Clone, Debug)]
+pub struct Covered {
+    pub entity: String,
+    pub account: Option<String>,
+    /// Verified emissions of the year, if its report is accepted.
+    pub verified_t: Option<Decimal>,
+}
+
+pub fn covered(state: &MrvState, market: &str, year: i32) -> Vec<Covered> {
+    state
+        .covered(market, year)
+        .into_iter()
+        .map(|(e, c)| Covered { entity: e.id.clone(), account: c.account.clone(), verified_t: state.verified_emissions(&e.id, year) })
+        .collect()
+}
+
+fn hours_in(year: i32) -> Decimal {
+    let days = Date::from_ymd(year + 1, 1, 1).map(|d| d.0).unwrap_or(0) - Date::from_ymd(year, 1, 1).map(|d| d.0).unwrap_or(0);
+    Decimal::from(days * 24)
+}
+
+/// Generating units of the entities a market covers in `year` whose reports are accepted,
+/// as the power allocation engine takes them: generated electricity is the metered production,
+/// supplied electricity is taken equal to it (the MRV data carry no auxiliary consumption), heat
+/// supplied is zero, the load factor is generation over capacity × hours of the year, and
+/// verified emissions are the unit's share of the accepted annual figure. Entities without an
+/// accepted report are listed in the second vector with the reason.
+pub fn power_units(state: &MrvState, market: &str, year: i32) -> (Vec<PowerUnit>, Vec<(String, String)>) {
+    let mut units = Vec::new();
+    let mut skipped = Vec::new();
+    for c in covered(state, market, year) {
+        if c.verified_t.is_none() {
+            skipped.push((c.entity.clone(), format!("no accepted {year} report")));
+            continue;
+        }
+        let annual = match state.annual(&c.entity, year) {
+            Ok(a) => a,
+            Err(e) => {
+                skipped.push((c.entity.clone(), e.message));
+                continue;
+            }
+        };
+        // Pre-allocation rests on the previous year's verified emissions: without an accepted
+        // previous-year report there is none (the true-up is then the whole allocation).
+        let previous = state.verified_emissions(&c.entity, year - 1).and_then(|_| state.annual(&c.entity, year - 1).ok());
+        if let Some(u) = annual.units.iter().find(|u| u.production.is_none()) {
+            skipped.push((c.entity.clone(), format!("unit {} has no metered production for every month of {year}", u.unit)));
+            continue;
+        }
+        for u in &annual.units {
+            let Some(UnitKind::GeneratingUnit { capacity_mw, category, cooling, .. }) = state.unit(&u.unit).map(|x| &x.kind) else {
+                continue;
+            };
+            let production = u.production.unwrap_or_default();
+            let Some(capacity_hours) = capacity_mw.checked_mul(hours_in(year)) else {
+                skipped.push((c.entity.clone(), format!("unit {}: capacity {capacity_mw} MW is out of range", u.unit)));
+                continue;
+            };
+            let load = if capacity_hours.is_zero() { Decimal::ZERO } else { (production / capacity_hours).min(Decimal::ONE).round_dp(6) };
+            let previous_t = previous
+                .as_ref()
+                .and_then(|p| p.units.iter().find(|x| x.unit == u.unit))
+                .map(|x| x.emissions.annual_co2_t)
+                .unwrap_or_default();
+            units.push(PowerUnit {
+                unit: u.unit.clone(),
+                entity: c.entity.clone(),
+                category: match category {
+                    PowerCategory::I => Category::I,
+                    PowerCategory::II => Category::II,
+                    PowerCategory::III => Category::III,
+                    PowerCategory::IV => Category::IV,
+                },
+                generated_mwh: production,
+                supplied_mwh: production,
+                heat_gj: Decimal::ZERO,
+                load_factor: load,
+                air_cooled: *cooling == Cooling::Air,
+                heat_ratio: Decimal::ZERO,
+                verified_t: u.emissions.annual_co2_t,
+                previous_verified_t: previous_t,
+                base_year_mwh: production,
+                base_year_heat_gj: Decimal::ZERO,
+            });
+        }
+    }
+    (units, skipped)
+}
+
+/// Offset projects known to compliance: id → project.
+pub type ProjectCatalog = BTreeMap<String, Project>;
+
+/// What an account surrendered for a compliance year (reversed surrenders excluded), as lots;
+/// offsets of projects missing from the catalog come back separately, as they cannot be judged.
+pub fn surrendered(registry: &Registry, account: AccountIdx, year: u16, projects: &ProjectCatalog) -> (Vec<Lot>, Vec<(u64, String)>) {
+    let mut by_units: BTreeMap<String, (Units, u64)> = BTreeMap::new();
+    let mut unknown = Vec::new();
+    for t in registry.transactions() {
+        if t.from != Some(account) || t.reversed_by.is_some() || t.kind != (TxKind::Surrender { compliance_year: year }) {
+            continue;
+        }
+        let q: u64 = t.blocks.iter().map(|b| b.len()).sum();
+        let spec = &registry.unit(t.unit).spec;
+        let units = match &spec.class {
+            UnitClass::Allowance => Units::Allowance { vintage: spec.vintage },
+            UnitClass::Offset { project, standard } => match projects.get(project) {
+                Some(p) => Units::Offset { project: p.clone(), vintage: spec.vintage },
+                None => {
+                    unknown.push((q, format!("{standard} project {project} is not in the project catalog")));
+                    continue;
+                }
+            },
+        };
+        let key = format!("{units:?}");
+        by_units.entry(key).or_insert((units, 0)).1 += q;
+    }
+    (by_units.into_values().map(|(units, quantity)| Lot { units, quantity }).collect(), unknown)
+}
+
+/// Allowances of the year's vintage allocated to an account (the basis of allocation-based
+/// offset limits), reversed allocations excluded.
+pub fn allocated_to(registry: &Registry, account: AccountIdx, vintage: u16) -> u64 {
+    registry
+        .transactions()
+        .iter()
+        .filter(|t| t.to == account && t.reversed_by.is_none() && t.kind == TxKind::Allocation)
+        .filter(|t| registry.unit(t.unit).spec.vintage == vintage && registry.unit(t.unit).spec.class == UnitClass::Allowance)
+        .map(|t| t.blocks.iter().map(|b| b.len()).sum::<u64>())
+        .sum()
+}
+
+/// Each covered entity with its account and its assessment (or why it could not be assessed).
+pub type Assessed = Vec<(String, Option<String>, Result<Assessment, String>)>;
+
+/// Assessments of every entity the rulebook's market covers in the year: verified emissions
+/// from the MRV register, allocation and surrenders from the registry, fines at `price`.
+pub fn assess_all(rb: &Rulebook, state: &MrvState, registry: &Registry, year: i32, price: Fen, projects: &ProjectCatalog) -> Assessed {
+    let y = year as u16;
+    let mut out = Vec::new();
+    for c in covered(state, &rb.rulebook.market, year) {
+        let result = (|| {
+            let verified = c.verified_t.ok_or_else(|| format!("no accepted {year} report"))?;
+            let account = c.account.as_deref().ok_or("no registry account in its coverage")?;
+            let idx = registry.find_account(account).ok_or_else(|| format!("unknown registry account {account}"))?;
+            let (lots, unknown) = surrendered(registry, idx, y, projects);
+            let allocated = allocated_to(registry, idx, y);
+            let mut a = rb.compliance.assess(y, verified, allocated, &lots, price).map_err(|e| e.to_string())?;
+            a.not_counted.extend(unknown);
+            Ok(a)
+        })();
+        out.push((c.entity, c.account, result));
+    }
+    out
+}
+
+/// The shipped rulebooks, validated (a shipped rulebook that does not load is a build defect,
+/// caught by the rules crate's tests; here it is skipped rather than fatal).
+pub fn shipped() -> Vec<Rulebook> {
+    rulebook::builtin().iter().filter_map(|(file, text)| Rulebook::from_toml(file, text).ok()).collect()
+}
+
+/// The shipped rulebook that governs `market` in `year` when the operator names none: one
+/// whose years cover `year`, else one that starts before it; among those, the power engine's
+/// (the national market's core sector, and the one the MRV register's data feed), then the
+/// latest. `None` when the market has no shipped rulebook starting by `year`.
+pub fn default_rulebook(market: &str, year: i32) -> Option<Rulebook> {
+    let mut candidates: Vec<Rulebook> =
+        shipped().into_iter().filter(|rb| rb.rulebook.market == market && rb.rulebook.first_year <= year).collect();
+    let covers = |rb: &Rulebook| rb.rulebook.last_year >= year;
+    let power = |rb: &Rulebook| matches!(rb.allocation, Allocation::Power(_));
+    candidates.sort_by_key(|rb| (covers(rb), power(rb), rb.rulebook.first_year));
+    candidates.pop()
+}
+
+/// One entity's compliance standing.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct EntityStatus {
+    pub entity: String,
+    pub account: Option<String>,
+    /// `compliant`, `shortfall` or `not assessed`.
+    pub status: &'static str,
+    pub assessment: Option<Assessment>,
+    /// Why the entity could not be assessed.
+    pub not_assessed: Option<String>,
+}
+
+/// A market's compliance year: every covered entity's standing and the totals a regulator reads.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct MarketStatus {
+    pub market: String,
+    pub year: i32,
+    pub rulebook: String,
+    /// The surrender deadline of the year under the rulebook.
+    pub deadline: Option<ets_core::Date>,
+    /// The price fines are computed at.
+    pub price: Fen,
+    pub entities: Vec<EntityStatus>,
+    pub covered: usize,
+    pub compliant: usize,
+    pub shortfall: usize,
+    pub not_assessed: usize,
+    pub obligation_t: u64,
+    pub surrendered_counted_t: u64,
+    pub shortfall_t: u64,
+    pub fines: Fen,
+}
+
+/// The market's compliance year under `rb`.
+pub fn market_status(
+    rb: &Rulebook,
+    state: &MrvState,
+    registry: &Registry,
+    year: i32,
+    price: Fen,
+    projects: &ProjectCatalog,
+) -> MarketStatus {
+    let mut m = MarketStatus {
+        market: rb.rulebook.market.clone(),
+        year,
+        rulebook: rb.rulebook.id.clone(),
+        deadline: rb.compliance.deadline(year).ok(),
+        price,
+        entities: Vec::new(),
+        covered: 0,
+        compliant: 0,
+        shortfall: 0,
+        not_assessed: 0,
+        obligation_t: 0,
+        surrendered_counted_t: 0,
+        shortfall_t: 0,
+        fines: Fen(0),
+    };
+    for (entity, account, result) in assess_all(rb, state, registry, year, price, projects) {
+        m.covered += 1;
+        let e = match result {
+            Ok(a) => {
+                m.obligation_t += a.obligation_t;
+                m.surrendered_counted_t += a.allowances_counted_t + a.offsets_counted_t;
+                m.shortfall_t += a.shortfall_t;
+                m.fines = Fen(m.fines.0 + a.fine_minor);
+                if a.compliant {
+                    m.compliant += 1;
+                } else {
+                    m.shortfall += 1;
+                }
+                EntityStatus {
+                    entity,
+                    account,
+                    status: if a.compliant { "compliant" } else { "shortfall" },
+                    assessment: Some(a),
+                    not_assessed: None,
+                }
+            }
+            Err(why) => {
+                m.not_assessed += 1;
+                EntityStatus { entity, account, status: "not assessed", assessment: None, not_assessed: Some(why) }
+            }
+        };
+        m.entities.push(e);
+    }
+    m
+}
+
+/// A project catalog from CSV text (`id,standard,province,type,registered` with a header row),
+/// as `ets comply --projects` and `ets serve --projects` read it. `name` labels errors.
+pub fn parse_projects(name: &str, text: &str) -> Result<ProjectCatalog, String> {
+    let mut catalog = ProjectCatalog::new();
+    for (n, line) in text.lines().enumerate().skip(1) {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let f: Vec<&str> = line.split(',').map(str::trim).collect();
+        let bad = |why: &str| format!("{name}: row {}: {why}", n + 1);
+        if f.len() != 5 {
+            return Err(bad("expected id,standard,province,type,registered"));
+        }
+        let registered = Date::parse(f[4]).map_err(|e| bad(&e.0))?;
+        catalog.insert(
+            f[0].to_string(),
+            Project { id: f[0].into(), standard: f[1].into(), province: f[2].into(), project_type: f[3].into(), registered },
+        );
+    }
+    Ok(catalog)
+}
+
+/// What decides a compliance year beyond the two registers: the rulebook each market is
+/// governed by, the offset projects compliance knows, and the price fines are computed at.
+/// Which rulebook governs a market is the operator's decision, so it is set here, not guessed
+/// per request; markets left out fall back to [`default_rulebook`].
+#[derive(Clone, Debug, Default)]
+pub struct Setup {
+    /// Market code → its rulebook.
+    pub rulebooks: BTreeMap<String, Rulebook>,
+    /// Projects every market knows (national CCERs and the like).
+    pub projects: ProjectCatalog,
+    /// Market code → projects only that market knows (its carbon-inclusion schemes).
+    pub market_projects: BTreeMap<String, ProjectCatalog>,
+    /// Market code → the price fines are computed at (the average price before the deadline).
+    pub prices: BTreeMap<String, Fen>,
+}
+
+impl Setup {
+    /// The rulebook governing `market` in `year`.
+    pub fn rulebook(&self, market: &str, year: i32) -> Option<Rulebook> {
+        self.rulebooks.get(market).cloned().or_else(|| default_rulebook(market, year))
+    }
+
+    /// The projects compliance in `market` knows.
+    pub fn projects_for(&self, market: &str) -> ProjectCatalog {
+        let mut all = self.projects.clone();
+        if let Some(own) = self.market_projects.get(market) {
+            all.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        all
+    }
+}
