@@ -92,7 +92,15 @@ impl Server {
 #[test]
 fn the_demo_server_serves_each_role_what_it_may_see() {
     let s = Server::start();
-    // The public: market data, not MRV.
+    // The public: market data (the demo's primary auction among it), not MRV.
+    let (status, auctions) = s.request("GET", "/api/v1/auctions", None, None);
+    assert_eq!(status, 200);
+    let first = &auctions[0];
+    assert_eq!(
+        (first["market"].as_str(), first["outcome"].as_str(), first["sold_t"].as_u64()),
+        (Some("CN"), Some("cleared"), Some(200_000)),
+        "{auctions}"
+    );
     let (status, instruments) = s.request("GET", "/api/v1/instruments", None, None);
     assert_eq!(status, 200);
     assert!(instruments.as_array().unwrap().iter().any(|i| i["code"] == "CEA-2024"), "{instruments}");

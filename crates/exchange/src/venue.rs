@@ -476,7 +476,8 @@ pub struct Venue {
     used_order_ids: ahash::AHashSet<OrderId>,
     blocks: BTreeMap<String, BlockDeal>,
     biddings: BTreeMap<String, Bidding>,
-    auctions: BTreeSet<String>,
+    /// Primary auctions run, by id, with their outcome (results are published).
+    auctions: BTreeMap<String, AuctionRecord>,
     day: Option<Date>,
     /// Indexes into `trades` of the trades not settled yet.
     unsettled: Vec<usize>,
@@ -487,6 +488,29 @@ pub struct Venue {
     settled_cash_fen: i64,
     /// The matching core's events of one command; kept to reuse its allocation.
     scratch: Vec<book::Event>,
+}
+
+/// A primary auction as the platform publishes it: what was offered, how many bid, and the
+/// outcome (clearing price and quantity sold with each winner's share, or why it was cancelled).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuctionRecord {
+    pub auction: String,
+    pub instrument: String,
+    /// The trading day it was run on, if one was open.
+    pub date: Option<Date>,
+    pub volume: u64,
+    pub reserve_price: i64,
+    pub bids: usize,
+    pub bidders: usize,
+    /// Tonnes bid in all.
+    pub bid_qty: u64,
+    pub outcome: AuctionOutcome,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AuctionOutcome {
+    Cleared { price: i64, sold: u64, allocations: BTreeMap<String, u64> },
+    Cancelled { reason: String },
 }
 
 /// What an accepted command did.
@@ -511,7 +535,7 @@ impl Venue {
             used_order_ids: ahash::AHashSet::new(),
             blocks: BTreeMap::new(),
             biddings: BTreeMap::new(),
-            auctions: BTreeSet::new(),
+            auctions: BTreeMap::new(),
             day: None,
             unsettled: Vec::new(),
             trades: Vec::new(),
@@ -579,6 +603,11 @@ impl Venue {
 
     pub fn clearing_account(&self, market: &str) -> Option<String> {
         self.clearing.get(market).cloned()
+    }
+
+    /// The primary auctions run, in id order.
+    pub fn auctions(&self) -> impl Iterator<Item = &AuctionRecord> {
+        self.auctions.values()
     }
 
     pub fn members(&self) -> Vec<String> {
@@ -1467,7 +1496,7 @@ impl Venue {
         seed: u64,
         out: &mut Outcome,
     ) -> Result<(), Reject> {
-        if self.auctions.contains(auction) {
+        if self.auctions.contains_key(auction) {
             return no(RejectKind::Conflict, format!("auction {auction} was already run"));
         }
         positive_qty(volume)?;
@@ -1506,10 +1535,24 @@ impl Venue {
         if !problems.is_empty() {
             return no(RejectKind::Insufficient, problems.join("; "));
         }
-        self.auctions.insert(auction.to_string());
+        let mut record = AuctionRecord {
+            auction: auction.to_string(),
+            instrument: instrument.to_string(),
+            date: self.day,
+            volume,
+            reserve_price: rules.reserve_price,
+            bids: valid_bids.len(),
+            bidders: valid_bids.iter().map(|b| b.bidder.as_str()).collect::<BTreeSet<_>>().len(),
+            bid_qty: valid_bids.iter().map(|b| b.qty).sum(),
+            outcome: AuctionOutcome::Cancelled { reason: String::new() },
+        };
         match auction::clear(volume, &valid_bids, rules, seed, reference) {
-            Err(c) => out.events.push(Event::AuctionCancelled { auction: auction.to_string(), reason: c.to_string() }),
+            Err(c) => {
+                record.outcome = AuctionOutcome::Cancelled { reason: c.to_string() };
+                out.events.push(Event::AuctionCancelled { auction: auction.to_string(), reason: c.to_string() })
+            }
             Ok(r) => {
+                record.outcome = AuctionOutcome::Cleared { price: r.clearing_price, sold: r.sold, allocations: r.allocations.clone() };
                 let proceeds: i64 = r.allocations.values().map(|q| r.clearing_price * *q as i64).sum();
                 for (bidder, q) in &r.allocations {
                     let cost = r.clearing_price * *q as i64;
@@ -1536,6 +1579,7 @@ impl Venue {
                 out.events.push(Event::AuctionCleared { auction: auction.to_string(), price: r.clearing_price, sold: r.sold });
             }
         }
+        self.auctions.insert(auction.to_string(), record);
         Ok(())
     }
 

@@ -528,6 +528,19 @@ fn primary_auction_through_the_venue_checks_guarantees_and_delivers() {
     assert_eq!(h.held("alpha"), before + 6_000);
     assert_eq!(h.venue.cash("alpha"), Some((60_000_000 - 6_000 * 7_000, 0, 0)));
     assert_eq!(h.venue.cash("authority"), Some((10_000 * 7_000, 0, 0)));
+    // The result is kept for publication: offered, bid, cleared, who won what.
+    let records: Vec<_> = h.venue.auctions().collect();
+    assert_eq!(records.len(), 1);
+    let r = records[0];
+    assert_eq!((r.auction.as_str(), r.instrument.as_str(), r.volume, r.reserve_price), ("a1", "CEA-2025", 10_000, 6_000));
+    assert_eq!((r.bids, r.bidders, r.bid_qty), (3, 2, 12_000));
+    let won = std::collections::BTreeMap::from([("alpha".to_string(), 6_000), ("bravo".to_string(), 4_000)]);
+    assert_eq!(r.outcome, ets_exchange::venue::AuctionOutcome::Cleared { price: 7_000, sold: 10_000, allocations: won });
+    // Undersubscribed under EU rules: cancelled, and the reason kept.
+    let o = h.ok(OP, auction(vec![Bid { bidder: "bravo".into(), price: 7_000, qty: 100 }], "a2"));
+    assert!(matches!(&o.events[..], [Event::AuctionCancelled { .. }]), "{:?}", o.events);
+    let a2 = h.venue.auctions().find(|r| r.auction == "a2").unwrap();
+    assert!(matches!(&a2.outcome, ets_exchange::venue::AuctionOutcome::Cancelled { reason } if !reason.is_empty()), "{a2:?}");
 }
 
 /// Random order flow (places, takes, cancels, amends, blocks, days) through the venue into a

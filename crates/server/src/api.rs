@@ -85,6 +85,7 @@ pub fn api_router() -> (axum::Router<Arc<Platform>>, utoipa::openapi::OpenApi) {
         .routes(routes!(mrv_anomalies))
         .routes(routes!(crate::compliance::compliance_all))
         .routes(routes!(crate::compliance::compliance_market))
+        .routes(routes!(crate::auctions::auctions, crate::auctions::run_auction))
         .split_for_parts();
     (router, with_refusals(doc))
 }
@@ -1024,7 +1025,7 @@ pub(crate) fn member_of(caller: &Caller, wanted: Option<&str>) -> ApiResult<Stri
     }
 }
 
-async fn submit_exchange(platform: Arc<Platform>, envelope: XEnvelope) -> ApiResult<ets_exchange::venue::Outcome> {
+pub(crate) async fn submit_exchange(platform: Arc<Platform>, envelope: XEnvelope) -> ApiResult<ets_exchange::venue::Outcome> {
     let Some(exchange) = platform.exchange.as_ref() else {
         return Err(ApiError::unavailable("no exchange is set up in this database"));
     };

@@ -55,7 +55,7 @@ fn run(log: &mut AccessLog, at: Timestamp, actor: Actor, command: A) -> Result<(
 /// trading day. Idempotent in effect: a database set up before is left as it is.
 pub fn prepare(location: &Location, rules: &ControlRules, clock: &Clock) -> Result<DemoSetup, StoreError> {
     let now = clock.now();
-    let ledger = Ledger::open(location, LedgerOptions::default())?;
+    let mut ledger = Ledger::open(location, LedgerOptions::default())?;
     let mut exchange = ExchangeLog::open(location.open()?)?;
     let venue = exchange.venue().ok_or_else(|| StoreError::Conflict("the demo database has no exchange: run `ets demo` first".into()))?;
     // The two biggest national-market members: the first gets a second (approving) representative.
@@ -177,7 +177,6 @@ pub fn prepare(location: &Location, rules: &ControlRules, clock: &Clock) -> Resu
                 at_ms: day.start().0 + 9 * 3_600_000 - offset_ms,
                 command: X::OpenDay { date: day },
             };
-            let mut ledger = ledger;
             for r in exchange.submit_batch(&[open], &mut ledger)? {
                 r.map_err(|e| StoreError::Conflict(format!("opening the demo trading day: {}", e.message)))?;
             }
@@ -185,10 +184,92 @@ pub fn prepare(location: &Location, rules: &ControlRules, clock: &Clock) -> Resu
         }
     };
     let exchange_time = ExchangeTime::Session { start_ms: session_start(day, offset_ms), length_ms: 110 * 60_000, started_at: now };
+    primary_auction(&mut exchange, &mut ledger, &cea, &member_a, &member_b, session_start(day, offset_ms), now)?;
     Ok(DemoSetup { users, account: account_a, counterparty: account_b, exchange_time })
 }
 
 /// 09:31 local time on `day`: inside the continuous morning session.
 fn session_start(day: Date, offset_ms: i64) -> i64 {
     day.start().0 + (9 * 60 + 31) * 60_000 - offset_ms
+}
+
+/// The demo's primary auction, run once on the open day: the national authority issues
+/// 200,000 t into its reserve, which the exchange's `cn-reserve` member offers at a reserve
+/// price of 90% of the last close; the two demo members bid around the close.
+fn primary_auction(
+    exchange: &mut ExchangeLog,
+    ledger: &mut Ledger,
+    cea: &str,
+    member_a: &str,
+    member_b: &str,
+    at_ms: i64,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    const VOLUME: u64 = 200_000;
+    let venue = exchange.venue().expect("checked");
+    if venue.auctions().next().is_some() {
+        return Ok(());
+    }
+    let spec = venue.spec(cea).expect("listed").clone();
+    let close = venue.previous_close(cea).unwrap_or(spec.reference_price);
+    let operator = venue.operator().to_string();
+    let r = ledger.registry();
+    let market = r.find_market(&spec.market).ok_or_else(|| StoreError::Conflict(format!("no market {}", spec.market)))?;
+    let authority = r.market(market).spec.authorities[0].clone();
+    let reserve = format!("{}-RESERVE", spec.market);
+    // The reserve offers what it holds; topped up from the issuance account's unallocated
+    // units, else newly issued (within the cap), when it holds less than the volume.
+    let free = |account: &str| {
+        r.find_account(account).zip(r.unit_named(&spec.unit).ok()).and_then(|(a, u)| r.holding(a, u)).map_or(0, |h| h.free_total())
+    };
+    let issuance = format!("{}-ISSUANCE", spec.market);
+    let top_up = if free(&reserve) >= VOLUME {
+        None
+    } else if free(&issuance) >= VOLUME {
+        Some(ets_registry::Command::Allocate { from: issuance, to: reserve.clone(), unit: spec.unit.clone(), quantity: ets_core::Tonnes(VOLUME) })
+    } else {
+        Some(ets_registry::Command::Issue { unit: spec.unit.clone(), quantity: ets_core::Tonnes(VOLUME), to: Some(reserve.clone()) })
+    };
+    if let Some(command) = top_up {
+        let envelope = ets_registry::Envelope { id: format!("demo-auction-reserve-{}", spec.unit), actor: authority.clone(), command };
+        match ledger.submit(now, &envelope) {
+            Ok(_) => {}
+            Err(ets_store::SubmitError::Rejected(r)) => return Err(StoreError::Conflict(format!("the demo auction's reserve: {}", r.message))),
+            Err(ets_store::SubmitError::Store(e)) => return Err(e),
+        }
+    }
+    let bid = |member: &str, price: i64, qty: u64| ets_exchange::auction::Bid { bidder: member.to_string(), price, qty };
+    let bids = vec![
+        bid(member_a, close + 150, 60_000),
+        bid(member_b, close + 100, 50_000),
+        bid(member_a, close, 70_000),
+        bid(member_b, close - 200, 80_000),
+        bid(member_a, close - 400, 40_000),
+    ];
+    let commands = vec![
+        X::AddMember { member: "cn-reserve".into(), accounts: std::collections::BTreeMap::from([(spec.market.clone(), reserve)]) },
+        // Bid guarantees: cash lodged with the exchange for the auction.
+        X::Deposit { member: member_a.to_string(), amount_fen: 200_000 * (close + 150) },
+        X::Deposit { member: member_b.to_string(), amount_fen: 200_000 * (close + 150) },
+        X::PrimaryAuction {
+            auction: format!("{}-primary-1", spec.market),
+            instrument: cea.to_string(),
+            seller: "cn-reserve".into(),
+            authority_actor: authority,
+            volume: VOLUME,
+            rules: ets_exchange::auction::AuctionRules::eu(close * 9 / 10),
+            bids,
+            secondary_reference: None,
+            seed: 1,
+        },
+    ];
+    let envelopes: Vec<XEnvelope> = commands
+        .into_iter()
+        .enumerate()
+        .map(|(i, command)| XEnvelope { id: format!("demo-auction-{i}"), actor: operator.clone(), at_ms, command })
+        .collect();
+    for r in exchange.submit_batch(&envelopes, ledger)? {
+        r.map_err(|e| StoreError::Conflict(format!("the demo auction: {}", e.message)))?;
+    }
+    Ok(())
 }

@@ -9,6 +9,7 @@
 //! published after a stored batch.
 
 pub mod api;
+pub mod auctions;
 mod auth;
 pub mod compliance;
 mod dashboard;

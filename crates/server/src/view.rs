@@ -2,7 +2,7 @@
 //! swapped in whole, so a reader never sees a half-applied batch and never waits for the
 //! matching engine. Prices are in fen (0.01 yuan), quantities in tonnes.
 
-use ets_exchange::venue::{DayBar, Trade, TradeKind, Venue};
+use ets_exchange::venue::{AuctionOutcome, AuctionRecord, DayBar, Trade, TradeKind, Venue};
 use ets_exchange::Side;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -65,12 +65,59 @@ pub struct InstrumentView {
     pub bars: Arc<Vec<BarView>>,
 }
 
+/// A primary auction's published result (as the EU's auction platforms publish them: what was
+/// offered and bid, by how many, and the outcome; not who won what).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct AuctionView {
+    pub auction: String,
+    pub instrument: String,
+    pub market: String,
+    pub date: Option<String>,
+    pub volume_t: u64,
+    pub reserve_price_fen: i64,
+    pub bids: usize,
+    pub bidders: usize,
+    pub bid_t: u64,
+    /// `cleared` or `cancelled`.
+    pub outcome: String,
+    pub clearing_price_fen: Option<i64>,
+    pub sold_t: Option<u64>,
+    pub successful_bidders: Option<usize>,
+    /// Why a cancelled auction was cancelled.
+    pub reason: Option<String>,
+}
+
+pub fn auction_view(venue: &Venue, r: &AuctionRecord) -> AuctionView {
+    let (outcome, price, sold, winners, reason) = match &r.outcome {
+        AuctionOutcome::Cleared { price, sold, allocations } => ("cleared", Some(*price), Some(*sold), Some(allocations.len()), None),
+        AuctionOutcome::Cancelled { reason } => ("cancelled", None, None, None, Some(reason.clone())),
+    };
+    AuctionView {
+        auction: r.auction.clone(),
+        instrument: r.instrument.clone(),
+        market: venue.spec(&r.instrument).map(|s| s.market.clone()).unwrap_or_default(),
+        date: r.date.map(|d| d.to_string()),
+        volume_t: r.volume,
+        reserve_price_fen: r.reserve_price,
+        bids: r.bids,
+        bidders: r.bidders,
+        bid_t: r.bid_qty,
+        outcome: outcome.into(),
+        clearing_price_fen: price,
+        sold_t: sold,
+        successful_bidders: winners,
+        reason,
+    }
+}
+
 #[derive(Clone, Debug, Default, Serialize, ToSchema)]
 pub struct MarketView {
     /// The open trading day, if any.
     pub day: Option<String>,
     pub trades_total: u64,
     pub instruments: BTreeMap<String, InstrumentView>,
+    /// Primary auctions run, in id order.
+    pub auctions: Vec<AuctionView>,
     /// Each instrument's JSON as GET /api/v1/instruments/{code} answers it, made by the first
     /// request after a publication and shared by every later one until the next (a view is
     /// never changed once published). Serialising the ~50 KB view on every request was most
@@ -163,7 +210,8 @@ impl MarketView {
             );
         }
         let json = codes.iter().map(|c| (c.clone(), OnceLock::new())).collect();
-        MarketView { day: venue.day().map(|d| d.to_string()), trades_total: trades.len() as u64, instruments, json }
+        let auctions = venue.auctions().map(|r| auction_view(venue, r)).collect();
+        MarketView { day: venue.day().map(|d| d.to_string()), trades_total: trades.len() as u64, instruments, auctions, json }
     }
 
     /// The instrument's view as JSON (serialised once per publication), or None if unlisted.

@@ -79,6 +79,14 @@ async fn authorization_matrix() {
         ),
         (Method::GET, "/api/v1/compliance/CN?year=2025".into(), None, vec!["admin", "auditor", "regulator-cn", "alice", "approver", "bob"]),
         (Method::GET, "/api/v1/compliance/BJ?year=2025".into(), None, vec!["admin", "auditor", "regulator-bj", "carol"]),
+        (Method::GET, "/api/v1/auctions".into(), None, everyone.clone()),
+        // No bids: invalid once allowed, nothing run.
+        (
+            Method::POST,
+            "/api/v1/auctions".into(),
+            Some(json!({"auction": "m1", "instrument": "CEA-2025", "volume_t": 1000, "reserve_price_fen": 7000, "bids": []})),
+            vec!["regulator-cn"],
+        ),
     ];
     let mut failures = Vec::new();
     for (method, uri, body, allowed) in &cases {
@@ -387,6 +395,7 @@ async fn openapi_document_describes_every_route_and_the_explorer_is_served() {
         "/api/v1/lodgements",
         "/api/v1/compliance",
         "/api/v1/compliance/{market}",
+        "/api/v1/auctions",
     ] {
         assert!(paths.contains_key(path), "{path} missing from the document");
     }
@@ -590,5 +599,78 @@ async fn compliance_status_per_market_and_entity() {
     assert_eq!(all[0]["rulebook"], "bj-2024");
     assert_eq!(all[0]["price_fen"], Value::Null, "no set price and no BJ instrument: fines are not computed");
     let (status, _) = w.get("/api/v1/compliance/CN", Some(&bj)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+/// A primary auction run by the national authority: bids covered by cash or the whole auction
+/// is refused and nothing changes; cleared at one price, the winner's units delivered from the
+/// reserve into its registry account; the public result names no winner; an auction id runs
+/// once; an undersubscribed auction is cancelled with its reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_primary_auction_clears_delivers_and_publishes() {
+    let w = World::new();
+    let regulator = w.login("regulator-cn").await;
+    let held = |v: &Value| -> u64 {
+        v["holdings"].as_array().unwrap().iter().filter(|h| h["unit"] == "CEA:2025").map(|h| h["total_t"].as_u64().unwrap()).sum()
+    };
+    let (_, before_b) = w.get(&format!("/api/v1/accounts/{B}"), Some(&regulator)).await;
+    let (_, before_reserve) = w.get(&format!("/api/v1/accounts/{}", common::CN_RESERVE), Some(&regulator)).await;
+    assert_eq!(held(&before_reserve), common::RESERVE_T);
+    let auction = |id: &str, volume: u64, bids: Value| json!({"auction": id, "instrument": "CEA-2025", "volume_t": volume, "reserve_price_fen": 7_000, "bids": bids});
+
+    // alice has no cash at the exchange: her bid is not covered, so nothing runs.
+    let bids = json!([{"member": "bob", "price_fen": 7_500, "qty_t": 6_000}, {"member": "alice", "price_fen": 7_300, "qty_t": 6_000}]);
+    let (status, body) = w.call(Method::POST, "/api/v1/auctions", Some(&regulator), Some(auction("a1", 10_000, bids))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("bid 2 of alice"), "{body}");
+    let (_, published) = w.get("/api/v1/auctions", None).await;
+    assert_eq!(published, json!([]));
+
+    // bob alone: 6,000 t at ¥75.00 and 6,000 t at ¥72.00 for 10,000 t clear at ¥72.00.
+    let bids = json!([{"member": "bob", "price_fen": 7_500, "qty_t": 6_000}, {"member": "bob", "price_fen": 7_200, "qty_t": 6_000}]);
+    let (status, result) = w.call(Method::POST, "/api/v1/auctions", Some(&regulator), Some(auction("a1", 10_000, bids.clone()))).await;
+    assert_eq!(status, StatusCode::CREATED, "{result}");
+    assert_eq!(result["outcome"], "cleared");
+    assert_eq!((result["clearing_price_fen"].as_i64(), result["sold_t"].as_u64()), (Some(7_200), Some(10_000)));
+    assert_eq!(result["from_account"], common::CN_RESERVE);
+    assert_eq!(result["awards"], json!([{"member": "bob", "account": B, "qty_t": 10_000}]));
+    assert_eq!((result["bids"].as_u64(), result["bidders"].as_u64(), result["bid_t"].as_u64()), (Some(2), Some(1), Some(12_000)));
+    let (_, after_b) = w.get(&format!("/api/v1/accounts/{B}"), Some(&regulator)).await;
+    assert_eq!(held(&after_b), held(&before_b) + 10_000, "delivered into bob's account");
+    let (_, after_reserve) = w.get(&format!("/api/v1/accounts/{}", common::CN_RESERVE), Some(&regulator)).await;
+    assert_eq!(held(&after_reserve), common::RESERVE_T - 10_000);
+
+    // The public result: what was offered and bid and the outcome, no winner's name.
+    let (_, published) = w.get("/api/v1/auctions", None).await;
+    assert_eq!(published.as_array().unwrap().len(), 1);
+    let p = &published[0];
+    assert_eq!((p["auction"].as_str(), p["market"].as_str(), p["clearing_price_fen"].as_i64()), (Some("a1"), Some("CN"), Some(7_200)));
+    assert_eq!(p["successful_bidders"], 1);
+    assert!(!p.to_string().contains("bob"), "{p}");
+
+    // The same id again: a conflict; more than the reserve holds: refused; undersubscribed: cancelled.
+    let (status, _) = w.call(Method::POST, "/api/v1/auctions", Some(&regulator), Some(auction("a1", 10_000, bids.clone()))).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, body) = w.call(Method::POST, "/api/v1/auctions", Some(&regulator), Some(auction("a2", 40_001, bids.clone()))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("40000 t"), "{body}");
+    let (status, result) = w.call(Method::POST, "/api/v1/auctions", Some(&regulator), Some(auction("a3", 20_000, bids))).await;
+    assert_eq!(status, StatusCode::CREATED, "{result}");
+    assert_eq!(result["outcome"], "cancelled");
+    assert!(result["reason"].as_str().is_some_and(|r| !r.is_empty()), "{result}");
+    assert_eq!(result["awards"], json!([]));
+    let (_, after) = w.get(&format!("/api/v1/accounts/{}", common::CN_RESERVE), Some(&regulator)).await;
+    assert_eq!(held(&after), common::RESERVE_T - 10_000, "a cancelled auction delivers nothing");
+
+    // Only the market's authority runs it.
+    let bj = w.login("regulator-bj").await;
+    let (status, _) = w
+        .call(
+            Method::POST,
+            "/api/v1/auctions",
+            Some(&bj),
+            Some(auction("a4", 1_000, json!([{"member": "bob", "price_fen": 7_500, "qty_t": 1_000}]))),
+        )
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }

@@ -358,3 +358,39 @@ async fn the_overview_draws_the_closing_price_series_as_well_formed_svg() {
     let exchange = get(&w, "/exchange", None).await;
     assert!(exchange.body.contains("¥82.55"), "the last trade is listed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_auctions_page_publishes_each_primary_auctions_result() {
+    let w = World::new();
+    let page = get(&w, "/auctions", None).await;
+    assert!(page.body.contains("No primary auction has been run."));
+    let regulator = w.login("regulator-cn").await;
+    let body = serde_json::json!({"auction": "cn-2025-1", "instrument": "CEA-2025", "volume_t": 5_000, "reserve_price_fen": 7_000,
+        "bids": [{"member": "bob", "price_fen": 7_900, "qty_t": 3_000}, {"member": "bob", "price_fen": 7_600, "qty_t": 3_000}]});
+    let (status, result) = w.call(Method::POST, "/api/v1/auctions", Some(&regulator), Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{result}");
+    let page = get(&w, "/auctions", None).await;
+    let row = page
+        .body
+        .split("<tr class=\"cleared\">")
+        .nth(1)
+        .unwrap_or_else(|| panic!("a cleared row in {}", page.body))
+        .split("</tr>")
+        .next()
+        .unwrap();
+    for cell in ["cn-2025-1", "CEA-2025", "5,000", "¥70.00", "6,000", "¥76.00"] {
+        assert!(row.contains(cell), "{cell} in {row}");
+    }
+    assert!(!row.contains("bob"), "the public result names no winner");
+    // Cleared 10% or more below the secondary market's close (¥80.00): cancelled, with why.
+    let body = serde_json::json!({"auction": "cn-2025-2", "instrument": "CEA-2025", "volume_t": 1_000, "reserve_price_fen": 7_000,
+        "bids": [{"member": "bob", "price_fen": 7_100, "qty_t": 1_000}]});
+    let (status, result) = w.call(Method::POST, "/api/v1/auctions", Some(&regulator), Some(body)).await;
+    assert_eq!((status, result["outcome"].as_str()), (StatusCode::CREATED, Some("cancelled")));
+    let page = get(&w, "/auctions", None).await;
+    let row = page.body.split("<tr class=\"cancelled\">").nth(1).expect("a cancelled row").split("</tr>").next().unwrap();
+    assert!(row.contains("cn-2025-2") && row.contains("below the secondary market"), "{row}");
+    // The authority is told it may run auctions; the public is not.
+    assert!(get(&w, "/auctions", Some(&regulator)).await.body.contains("You may run auctions in"));
+    assert!(!page.body.contains("You may run auctions in"));
+}

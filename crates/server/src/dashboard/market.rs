@@ -336,14 +336,37 @@ pub(crate) async fn auctions(State(platform): S, viewer: Viewer) -> Response {
         .collect();
     let body = html! {
         h1 { "Auctions" }
-        div.note {
-            "Primary auctions (uniform price, from a bid file) are run with "
-            code { "ets exchange auction" } " and recorded in the exchange journal. "
-            "The published market data does not carry their results yet; they will appear here with the clearing price, "
-            "the quantity sold and the bids filled once it does."
+        p.muted {
+            "Primary auctions of allowances from a market's reserve: uniform price, bids covered by cash at the exchange, "
+            "delivery into the winners' registry accounts. Results are published as the EU's platforms publish them: "
+            "what was offered and bid, by how many, and the outcome."
         }
         @if !may_run.is_empty() {
-            p { "You may run auctions in: " (may_run.join(", ")) ". Use " code { "ets exchange auction --help" } "." }
+            p { "You may run auctions in: " (may_run.join(", ")) ", with " code { "POST /api/v1/auctions" } " or " code { "ets exchange auction" } "." }
+        }
+        h2 { "Primary auctions" }
+        div.card {
+            table #auction-results {
+                thead { tr {
+                    th { "Auction" } th { "Instrument" } th { "Date" } th.n { "Offered (t)" } th.n { "Reserve" } th.n { "Bids" } th.n { "Bidders" }
+                    th.n { "Bid (t)" } th { "Outcome" } th.n { "Clearing price" } th.n { "Sold (t)" } th.n { "Winners" }
+                } }
+                tbody {
+                    @for a in &view.auctions {
+                        tr class=(a.outcome) {
+                            td { (a.auction) } td { (a.instrument) } td { (a.date.clone().unwrap_or_default()) } td.n { (tonnes(a.volume_t)) }
+                            td.n { (yuan(a.reserve_price_fen)) } td.n { (a.bids) } td.n { (a.bidders) } td.n { (tonnes(a.bid_t)) }
+                            td { (a.reason.as_deref().unwrap_or(&a.outcome)) }
+                            td.n { (a.clearing_price_fen.map(yuan).unwrap_or_default()) }
+                            td.n { (a.sold_t.map(tonnes).unwrap_or_default()) }
+                            td.n { (a.successful_bidders.map(|n| n.to_string()).unwrap_or_default()) }
+                        }
+                    }
+                    @if view.auctions.is_empty() {
+                        tr { td colspan="12" .muted { "No primary auction has been run." } }
+                    }
+                }
+            }
         }
         h2 { "Call-auction and bidding trades in recent market data" }
         div.card {

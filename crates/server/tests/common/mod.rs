@@ -46,6 +46,9 @@ pub fn rules() -> ControlRules {
     rules
 }
 
+/// The national reserve account and what it holds for auctions.
+pub const CN_RESERVE: &str = "CN-RESERVE";
+pub const RESERVE_T: u64 = 50_000;
 /// What alice surrendered from A for 2025.
 pub const SURRENDERED_A: u64 = 30_000;
 /// The national fine price of the test set-up, ¥74.63.
@@ -202,6 +205,12 @@ impl World {
         for (to, q) in [(A, 100_000), (B, 50_000)] {
             reg(&mut ledger, "cn-auth", R::Allocate { from: "CN-ISSUANCE".into(), to: to.into(), unit: unit.clone(), quantity: Tonnes(q) });
         }
+        // The national reserve holds 50,000 t for primary auctions.
+        reg(
+            &mut ledger,
+            "cn-auth",
+            R::Allocate { from: "CN-ISSUANCE".into(), to: CN_RESERVE.into(), unit: unit.clone(), quantity: Tonnes(RESERVE_T) },
+        );
         // Alice is allocated 30,000 t more and surrenders them for 2025 (counted by compliance;
         // her holdings stay 100,000 t); bob surrenders nothing.
         let extra = R::Allocate { from: "CN-ISSUANCE".into(), to: A.into(), unit: unit.clone(), quantity: Tonnes(SURRENDERED_A) };
@@ -241,6 +250,8 @@ impl World {
             X::ListInstrument(InstrumentSpec::national(2025, 8_000)),
             X::AddMember { member: "alice".into(), accounts: BTreeMap::from([("CN".into(), A.to_string())]) },
             X::AddMember { member: "bob".into(), accounts: BTreeMap::from([("CN".into(), B.to_string())]) },
+            // The national authority's member at the exchange, holding the reserve it auctions from.
+            X::AddMember { member: "cn-reserve".into(), accounts: BTreeMap::from([("CN".into(), CN_RESERVE.to_string())]) },
             X::Deposit { member: "bob".into(), amount_fen: 100_000_000_000 },
             X::Lodge { member: "alice".into(), instrument: "CEA-2025".into(), qty: 20_000, pending: "lodge-a".into() },
             X::OpenDay { date: day },
