@@ -17,7 +17,7 @@ use ets_sim::calibration::Calibration;
 use ets_sim::scenario::Scenario;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use utoipa::ToSchema;
 
 /// The server's limits on a scenario (the library's own are far larger, for the CLI).
@@ -35,7 +35,8 @@ pub struct Limits {
     pub solve_work: usize,
     /// Most years of the banking path (`[banking] years`).
     pub path_years: usize,
-    /// Most (draws + 1) × path years × markets: the work of the paths.
+    /// Most (draws + 1) × path years² × banking markets: the work of the paths (a path's solve
+    /// grows about with the square of its years; 50 years and 100 draws take some 10 s).
     pub path_work: usize,
     /// Most agent-based firms (`[agents] firms`) and trading days (`[agents] days`).
     pub agent_firms: usize,
@@ -51,7 +52,7 @@ pub const LIMITS: Limits = Limits {
     draws: 2_000,
     solve_work: 4_000_000,
     path_years: 50,
-    path_work: 200_000,
+    path_work: 250_000,
     agent_firms: 5_000,
     agent_days: 366,
     agent_work: 400_000,
@@ -114,10 +115,11 @@ pub fn over_limits(s: &Scenario) -> Vec<String> {
     out
 }
 
-/// At most one simulation per core at a time.
-fn permits() -> &'static tokio::sync::Semaphore {
-    static PERMITS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
-    PERMITS.get_or_init(|| tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get())))
+/// At most one simulation per core at a time. The permit goes with the run into the blocking
+/// pool, so a client that hangs up does not free it before the run ends.
+fn permits() -> Arc<tokio::sync::Semaphore> {
+    static PERMITS: OnceLock<Arc<tokio::sync::Semaphore>> = OnceLock::new();
+    PERMITS.get_or_init(|| Arc::new(tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get())))).clone()
 }
 
 // ------------------------------------------------------------------ calibration
@@ -224,9 +226,10 @@ pub struct SimRun {
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, body = SimRun), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn sim_run(SignedIn(_caller): SignedIn, Json(body): Json<ScenarioRequest>) -> ApiResult<Json<SimRun>> {
-    let _permit = permits().acquire().await.map_err(ApiError::internal)?;
+    let s = crate::api::blocking(move || read(&body)).await?;
+    let permit = permits().acquire_owned().await.map_err(ApiError::internal)?;
     crate::api::blocking(move || {
-        let s = read(&body)?;
+        let _permit = permit;
         let results = ets_sim::run::run(&s, &mut |_, _, _| {}).map_err(|e| refused(e.to_string()))?;
         Ok(Json(SimRun { summary: results.summary, results: results.json }))
     })

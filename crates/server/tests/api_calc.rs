@@ -406,6 +406,11 @@ async fn sim_calibration_check_and_run() {
     let (status, body) = w.post("/api/v1/sim/run", Some(alice), json!({"scenario": agents})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(message(&body).contains("agents.firms"), "{body}");
+    // A long banking path under many draws: its solves grow with the square of the years.
+    let banking = include_str!("../../../examples/sim/banking-msr.toml").replace("years = 10", "years = 50");
+    let (status, body) = w.post("/api/v1/sim/run", Some(alice), json!({"scenario": banking})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(message(&body).contains("banking.years²"), "{body}");
     let (status, body) = w.post("/api/v1/sim/check", Some(alice), json!({"scenario": "#".repeat(70_000)})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(message(&body).contains("bytes"), "{body}");
@@ -625,4 +630,48 @@ async fn finance_views_show_the_desk_and_the_register_within_the_callers_scope()
         };
         assert_eq!(counts, expected, "{role}: (pledges, repos, parties, submissions, pilots, positions)");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_document_describes_the_calculators_and_views() {
+    let w = World::new();
+    let (_, doc) = w.get("/api/v1/openapi.json", None).await;
+    let paths = doc["paths"].as_object().unwrap();
+    let operations = [
+        ("get", "/api/v1/cbam/goods", "cbam"),
+        ("post", "/api/v1/cbam/see", "cbam"),
+        ("post", "/api/v1/cbam/communication", "cbam"),
+        ("post", "/api/v1/cbam/liability", "cbam"),
+        ("post", "/api/v1/cbam/scenario", "cbam"),
+        ("post", "/api/v1/cbam/qreport", "cbam"),
+        ("post", "/api/v1/cbam/carbon-price", "cbam"),
+        ("get", "/api/v1/sim/calibration", "simulation"),
+        ("post", "/api/v1/sim/check", "simulation"),
+        ("post", "/api/v1/sim/run", "simulation"),
+        ("get", "/api/v1/finance/parties", "finance"),
+        ("get", "/api/v1/finance/pledges", "finance"),
+        ("get", "/api/v1/finance/repos", "finance"),
+        ("get", "/api/v1/finance/contracts", "finance"),
+        ("get", "/api/v1/inclusion/methodologies", "finance"),
+        ("get", "/api/v1/inclusion/submissions", "finance"),
+        ("get", "/api/v1/inclusion/pilots", "finance"),
+    ];
+    for (method, path, tag) in operations {
+        let op = &paths.get(path).unwrap_or_else(|| panic!("{path} missing from the document"))[method];
+        assert_eq!(op["tags"], json!([tag]), "{method} {path}");
+        let responses = op["responses"].as_object().unwrap();
+        assert!(responses.contains_key("200") && responses.contains_key("401"), "{method} {path}: {responses:?}");
+        if method == "post" {
+            assert!(op["requestBody"].is_object() && responses.contains_key("422"), "{method} {path}");
+        }
+    }
+    let tags: Vec<&str> = doc["tags"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert!(["cbam", "simulation", "finance"].iter().all(|t| tags.contains(t)), "{tags:?}");
+    let content = &paths["/api/v1/cbam/communication"]["post"]["responses"]["200"]["content"];
+    assert!(content["application/json"].is_object() && content[ets_xlsx()].is_object(), "{content}");
+    assert!(paths["/api/v1/cbam/qreport"]["post"]["responses"]["200"]["content"]["application/xml"].is_object());
+}
+
+fn ets_xlsx() -> &'static str {
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 }
