@@ -215,7 +215,9 @@ pub(crate) async fn cbam_communication(
         let result = compute(&input, r, SeeParams::default()).map_err(cbam_error)?;
         let c = Communication::build(&input, &result);
         if xlsx {
-            let bytes = c.to_xlsx().map_err(cbam_error)?;
+            // The workbook writer refuses what a sheet cannot hold (a text over 32,767
+            // characters): the input's doing, not ours.
+            let bytes = c.to_xlsx().map_err(|e| invalid(format!("the workbook cannot hold this installation: {e}")))?;
             let name = format!("attachment; filename=\"cbam-communication-{}.xlsx\"", sanitize(&input.installation.id));
             let disposition = HeaderValue::from_str(&name).map_err(ApiError::internal)?;
             Ok(([(header::CONTENT_TYPE, HeaderValue::from_static(XLSX)), (header::CONTENT_DISPOSITION, disposition)], bytes)
@@ -450,6 +452,9 @@ pub(crate) async fn cbam_carbon_price(
     caller.may(&Action::ReadHoldings { account })?;
     if body.purchases.len() > PURCHASES_MAX {
         return Err(invalid(format!("purchases: more than {PURCHASES_MAX}")));
+    }
+    if body.purchases.iter().try_fold(0u64, |a, p| a.checked_add(p.quantity_t)).is_none() {
+        return Err(invalid("purchases: the quantities add up to more than 2^64 t"));
     }
     let emissions = dec("emissions_t", &body.emissions_t)?;
     let purchases = body

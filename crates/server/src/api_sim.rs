@@ -101,11 +101,8 @@ pub fn over_limits(s: &Scenario) -> Vec<String> {
     check("(monte_carlo.draws + 1) × firms × regimes", (draws + 1).saturating_mul(firms).saturating_mul(regimes), LIMITS.solve_work);
     if let Some(b) = &s.banking {
         check("banking.years", b.years, LIMITS.path_years);
-        check(
-            "(monte_carlo.draws + 1) × banking.years × markets",
-            (draws + 1).saturating_mul(b.years).saturating_mul(markets),
-            LIMITS.path_work,
-        );
+        let work = (draws + 1).saturating_mul(b.years).saturating_mul(b.years).saturating_mul(b.markets.len().max(1));
+        check("(monte_carlo.draws + 1) × banking.years² × banking.markets", work, LIMITS.path_work);
     }
     if let Some(a) = &s.agents {
         check("agents.firms", a.firms, LIMITS.agent_firms);

@@ -177,6 +177,11 @@ async fn cbam_communication_as_json_and_as_the_workbook() {
     let back = ets_cbam::communication::Communication::from_xlsx(&bytes).unwrap();
     assert_eq!(back.products.len(), c["products"].as_array().unwrap().len());
     assert_eq!(back.product("hot-rolling").unwrap().see_counted, d("1.733067788572"));
+    // A name no sheet cell can hold: refused, not a server error.
+    let mut long = installation();
+    long["installation"]["name"] = json!("x".repeat(40_000));
+    let (status, _, body) = raw(&w, "/api/v1/cbam/communication?format=xlsx", &verifier, &long.to_string()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{}", String::from_utf8_lossy(&body));
     let (status, body) = w.post("/api/v1/cbam/communication?format=pdf", Some(&verifier), installation()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(message(&body).contains("format 'pdf'"), "{body}");
