@@ -86,8 +86,26 @@ pub fn api_router() -> (axum::Router<Arc<Platform>>, utoipa::openapi::OpenApi) {
         .routes(routes!(crate::compliance::compliance_all))
         .routes(routes!(crate::compliance::compliance_market))
         .routes(routes!(crate::auctions::auctions, crate::auctions::run_auction))
+        // CBAM, simulation, finance and inclusion (api_cbam.rs, api_sim.rs, api_finance.rs)
+        .routes(routes!(crate::api_cbam::cbam_goods))
+        .routes(routes!(crate::api_cbam::cbam_see))
+        .routes(routes!(crate::api_cbam::cbam_communication))
+        .routes(routes!(crate::api_cbam::cbam_liability))
+        .routes(routes!(crate::api_cbam::cbam_scenario))
+        .routes(routes!(crate::api_cbam::cbam_qreport))
+        .routes(routes!(crate::api_cbam::cbam_carbon_price))
+        .routes(routes!(crate::api_sim::sim_calibration))
+        .routes(routes!(crate::api_sim::sim_check))
+        .routes(routes!(crate::api_sim::sim_run))
+        .routes(routes!(crate::api_finance::finance_parties))
+        .routes(routes!(crate::api_finance::finance_pledges))
+        .routes(routes!(crate::api_finance::finance_repos))
+        .routes(routes!(crate::api_finance::finance_contracts))
+        .routes(routes!(crate::api_finance::inclusion_methodologies))
+        .routes(routes!(crate::api_finance::inclusion_submissions))
+        .routes(routes!(crate::api_finance::inclusion_pilots))
         .split_for_parts();
-    (router, with_refusals(doc))
+    (router, with_refusals(crate::api_cbam::with_tags(doc)))
 }
 
 /// Lists on every operation the refusals any request can meet, as the API's JSON error: 400

@@ -226,7 +226,12 @@ fn primary_auction(
     let top_up = if free(&reserve) >= VOLUME {
         None
     } else if free(&issuance) >= VOLUME {
-        Some(ets_registry::Command::Allocate { from: issuance, to: reserve.clone(), unit: spec.unit.clone(), quantity: ets_core::Tonnes(VOLUME) })
+        Some(ets_registry::Command::Allocate {
+            from: issuance,
+            to: reserve.clone(),
+            unit: spec.unit.clone(),
+            quantity: ets_core::Tonnes(VOLUME),
+        })
     } else {
         Some(ets_registry::Command::Issue { unit: spec.unit.clone(), quantity: ets_core::Tonnes(VOLUME), to: Some(reserve.clone()) })
     };
@@ -234,7 +239,9 @@ fn primary_auction(
         let envelope = ets_registry::Envelope { id: format!("demo-auction-reserve-{}", spec.unit), actor: authority.clone(), command };
         match ledger.submit(now, &envelope) {
             Ok(_) => {}
-            Err(ets_store::SubmitError::Rejected(r)) => return Err(StoreError::Conflict(format!("the demo auction's reserve: {}", r.message))),
+            Err(ets_store::SubmitError::Rejected(r)) => {
+                return Err(StoreError::Conflict(format!("the demo auction's reserve: {}", r.message)))
+            }
             Err(ets_store::SubmitError::Store(e)) => return Err(e),
         }
     }

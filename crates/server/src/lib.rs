@@ -9,6 +9,9 @@
 //! published after a stored batch.
 
 pub mod api;
+mod api_cbam;
+mod api_finance;
+mod api_sim;
 pub mod auctions;
 mod auth;
 pub mod compliance;
@@ -80,6 +83,9 @@ pub struct Platform {
     pub access: Mutex<AccessLog>,
     /// The MRV register (entities, monthly data, reports and their verification).
     pub mrv: Mutex<ets_store::MrvLog>,
+    /// The finance journal: the desk (pledges, repos, futures) and the carbon-inclusion
+    /// register, as journaled when the server opened it (read by the finance API).
+    pub finance: Mutex<ets_store::FinanceLog>,
     pub exchange: Option<ExchangeService>,
     pub market: Arc<RwLock<Arc<MarketView>>>,
     pub clock: Clock,
@@ -103,6 +109,7 @@ impl Platform {
         let access = AccessLog::open(location.open()?, rules)?;
         let factors = ets_mrv::FactorSet::builtin().map_err(|e| StoreError::Corrupt(format!("built-in MRV factors: {e}")))?;
         let mrv = ets_store::MrvLog::open(location.open()?, factors, ets_mrv::state::MrvParams::default())?;
+        let finance = ets_store::FinanceLog::open(location.open()?)?;
         let mut log = ExchangeLog::open(location.open()?)?;
         // Anything the exchange journal implies that the registry lacks (a crash between the
         // two writes) is carried out before the first request.
@@ -116,6 +123,7 @@ impl Platform {
             registry: Arc::new(Mutex::new(ledger)),
             access: Mutex::new(access),
             mrv: Mutex::new(mrv),
+            finance: Mutex::new(finance),
             exchange: None,
             market,
             clock,

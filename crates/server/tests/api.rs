@@ -21,6 +21,7 @@ async fn authorization_matrix() {
     }
     let everyone: Vec<&str> = ROLES.to_vec();
     let signed_in: Vec<&str> = ROLES[1..].to_vec();
+    let finance: Vec<&str> = ROLES[1..].iter().copied().filter(|r| *r != "verifier").collect();
     let cases: Vec<(Method, String, Option<Value>, Vec<&str>)> = vec![
         (Method::GET, "/api/v1/health".into(), None, everyone.clone()),
         (Method::GET, "/api/v1/me".into(), None, everyone.clone()),
@@ -87,6 +88,38 @@ async fn authorization_matrix() {
             Some(json!({"auction": "m1", "instrument": "CEA-2025", "volume_t": 1000, "reserve_price_fen": 7000, "bids": []})),
             vec!["regulator-cn"],
         ),
+        // CBAM: reference data is public; the calculators take any signed-in caller (an empty
+        // body: 422 once allowed); the carbon price paid reads the account (a zero emission: 422).
+        (Method::GET, "/api/v1/cbam/goods".into(), None, everyone.clone()),
+        (Method::POST, "/api/v1/cbam/see".into(), Some(json!({})), signed_in.clone()),
+        (Method::POST, "/api/v1/cbam/communication".into(), Some(json!({})), signed_in.clone()),
+        (Method::POST, "/api/v1/cbam/liability".into(), Some(json!({})), signed_in.clone()),
+        (Method::POST, "/api/v1/cbam/scenario".into(), Some(json!({})), signed_in.clone()),
+        (Method::POST, "/api/v1/cbam/qreport".into(), Some(json!({})), signed_in.clone()),
+        (
+            Method::POST,
+            "/api/v1/cbam/carbon-price".into(),
+            Some(json!({"account": A, "year": 2025, "emissions_t": "0"})),
+            vec!["admin", "auditor", "regulator-cn", "alice", "approver"],
+        ),
+        // Simulation: signed-in callers; a scenario over the server's limits is refused (422).
+        (Method::GET, "/api/v1/sim/calibration".into(), None, signed_in.clone()),
+        (Method::POST, "/api/v1/sim/check".into(), Some(json!({"scenario": "not [toml"})), signed_in.clone()),
+        (
+            Method::POST,
+            "/api/v1/sim/run".into(),
+            Some(json!({"scenario": "[scenario]\nname = \"big\"\nmarkets = [\"BJ\"]\nfirms_per_market = 900000\n"})),
+            signed_in.clone(),
+        ),
+        // Finance and inclusion: market authorities, representatives, auditors and
+        // administrators (each sees what involves its markets and accounts); the catalog is public.
+        (Method::GET, "/api/v1/finance/parties".into(), None, finance.clone()),
+        (Method::GET, "/api/v1/finance/pledges".into(), None, finance.clone()),
+        (Method::GET, "/api/v1/finance/repos".into(), None, finance.clone()),
+        (Method::GET, "/api/v1/finance/contracts".into(), None, finance.clone()),
+        (Method::GET, "/api/v1/inclusion/submissions".into(), None, finance.clone()),
+        (Method::GET, "/api/v1/inclusion/pilots".into(), None, finance.clone()),
+        (Method::GET, "/api/v1/inclusion/methodologies".into(), None, everyone.clone()),
     ];
     let mut failures = Vec::new();
     for (method, uri, body, allowed) in &cases {
