@@ -304,10 +304,14 @@ pub fn run(location: &Location, ledger: &mut Ledger, seed: u64) -> Result<Exchan
 }
 
 /// Chinese public holidays falling on weekdays in 2026 (New Year, Spring Festival, Qingming,
-/// Labour Day, Dragon Boat, Mid-Autumn, National Day), as demo data for the trading calendar.
+/// Labour Day, Dragon Boat, Mid-Autumn, National Day), as demo data for the trading calendar,
+/// and New Year's Day of the next year (fixed by law; `ets serve --demo` opens the first trading
+/// day after the demo year). The rest of the next year's schedule is set by the State Council
+/// late in the year before, so it is not guessed here.
 fn holidays() -> BTreeSet<Date> {
     let d = |m, day| Date::from_ymd(YEAR, m, day).expect("date");
     let mut h = BTreeSet::from([d(1, 1), d(1, 2), d(4, 6), d(5, 1), d(5, 4), d(5, 5), d(6, 19), d(9, 25)]);
+    h.insert(Date::from_ymd(YEAR + 1, 1, 1).expect("date"));
     for day in 16..=20 {
         h.insert(d(2, day));
     }

@@ -92,6 +92,9 @@ impl Server {
 #[test]
 fn the_demo_server_serves_each_role_what_it_may_see() {
     let s = Server::start();
+    // The demo's trading day is the first after the demo year 2026 and its New Year holiday.
+    let (_, health) = s.request("GET", "/api/v1/health", None, None);
+    assert_eq!(health["exchange_day"], "2027-01-04", "{health}");
     // The public: market data (the demo's primary auction among it), not MRV.
     let (status, auctions) = s.request("GET", "/api/v1/auctions", None, None);
     assert_eq!(status, 200);
