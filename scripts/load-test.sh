@@ -14,7 +14,8 @@
 #   ETS_LOAD_THREADS      wrk threads (default 1)
 #   ETS_LOAD_CONNS_READ   connections for the reads (default 32)
 #   ETS_LOAD_CONNS_ORDER  connections for the orders (default 64)
-#   ETS_LOAD_MIXED=0      skip the fourth run: orders and market data at once (half the
+#   ETS_LOAD_LODGE        tonnes each member lodges for the trading run (default 30000)
+#   ETS_LOAD_MIXED=0      skip the last run: orders and market data at once (half the
 #                         connections each), not held to the targets, reported as measured
 #   ETS_BIN               a prebuilt `ets`; otherwise `cargo build --release -p ets-cli` (a
 #                         no-op when up to date) in CARGO_TARGET_DIR (default target/)
@@ -27,12 +28,14 @@
 # pipelined writer commits a batch to SQLite, which is what lets it take many orders per
 # commit. Each endpoint runs on its own, in sequence, against one server.
 #
-# The order flow (see scripts/load/orders.lua): alternating 1 t GTC buys just below the
-# instrument's previous close (read from the API first) and 1 t IOC sells just above it,
-# spread over the national market's members that have cash and lodged units. The script
-# makes a `loadtest` user (through the API, as the demo's admin) who is exchange member for
-# each of them. Nothing trades: the demo's members have only tens of tonnes lodged for sale
-# and the API cannot lodge more, so a crossing flow would be refused within a second.
+# The order flows (see scripts/load/orders.lua), over the national market's members that have
+# cash and units; the script makes a `loadtest` user (through the API, as the demo's admin)
+# who is exchange member for each of them:
+#   orders   alternating 1 t GTC buys just below the instrument's previous close (read from the
+#            API first) and 1 t IOC sells just above it: order entry, nothing trades;
+#   trading  a 1 t GTC buy at the close by one member, then a 1 t IOC sell below it by the
+#            next, which trades: every second order is a trade. The members lodge units for it
+#            first (POST /api/v1/lodgements, ETS_LOAD_LODGE tonnes each).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -146,10 +149,39 @@ for m in candidates:
         chosen.append(m)
     else:
         print(f"# not used: {m}: sell {sell[0]} {sell[1].get('message', '')}; buy {buy[0]} {buy[1].get('message', '')}", file=sys.stderr)
-if not chosen:
-    sys.exit("no member can both buy and sell")
+if len(chosen) < 2:
+    sys.exit(f"fewer than two members can both buy and sell: {chosen}")
+# Units for the trading run: each lodges ETS_LOAD_LODGE t (halved until the account has them).
+# The registry takes a lodgement from the account's representative, whose name is the member's:
+# a member without a demo user gets one (as the demo's admin) to lodge with.
+lodge = int(os.environ.get("ETS_LOAD_LODGE", "30000"))
+known = {u for u, _ in users}
+accounts = {rep: a["number"] for a in ok(call("GET", "/accounts?market=" + market, bearer=admin)) for rep in a["representatives"]}
+traders = []
+for m in chosen:
+    if m not in accounts:
+        print(f"# not trading: {m} represents no {market} account", file=sys.stderr)
+        continue
+    if m in known:
+        rep = token(m, password)
+    else:
+        ok(call("POST", "/users", {"user": m, "password": "loadtest-password-1",
+                                   "roles": ["exchange-member:" + m, "account-representative:" + accounts[m]]}, bearer=admin))
+        rep = token(m, "loadtest-password-1")
+    q = lodge
+    while q >= 100:
+        status, body = call("POST", "/lodgements", {"instrument": code, "qty_t": q, "member": m}, bearer=rep)
+        if status == 201:
+            traders.append(m)
+            print(f"# {m} lodged {q} t", file=sys.stderr)
+            break
+        q //= 2
+    else:
+        print(f"# not trading: {m}: {body.get('message', '')}", file=sys.stderr)
+if len(traders) < 2:
+    sys.exit(f"fewer than two members could lodge units to trade: {traders}")
 out = dict(MEMBER=member, MEMBER_TOKEN=member_token, ACCOUNT=account, INSTRUMENT=code, CLOSE=str(close),
-           LT_TOKEN=lt, LT_MEMBERS=" ".join(chosen))
+           LT_TOKEN=lt, LT_MEMBERS=" ".join(chosen), LT_TRADERS=" ".join(traders))
 for k, v in out.items():
     print(f"{k}={shlex.quote(v)}")
 PY
@@ -196,6 +228,9 @@ run holdings "$conns_read" -H "Authorization: Bearer $MEMBER_TOKEN" "$base/accou
 run market-data "$conns_read" "$base/instruments/$INSTRUMENT"
 export "${order_env[@]}"
 run orders "$conns_order" -s "$repo/scripts/load/orders.lua" "$origin"
+export ETS_LT_CROSS=1 ETS_LT_MEMBERS="$LT_TRADERS"
+run trading "$conns_order" -s "$repo/scripts/load/orders.lua" "$origin"
+export ETS_LT_CROSS=0 ETS_LT_MEMBERS="$LT_MEMBERS"
 if [[ ${ETS_LOAD_MIXED:-1} == 1 ]]; then
     # Order entry while market data is read flat out (two wrk processes at once, half the
     # connections each): how the exchange's writer fares when reads saturate both cores.
@@ -220,19 +255,19 @@ printf '%-12s %12s %10s %10s %8s %-18s %s\n' endpoint requests/s p50 p99 non-2xx
 for row in "${rows[@]}"; do
     IFS='|' read -r name rps p50 p99 non2xx errors load <<< "$row"
     printf '%-12s %12s %10s %10s %8s %-18s %s\n' "$name" "$rps" "$p50" "$p99" "$non2xx" "$errors" "$load"
-    if [[ $name != *orders && $non2xx != 0 ]]; then
+    if [[ $name != *orders && $name != trading && $non2xx != 0 ]]; then
         failed+=("$name: $non2xx non-2xx responses")
     fi
-    if [[ $name == *orders && $errors != none ]]; then
+    if [[ ($name == *orders || $name == trading) && $errors != none ]]; then
         failed+=("$name: socket errors $errors")
     fi
     target_rps=20000
-    [[ $name == *orders ]] && target_rps=5000
+    [[ $name == *orders || $name == trading ]] && target_rps=5000
     if [[ $name != mixed-* && $rps != "?" ]] && awk -v r="$rps" -v t="$target_rps" 'BEGIN {exit !(r < t)}'; then
         echo "  below the target of $target_rps requests/s"
     fi
 done
-for name in orders mixed-orders; do
+for name in orders trading mixed-orders; do
     if [[ -f $work/$name.out ]]; then
         sed "s/^orders:/$name:/" "$work/$name.out" | grep "^$name:" || true
     fi

@@ -1047,8 +1047,21 @@ pub(crate) async fn submit_exchange(platform: Arc<Platform>, envelope: XEnvelope
     let Some(exchange) = platform.exchange.as_ref() else {
         return Err(ApiError::unavailable("no exchange is set up in this database"));
     };
-    let submission = exchange.submit_all(vec![envelope]);
-    let answer = blocking(move || Ok(submission.wait_all())).await?;
+    // The answer comes back on a one-shot channel the storage thread completes, so a request
+    // waits without holding a thread; only a full queue (back-pressure) waits on the blocking pool.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let reply: ets_store::ExchangeReply = Box::new(move |answers| {
+        let _ = tx.send(answers);
+    });
+    if let Err((envelopes, reply)) = exchange.try_submit_then(vec![envelope], reply) {
+        let p = platform.clone();
+        blocking(move || {
+            p.exchange.as_ref().expect("checked above").submit_then(envelopes, reply);
+            Ok(())
+        })
+        .await?;
+    }
+    let answer = rx.await.map_err(|_| ApiError::internal("the exchange writer stopped before answering"))?;
     match answer.into_iter().next() {
         Some(Ok(ets_store::ExchangeReceipt::Accepted(outcome))) => Ok(outcome),
         Some(Ok(ets_store::ExchangeReceipt::Repeated)) => Err(ApiError::conflict("this command was already carried out")),

@@ -14,7 +14,7 @@ use crate::backend::{Backend, StoreError};
 use crate::exchange_log::{ExchangeLog, ExchangeReceipt, ExchangeState, PreparedExchangeBatch};
 use ets_core::Timestamp;
 use ets_exchange::venue::{Envelope, Reject, Venue};
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -44,16 +44,20 @@ pub enum ExchangeSubmitError {
     Store(StoreError),
 }
 
-type Answers = Vec<Result<ExchangeReceipt, ExchangeSubmitError>>;
+pub type Answers = Vec<Result<ExchangeReceipt, ExchangeSubmitError>>;
 type Decisions = Vec<Result<ExchangeReceipt, Reject>>;
+
+/// Where a group's answers go: a channel for `submit_all`, anything (an async task's
+/// one-shot channel, say) for `submit_then`. Called once, from the storage thread.
+pub type Reply = Box<dyn FnOnce(Answers) + Send>;
 
 struct Job {
     envelopes: Vec<Envelope>,
-    reply: Sender<Answers>,
+    reply: Reply,
 }
 
 struct Sealed {
-    replies: Vec<(Sender<Answers>, Decisions)>,
+    replies: Vec<(Reply, Decisions)>,
     prepared: PreparedExchangeBatch,
     publication: Option<Publication>,
 }
@@ -105,7 +109,7 @@ impl ExchangeService {
                     let commands = crate::writer::gather(first, &jobs, |job| job.envelopes.len(), batch_max, &mut batch);
                     if let Some(error) = failed.lock().expect("failure lock").clone() {
                         for job in batch.drain(..) {
-                            let _ = job.reply.send(job.envelopes.iter().map(|_| Err(ExchangeSubmitError::Store(error.clone()))).collect());
+                            (job.reply)(job.envelopes.iter().map(|_| Err(ExchangeSubmitError::Store(error.clone()))).collect());
                         }
                         continue;
                     }
@@ -128,7 +132,7 @@ impl ExchangeService {
                         Err(error) => {
                             // Nothing was decided (the venue is not set up): nothing to write.
                             for (reply, n) in groups {
-                                let _ = reply.send((0..n).map(|_| Err(ExchangeSubmitError::Store(error.clone()))).collect());
+                                reply((0..n).map(|_| Err(ExchangeSubmitError::Store(error.clone()))).collect());
                             }
                             continue;
                         }
@@ -141,7 +145,7 @@ impl ExchangeService {
                     let replies = groups.into_iter().map(|(reply, n)| (reply, results.by_ref().take(n).collect())).collect();
                     if let Err(mpsc::SendError(sealed)) = to_storage.send(Sealed { replies, prepared, publication }) {
                         for (reply, results) in sealed.replies {
-                            let _ = reply.send(results.iter().map(|_| Err(ExchangeSubmitError::Store(stopped()))).collect());
+                            reply(results.iter().map(|_| Err(ExchangeSubmitError::Store(stopped()))).collect());
                         }
                     }
                 }
@@ -171,12 +175,12 @@ impl ExchangeService {
                                 publication();
                             }
                             for (reply, results) in replies {
-                                let _ = reply.send(results.into_iter().map(|r| r.map_err(ExchangeSubmitError::Rejected)).collect());
+                                reply(results.into_iter().map(|r| r.map_err(ExchangeSubmitError::Rejected)).collect());
                             }
                         }
                         Err(error) => {
                             for (reply, results) in replies {
-                                let _ = reply.send(results.iter().map(|_| Err(ExchangeSubmitError::Store(error.clone()))).collect());
+                                reply(results.iter().map(|_| Err(ExchangeSubmitError::Store(error.clone()))).collect());
                             }
                         }
                     }
@@ -192,10 +196,37 @@ impl ExchangeService {
     pub fn submit_all(&self, envelopes: Vec<Envelope>) -> ExchangeSubmission {
         let n = envelopes.len();
         let (reply, answer) = mpsc::channel();
-        if let Err(mpsc::SendError(job)) = self.sender.send(Job { envelopes, reply }) {
-            let _ = job.reply.send((0..n).map(|_| Err(ExchangeSubmitError::Store(stopped()))).collect());
-        }
+        self.submit_then(
+            envelopes,
+            Box::new(move |answers| {
+                let _ = reply.send(answers);
+            }),
+        );
         ExchangeSubmission(answer, n)
+    }
+
+    /// Queues a group of commands; `reply` gets their answers once they are durable and carried
+    /// out. Waits while the queue is full (use `try_submit_then` where waiting would block an
+    /// async runtime's worker).
+    pub fn submit_then(&self, envelopes: Vec<Envelope>, reply: Reply) {
+        let n = envelopes.len();
+        if let Err(mpsc::SendError(job)) = self.sender.send(Job { envelopes, reply }) {
+            (job.reply)((0..n).map(|_| Err(ExchangeSubmitError::Store(stopped()))).collect());
+        }
+    }
+
+    /// `submit_then` if the queue has room; otherwise the commands and the reply come back.
+    #[allow(clippy::result_large_err)]
+    pub fn try_submit_then(&self, envelopes: Vec<Envelope>, reply: Reply) -> Result<(), (Vec<Envelope>, Reply)> {
+        let n = envelopes.len();
+        match self.sender.try_send(Job { envelopes, reply }) {
+            Ok(()) => Ok(()),
+            Err(mpsc::TrySendError::Full(job)) => Err((job.envelopes, job.reply)),
+            Err(mpsc::TrySendError::Disconnected(job)) => {
+                (job.reply)((0..n).map(|_| Err(ExchangeSubmitError::Store(stopped()))).collect());
+                Ok(())
+            }
+        }
     }
 
     /// Stops accepting commands, finishes what is queued and hands back the journal (rebuilt

@@ -28,7 +28,8 @@ pub use access_log::AccessLog;
 pub use backend::{sha256_hex, AccountRow, Backend, EvidenceFile, HoldingRow, JournalRow, StoreError, TxRow, UnitRow};
 pub use exchange_log::{submit_instructions, ExchangeLog, ExchangeReceipt, VenueConfig};
 pub use exchange_service::{
-    CarryOut, ExchangeService, ExchangeSubmission, ExchangeSubmitError, Publication, Publisher, EXCHANGE_BATCH_MAX,
+    Answers as ExchangeAnswers, CarryOut, ExchangeService, ExchangeSubmission, ExchangeSubmitError, Publication, Publisher,
+    Reply as ExchangeReply, EXCHANGE_BATCH_MAX,
 };
 pub use finance_log::{DeskResult, FinanceLog, FinanceReceipt, FinanceRecord, InclusionResult, Reads};
 pub use ledger::{audit, AuditReport, Ledger, LedgerOptions, PreparedBatch, SubmitError, Submitted};
