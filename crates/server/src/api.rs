@@ -950,32 +950,42 @@ async fn propose_trusted(
     Path(number): Path<String>,
     Json(body): Json<TrustedRequest>,
 ) -> ApiResult<(StatusCode, Json<TrustedList>)> {
-    caller.signed_in()?;
-    let account = account_ref(&platform, &number)?;
-    let trusted = account_ref(&platform, &body.trusted)?;
-    let proposal = platform.command_id("tal");
     let p = platform.clone();
-    blocking(move || access_command(&p, &caller, A::ProposeTrusted { proposal, account, trusted })).await?;
-    Ok((StatusCode::CREATED, Json(trusted_list_of(&platform, &number))))
+    let list = blocking(move || propose_trusted_for(&p, &caller, &number, &body.trusted)).await?;
+    Ok((StatusCode::CREATED, Json(list)))
+}
+
+/// Proposes `trusted` for `number`'s trusted list as `caller`; the list after it.
+pub(crate) fn propose_trusted_for(platform: &Platform, caller: &Caller, number: &str, trusted: &str) -> ApiResult<TrustedList> {
+    caller.signed_in()?;
+    let account = account_ref(platform, number)?;
+    let trusted = account_ref(platform, trusted)?;
+    let proposal = platform.command_id("tal");
+    access_command(platform, caller, A::ProposeTrusted { proposal, account, trusted })?;
+    Ok(trusted_list_of(platform, number))
 }
 
 /// Approves a trusted-list addition (a second representative).
 #[utoipa::path(post, path = "/api/v1/trusted/{id}/approve", tag = "controls", params(("id" = String, Path)), security(("session" = []), ("bearer" = [])),
     responses((status = 200, body = TrustedList), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn approve_trusted(State(platform): S, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<TrustedList>> {
+    blocking(move || approve_trusted_for(&platform, &caller, &id)).await.map(Json)
+}
+
+/// Approves trusted-list proposal `id` as `caller`; the account's list after it.
+pub(crate) fn approve_trusted_for(platform: &Platform, caller: &Caller, id: &str) -> ApiResult<TrustedList> {
     caller.signed_in()?;
     let number = {
         let access = platform.access.lock().expect("access lock");
         access
             .access()
             .controls()
-            .trusted_proposal(&id)
+            .trusted_proposal(id)
             .map(|p| p.account.number.clone())
             .ok_or_else(|| ApiError::not_found(format!("no trusted-list proposal {id}")))?
     };
-    let p = platform.clone();
-    blocking(move || access_command(&p, &caller, A::ApproveTrusted { proposal: id })).await?;
-    Ok(Json(trusted_list_of(&platform, &number)))
+    access_command(platform, caller, A::ApproveTrusted { proposal: id.to_string() })?;
+    Ok(trusted_list_of(platform, &number))
 }
 
 /// Removes an account from the trusted list, at once.
@@ -987,15 +997,17 @@ async fn remove_trusted(
     caller: Caller,
     Path((number, trusted)): Path<(String, String)>,
 ) -> ApiResult<Json<TrustedList>> {
+    blocking(move || remove_trusted_for(&platform, &caller, &number, &trusted)).await.map(Json)
+}
+
+/// Removes `trusted` from `number`'s list as `caller` (transfers it held released at once are
+/// carried out); the list after it.
+pub(crate) fn remove_trusted_for(platform: &Platform, caller: &Caller, number: &str, trusted: &str) -> ApiResult<TrustedList> {
     caller.signed_in()?;
-    let account = account_ref(&platform, &number)?;
-    let p = platform.clone();
-    blocking(move || {
-        let record = access_command(&p, &caller, A::RemoveTrusted { account, trusted })?;
-        p.carry_out_releases(&record)
-    })
-    .await?;
-    Ok(Json(trusted_list_of(&platform, &number)))
+    let account = account_ref(platform, number)?;
+    let record = access_command(platform, caller, A::RemoveTrusted { account, trusted: trusted.to_string() })?;
+    platform.carry_out_releases(&record)?;
+    Ok(trusted_list_of(platform, number))
 }
 
 // ------------------------------------------------------------------ orders

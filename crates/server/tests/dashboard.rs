@@ -394,3 +394,48 @@ async fn the_auctions_page_publishes_each_primary_auctions_result() {
     assert!(get(&w, "/auctions", Some(&regulator)).await.body.contains("You may run auctions in"));
     assert!(!page.body.contains("You may run auctions in"));
 }
+
+/// The trusted list through the account page's forms: a representative proposes, cannot approve
+/// its own proposal, a second representative approves (in effect only after the working-day
+/// delay), the representative removes it at once; someone else's account's list is not theirs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_trusted_list_is_kept_through_the_account_page_forms() {
+    let w = World::new();
+    let alice = w.login("alice").await;
+    let approver = w.login("approver").await;
+    let page = get(&w, &format!("/registry/accounts/{A}"), Some(&alice)).await;
+    assert!(page.body.contains("id=\"trusted-form\""), "alice keeps A's list");
+    let page = get(&w, &format!("/registry/accounts/{A}"), Some(&approver)).await;
+    assert!(!page.body.contains("id=\"trusted-form\""), "the approving representative only approves");
+
+    let proposed = post(&w, &format!("/registry/accounts/{A}/trusted"), Some(&alice), &format!("trusted={B}")).await;
+    assert_eq!(proposed.status, StatusCode::OK, "{}", proposed.body);
+    assert!(proposed.body.contains(&format!("Proposed adding {B} to the trusted list")), "{}", proposed.body);
+    let proposals = &proposed.body[proposed.body.find("id=\"trusted-proposals\"").expect("the proposal listed")..];
+    let id = proposals.split("action=\"/registry/trusted/").nth(1).unwrap().split('/').next().unwrap().to_string();
+
+    // Her own proposal: the four-eyes rule refuses her approval, nothing changes.
+    let own = post(&w, &format!("/registry/trusted/{id}/approve"), Some(&alice), "").await;
+    assert!(own.status.is_client_error(), "{}", own.status);
+    assert!(own.body.contains("Refused:"), "{}", own.body);
+    let (_, list) = w.get(&format!("/api/v1/accounts/{A}/trusted"), Some(&alice)).await;
+    assert_eq!(list["entries"], serde_json::json!([]));
+
+    let approved = post(&w, &format!("/registry/trusted/{id}/approve"), Some(&approver), "").await;
+    assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
+    assert!(approved.body.contains(&format!("Approved {id}: in effect from")), "{}", approved.body);
+    let trusted = &approved.body[approved.body.find("id=\"trusted\"").unwrap()..];
+    let row = trusted.split("<tr>").nth(2).expect("an entry row");
+    assert!(row.contains(B) && row.contains("not yet"), "{row}");
+
+    // Bob is no representative of A: refused, A's list unchanged.
+    let bob = w.login("bob").await;
+    let refused = post(&w, &format!("/registry/accounts/{A}/trusted"), Some(&bob), &format!("trusted={C}")).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+
+    let removed = post(&w, &format!("/registry/accounts/{A}/trusted/{B}/remove"), Some(&alice), "").await;
+    assert_eq!(removed.status, StatusCode::OK, "{}", removed.body);
+    assert!(removed.body.contains(&format!("Removed {B} from the trusted list.")));
+    let (_, list) = w.get(&format!("/api/v1/accounts/{A}/trusted"), Some(&alice)).await;
+    assert_eq!(list["entries"], serde_json::json!([]), "removal is immediate");
+}

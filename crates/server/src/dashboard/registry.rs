@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Form;
-use ets_access::{allows, Action};
+use ets_access::{allows, AccountRef, Action};
 use maud::{html, Markup};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -84,23 +84,30 @@ pub(crate) async fn account(State(platform): S, viewer: Viewer, Path(number): Pa
     if viewer.caller.principal.is_none() {
         return axum::response::IntoResponse::into_response(axum::response::Redirect::to("/login"));
     }
-    let detail = match api::account_detail(&platform, &viewer.caller, &number) {
+    api::blocking(move || Ok(account_page(&platform, &viewer, &number, Banner::None))).await.unwrap_or_else(|e| error_page(None, e))
+}
+
+/// The account page, with the outcome of a form above it.
+fn account_page(platform: &Platform, viewer: &Viewer, number: &str, banner: Banner) -> Response {
+    let detail = match api::account_detail(platform, &viewer.caller, number) {
         Ok(d) => d,
-        Err(e) => return error_page(Some(&viewer), e),
+        Err(e) => return error_page(Some(viewer), e),
     };
-    let trusted = match api::trusted_list_for(&platform, &viewer.caller, &number) {
+    let trusted = match api::trusted_list_for(platform, &viewer.caller, number) {
         Ok(t) => t,
-        Err(e) => return error_page(Some(&viewer), e),
+        Err(e) => return error_page(Some(viewer), e),
     };
-    let history = {
-        let (p, n) = (platform.clone(), number.clone());
-        match api::blocking(move || api::transactions_of(&p, &n)).await {
-            Ok(h) => h,
-            Err(e) => return error_page(Some(&viewer), e),
-        }
+    let history = match api::transactions_of(platform, number) {
+        Ok(h) => h,
+        Err(e) => return error_page(Some(viewer), e),
     };
     let a = &detail.account;
+    let account = AccountRef::new(&a.number, &a.market);
+    let roles = viewer.caller.roles();
+    let manages = allows(roles, &Action::ManageTrustedList { account: account.clone() });
+    let approves = allows(roles, &Action::ApproveTrustedList { account });
     let body = html! {
+        (banner.render())
         h1 { "Account " (a.number) }
         div.card {
             div.figures {
@@ -142,8 +149,8 @@ pub(crate) async fn account(State(platform): S, viewer: Viewer, Path(number): Pa
                     @for t in history.iter().take(TRANSACTIONS_SHOWN) {
                         tr {
                             td.n { (t.tx) } td { (time(t.at_ms)) } td { (t.kind) }
-                            td { (t.from.as_deref().map_or(html! { "–" }, |n| account_link(&viewer, n))) }
-                            td { (t.to.as_deref().map_or(html! { "–" }, |n| account_link(&viewer, n))) }
+                            td { (t.from.as_deref().map_or(html! { "–" }, |n| account_link(viewer, n))) }
+                            td { (t.to.as_deref().map_or(html! { "–" }, |n| account_link(viewer, n))) }
                             td { (t.unit) } td.n { (tonnes(t.quantity_t)) }
                         }
                     }
@@ -155,21 +162,147 @@ pub(crate) async fn account(State(platform): S, viewer: Viewer, Path(number): Pa
         h2 { "Trusted account list" }
         div.card {
             table #trusted {
-                thead { tr { th { "Account" } th { "Trusted from" } th { "In effect" } } }
+                thead { tr { th { "Account" } th { "Trusted from" } th { "In effect" } @if manages { th {} } } }
                 tbody {
                     @for e in &trusted.entries {
-                        tr { td { (e.account) } td { (time(e.effective_at_ms)) } td { (if e.effective { "yes" } else { "not yet" }) } }
+                        tr {
+                            td { (e.account) } td { (time(e.effective_at_ms)) } td { (if e.effective { "yes" } else { "not yet" }) }
+                            @if manages {
+                                td { form.inline method="post" action=(format!("/registry/accounts/{}/trusted/{}/remove", a.number, e.account)) {
+                                    button.secondary.remove type="submit" { "Remove" } } }
+                            }
+                        }
                     }
-                    @if trusted.entries.is_empty() { tr { td colspan="3" .muted { "No trusted accounts: transfers wait for the delay and stay under the limit." } } }
+                    @if trusted.entries.is_empty() { tr { td colspan="4" .muted { "No trusted accounts: transfers wait for the delay and stay under the limit." } } }
                 }
             }
             @let open: Vec<_> = trusted.proposals.iter().filter(|p| p.status == "awaiting-approval").collect();
             @if !open.is_empty() {
-                p { "Additions awaiting approval: " (open.iter().map(|p| p.trusted.as_str()).collect::<Vec<_>>().join(", ")) }
+                h3 { "Additions awaiting a second representative's approval" }
+                table #trusted-proposals {
+                    thead { tr { th { "Proposal" } th { "Account to trust" } @if approves { th {} } } }
+                    tbody {
+                        @for p in &open {
+                            tr {
+                                td { (p.id) } td { (p.trusted) }
+                                @if approves {
+                                    td { form.inline method="post" action=(format!("/registry/trusted/{}/approve", p.id)) {
+                                        button.approve type="submit" { "Approve" } } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if manages {
+                form.stack #trusted-form method="post" action=(format!("/registry/accounts/{}/trusted", a.number)) {
+                    label { "Add an account to the trusted list " input name="trusted" required placeholder="CN-100003"; }
+                    button type="submit" { "Propose" }
+                }
+                p.muted { "An addition takes effect after a second representative approves it and the configured working days pass; a removal is immediate." }
             }
         }
     };
-    html_response(StatusCode::OK, layout(Some(&viewer), "/registry", &format!("Account {}", a.number), body))
+    html_response(banner.status(), layout(Some(viewer), "/registry", &format!("Account {}", a.number), body))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct TrustedForm {
+    trusted: String,
+}
+
+/// What a trusted-list form asks for.
+enum TrustedChange {
+    Propose(String),
+    Approve(String),
+    Remove(String),
+}
+
+/// Carries out a trusted-list form through the API's path and shows the account page again.
+async fn trusted_change(
+    platform: Arc<Platform>,
+    headers: HeaderMap,
+    viewer: Viewer,
+    number: Option<String>,
+    change: TrustedChange,
+) -> Response {
+    if let Some(r) = cross_origin(&headers) {
+        return r;
+    }
+    if let Some(r) = viewer.refusal(viewer.caller.principal.is_some(), "trusted lists") {
+        return r;
+    }
+    api::blocking(move || {
+        // An approval names only the proposal: its account is the page to return to.
+        let number = number.or_else(|| match &change {
+            TrustedChange::Approve(id) => {
+                platform.access.lock().expect("access lock").access().controls().trusted_proposal(id).map(|p| p.account.number.clone())
+            }
+            _ => None,
+        });
+        let outcome = match &change {
+            TrustedChange::Propose(t) => {
+                api::propose_trusted_for(&platform, &viewer.caller, number.as_deref().unwrap_or_default(), t.trim())
+            }
+            TrustedChange::Approve(id) => api::approve_trusted_for(&platform, &viewer.caller, id),
+            TrustedChange::Remove(t) => api::remove_trusted_for(&platform, &viewer.caller, number.as_deref().unwrap_or_default(), t),
+        };
+        let (number, banner) = match outcome {
+            Ok(list) => {
+                let done = match &change {
+                    TrustedChange::Propose(t) => {
+                        format!("Proposed adding {} to the trusted list: it waits for a second representative's approval.", t.trim())
+                    }
+                    TrustedChange::Approve(id) => {
+                        let effective = list.proposals.iter().find(|p| &p.id == id).and_then(|p| p.effective_at_ms);
+                        format!("Approved {id}: in effect from {}.", effective.map_or("the next working day".to_string(), time))
+                    }
+                    TrustedChange::Remove(t) => format!("Removed {t} from the trusted list."),
+                };
+                (list.account, Banner::Done(done))
+            }
+            Err(e) => (number.unwrap_or_default(), Banner::Refused(e)),
+        };
+        if number.is_empty() {
+            return Ok(error_page(Some(&viewer), banner_error(banner)));
+        }
+        Ok(account_page(&platform, &viewer, &number, banner))
+    })
+    .await
+    .unwrap_or_else(|e| error_page(None, e))
+}
+
+fn banner_error(banner: Banner) -> ApiError {
+    match banner {
+        Banner::Refused(e) => e,
+        _ => ApiError::not_found("no such trusted-list proposal"),
+    }
+}
+
+/// `POST /registry/accounts/{number}/trusted`: proposes an addition (`api::propose_trusted_for`).
+pub(crate) async fn propose_trusted(
+    State(platform): S,
+    headers: HeaderMap,
+    viewer: Viewer,
+    Path(number): Path<String>,
+    Form(form): Form<TrustedForm>,
+) -> Response {
+    trusted_change(platform, headers, viewer, Some(number), TrustedChange::Propose(form.trusted)).await
+}
+
+/// `POST /registry/trusted/{id}/approve`: a second representative approves an addition.
+pub(crate) async fn approve_trusted(State(platform): S, headers: HeaderMap, viewer: Viewer, Path(id): Path<String>) -> Response {
+    trusted_change(platform, headers, viewer, None, TrustedChange::Approve(id)).await
+}
+
+/// `POST /registry/accounts/{number}/trusted/{trusted}/remove`: removes an entry at once.
+pub(crate) async fn remove_trusted(
+    State(platform): S,
+    headers: HeaderMap,
+    viewer: Viewer,
+    Path((number, trusted)): Path<(String, String)>,
+) -> Response {
+    trusted_change(platform, headers, viewer, Some(number), TrustedChange::Remove(trusted)).await
 }
 
 /// An account number, linked to its page when the caller may read it.
