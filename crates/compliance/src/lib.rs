@@ -13,7 +13,7 @@ use ets_rules::allocation::power::{Category, PowerUnit};
 use ets_rules::compliance::{Assessment, Lot, Project, Units};
 use ets_rules::rulebook::{self, Allocation, Rulebook};
 use rust_decimal::Decimal;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A covered entity of a market and year, with what compliance needs.
 #[derive(Clone, Debug)]
@@ -111,40 +111,69 @@ pub type ProjectCatalog = BTreeMap<String, Project>;
 /// What an account surrendered for a compliance year (reversed surrenders excluded), as lots;
 /// offsets of projects missing from the catalog come back separately, as they cannot be judged.
 pub fn surrendered(registry: &Registry, account: AccountIdx, year: u16, projects: &ProjectCatalog) -> (Vec<Lot>, Vec<(u64, String)>) {
-    let mut by_units: BTreeMap<String, (Units, u64)> = BTreeMap::new();
-    let mut unknown = Vec::new();
-    for t in registry.transactions() {
-        if t.from != Some(account) || t.reversed_by.is_some() || t.kind != (TxKind::Surrender { compliance_year: year }) {
-            continue;
-        }
-        let q: u64 = t.blocks.iter().map(|b| b.len()).sum();
-        let spec = &registry.unit(t.unit).spec;
-        let units = match &spec.class {
-            UnitClass::Allowance => Units::Allowance { vintage: spec.vintage },
-            UnitClass::Offset { project, standard } => match projects.get(project) {
-                Some(p) => Units::Offset { project: p.clone(), vintage: spec.vintage },
-                None => {
-                    unknown.push((q, format!("{standard} project {project} is not in the project catalog")));
-                    continue;
-                }
-            },
-        };
-        let key = format!("{units:?}");
-        by_units.entry(key).or_insert((units, 0)).1 += q;
-    }
-    (by_units.into_values().map(|(units, quantity)| Lot { units, quantity }).collect(), unknown)
+    let mut books = scan(registry, &BTreeSet::from([account]), year, projects);
+    let book = books.remove(&account).unwrap_or_default();
+    (book.lots(), book.unknown)
 }
 
 /// Allowances of the year's vintage allocated to an account (the basis of allocation-based
 /// offset limits), reversed allocations excluded.
 pub fn allocated_to(registry: &Registry, account: AccountIdx, vintage: u16) -> u64 {
-    registry
-        .transactions()
-        .iter()
-        .filter(|t| t.to == account && t.reversed_by.is_none() && t.kind == TxKind::Allocation)
-        .filter(|t| registry.unit(t.unit).spec.vintage == vintage && registry.unit(t.unit).spec.class == UnitClass::Allowance)
-        .map(|t| t.blocks.iter().map(|b| b.len()).sum::<u64>())
-        .sum()
+    scan(registry, &BTreeSet::from([account]), vintage, &ProjectCatalog::new()).remove(&account).map_or(0, |b| b.allocated_t)
+}
+
+/// One account's compliance year as the registry's transactions show it.
+#[derive(Default)]
+struct AccountYear {
+    /// Allowances of the year's vintage allocated to it.
+    allocated_t: u64,
+    /// Surrendered for the year, by what was surrendered.
+    surrendered: BTreeMap<String, (Units, u64)>,
+    /// Surrendered offsets of projects compliance does not know.
+    unknown: Vec<(u64, String)>,
+}
+
+impl AccountYear {
+    fn lots(&self) -> Vec<Lot> {
+        self.surrendered.values().map(|(units, quantity)| Lot { units: units.clone(), quantity: *quantity }).collect()
+    }
+}
+
+/// One pass over the registry's transactions for every account in `accounts` (reversed
+/// transactions excluded): a market's year costs one scan, not one per entity.
+fn scan(registry: &Registry, accounts: &BTreeSet<AccountIdx>, year: u16, projects: &ProjectCatalog) -> BTreeMap<AccountIdx, AccountYear> {
+    let mut out: BTreeMap<AccountIdx, AccountYear> = BTreeMap::new();
+    for t in registry.transactions() {
+        if t.reversed_by.is_some() {
+            continue;
+        }
+        let q = || t.blocks.iter().map(|b| b.len()).sum::<u64>();
+        let spec = &registry.unit(t.unit).spec;
+        if t.kind == TxKind::Allocation && accounts.contains(&t.to) {
+            if spec.vintage == year && spec.class == UnitClass::Allowance {
+                out.entry(t.to).or_default().allocated_t += q();
+            }
+            continue;
+        }
+        let Some(from) = t.from.filter(|f| accounts.contains(f)) else { continue };
+        if t.kind != (TxKind::Surrender { compliance_year: year }) {
+            continue;
+        }
+        let book = out.entry(from).or_default();
+        let units = match &spec.class {
+            UnitClass::Allowance => Units::Allowance { vintage: spec.vintage },
+            UnitClass::Offset { project, standard } => match projects.get(project) {
+                Some(p) => Units::Offset { project: p.clone(), vintage: spec.vintage },
+                None => {
+                    book.unknown.push((q(), format!("{standard} project {project} is not in the project catalog")));
+                    continue;
+                }
+            },
+        };
+        let key = format!("{units:?}");
+        book.surrendered.entry(key).or_insert((units, 0)).1 += q();
+    }
+    out
 }
 
 /// Each covered entity with its account and its assessment (or why it could not be assessed).
@@ -154,16 +183,20 @@ pub type Assessed = Vec<(String, Option<String>, Result<Assessment, String>)>;
 /// from the MRV register, allocation and surrenders from the registry, fines at `price`.
 pub fn assess_all(rb: &Rulebook, state: &MrvState, registry: &Registry, year: i32, price: Fen, projects: &ProjectCatalog) -> Assessed {
     let y = year as u16;
+    let covered = covered(state, &rb.rulebook.market, year);
+    let accounts: BTreeSet<AccountIdx> =
+        covered.iter().filter_map(|c| c.account.as_deref().and_then(|a| registry.find_account(a))).collect();
+    let books = scan(registry, &accounts, y, projects);
+    let empty = AccountYear::default();
     let mut out = Vec::new();
-    for c in covered(state, &rb.rulebook.market, year) {
+    for c in covered {
         let result = (|| {
             let verified = c.verified_t.ok_or_else(|| format!("no accepted {year} report"))?;
             let account = c.account.as_deref().ok_or("no registry account in its coverage")?;
             let idx = registry.find_account(account).ok_or_else(|| format!("unknown registry account {account}"))?;
-            let (lots, unknown) = surrendered(registry, idx, y, projects);
-            let allocated = allocated_to(registry, idx, y);
-            let mut a = rb.compliance.assess(y, verified, allocated, &lots, price).map_err(|e| e.to_string())?;
-            a.not_counted.extend(unknown);
+            let book = books.get(&idx).unwrap_or(&empty);
+            let mut a = rb.compliance.assess(y, verified, book.allocated_t, &book.lots(), price).map_err(|e| e.to_string())?;
+            a.not_counted.extend(book.unknown.iter().cloned());
             Ok(a)
         })();
         out.push((c.entity, c.account, result));
