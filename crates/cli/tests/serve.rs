@@ -123,6 +123,28 @@ fn the_demo_server_serves_each_role_what_it_may_see() {
     let (status, _) = s.request("GET", "/api/v1/mrv/reports?state=lost", Some(&verifier), None);
     assert_eq!(status, 400);
 
+    // Two reports wait for the demo's verification body; the verifier gives an opinion and the
+    // national authority accepts through the API, and the entity's compliance is assessed.
+    let (_, queue) = s.request("GET", "/api/v1/mrv/reports?state=assigned", Some(&verifier), None);
+    let queue = queue.as_array().unwrap().clone();
+    assert_eq!(queue.len(), 2, "{queue:?}");
+    let report = queue[0]["id"].as_str().unwrap().to_string();
+    let entity = queue[0]["entity"].as_str().unwrap().to_string();
+    let opinion = json!({"id": "op-1", "command": {"type": "give_opinion", "report": report, "stated": "Unqualified"}});
+    let (status, body) = s.request("POST", "/api/v1/mrv/commands", Some(&verifier), Some(opinion));
+    assert_eq!(status, 201, "{body}");
+    let regulator = s.login("regulator-cn");
+    let (status, body) = s.request(
+        "POST",
+        "/api/v1/mrv/commands",
+        Some(&regulator),
+        Some(json!({"id": "acc-1", "command": {"type": "accept", "report": report}})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (_, cn) = s.request("GET", "/api/v1/compliance/CN?year=2025", Some(&regulator), None);
+    let e = cn["entities"].as_array().unwrap().iter().find(|e| e["entity"] == entity.as_str()).unwrap();
+    assert!(e["obligation_t"].as_u64().is_some_and(|t| t > 0), "{e}");
+
     // A pilot's regulator sees only what its market covers; the national one more.
     let pilot = s.login(&s.user("pilot's authority"));
     let (_, pilot_view) = s.request("GET", "/api/v1/mrv/anomalies?year=2025", Some(&pilot), None);

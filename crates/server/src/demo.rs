@@ -185,6 +185,7 @@ pub fn prepare(location: &Location, rules: &ControlRules, clock: &Clock) -> Resu
     };
     let exchange_time = ExchangeTime::Session { start_ms: session_start(day, offset_ms), length_ms: 110 * 60_000, started_at: now };
     primary_auction(&mut exchange, &mut ledger, &cea, &member_a, &member_b, session_start(day, offset_ms), now)?;
+    mrv_queues(location, now)?;
     Ok(DemoSetup { users, account: account_a, counterparty: account_b, exchange_time })
 }
 
@@ -278,5 +279,50 @@ fn primary_auction(
     for r in exchange.submit_batch(&envelopes, ledger)? {
         r.map_err(|e| StoreError::Conflict(format!("the demo auction: {}", e.message)))?;
     }
+    Ok(())
+}
+
+/// Work waiting in the MRV queues, and the demo's users as MRV persons: `regulator-cn` an
+/// official, `verifier` the auditor of a verification body `VER-DEMO`; two national entities
+/// whose 2025 data carries a planted anomaly file their annual reports and engage `VER-DEMO`,
+/// so the verifier's queue holds them (an opinion, then the authority's acceptance, go through
+/// `POST /api/v1/mrv/commands`). Run once: skipped when `regulator-cn` is already an official.
+fn mrv_queues(location: &Location, now: Timestamp) -> Result<(), StoreError> {
+    use ets_mrv::state::Command as M;
+    let factors = ets_mrv::FactorSet::builtin().map_err(|e| StoreError::Corrupt(format!("built-in MRV factors: {e}")))?;
+    let mut mrv = ets_store::MrvLog::open(location.open()?, factors, ets_mrv::state::MrvParams::default())?;
+    let state = mrv.state();
+    let Some(official) = state.officials().iter().next().cloned() else { return Ok(()) };
+    if state.officials().contains("regulator-cn") {
+        return Ok(());
+    }
+    // National entities without a report for 2025 (their data carries a planted anomaly).
+    let filed: std::collections::BTreeSet<&str> = state.workflow().reports().map(|r| r.entity.as_str()).collect();
+    let waiting: Vec<(String, String, i32)> = state
+        .entities()
+        .filter(|e| e.markets.contains("CN") && !filed.contains(e.id.as_str()))
+        .filter_map(|e| e.representatives.iter().next().map(|rep| (e.id.clone(), rep.clone(), 2025)))
+        .take(2)
+        .collect();
+    let verifier = ets_mrv::verification::Verifier {
+        id: "VER-DEMO".into(),
+        accredited: true,
+        staff: ["verifier".to_string()].into(),
+        prepared_for_entities: Default::default(),
+        prepared_in_provinces: Default::default(),
+    };
+    let mut steps: Vec<(String, M)> =
+        vec![(official.clone(), M::AddOfficial { person: "regulator-cn".into() }), (official, M::RegisterVerifier { verifier })];
+    for (entity, rep, year) in &waiting {
+        let report = format!("{entity}-{year}");
+        steps.push((rep.clone(), M::SubmitReport { report: report.clone(), entity: entity.clone(), year: *year }));
+        steps.push((rep.clone(), M::AssignVerifier { report, verifier: "VER-DEMO".into() }));
+    }
+    let batch: Vec<ets_store::MrvSubmission> = steps
+        .into_iter()
+        .enumerate()
+        .map(|(i, (actor, command))| ets_store::MrvSubmission { command_id: format!("serve-demo-mrv-{i}"), actor, at: now, command })
+        .collect();
+    mrv.submit_batch(&batch, &[]).map_err(|(i, e)| StoreError::Conflict(format!("demo MRV step {i:?}: {e}")))?;
     Ok(())
 }

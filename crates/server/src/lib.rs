@@ -11,6 +11,7 @@
 pub mod api;
 mod api_cbam;
 mod api_finance;
+mod api_mrv;
 mod api_sim;
 pub mod auctions;
 mod auth;

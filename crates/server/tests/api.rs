@@ -81,6 +81,14 @@ async fn authorization_matrix() {
         (Method::GET, "/api/v1/compliance/CN?year=2025".into(), None, vec!["admin", "auditor", "regulator-cn", "alice", "approver", "bob"]),
         (Method::GET, "/api/v1/compliance/BJ?year=2025".into(), None, vec!["admin", "auditor", "regulator-bj", "carol"]),
         (Method::GET, "/api/v1/auctions".into(), None, everyone.clone()),
+        // Accepting a report not yet verified: the national authority's kind of step (refused
+        // by the MRV rules once allowed: regulator-cn is no MRV official), nobody else's.
+        (
+            Method::POST,
+            "/api/v1/mrv/commands".into(),
+            Some(json!({"id": "m1", "command": {"type": "accept", "report": common::PENDING_REPORT}})),
+            vec!["regulator-cn"],
+        ),
         // No bids: invalid once allowed, nothing run.
         (
             Method::POST,
@@ -429,6 +437,7 @@ async fn openapi_document_describes_every_route_and_the_explorer_is_served() {
         "/api/v1/compliance",
         "/api/v1/compliance/{market}",
         "/api/v1/auctions",
+        "/api/v1/mrv/commands",
     ] {
         assert!(paths.contains_key(path), "{path} missing from the document");
     }
@@ -576,26 +585,26 @@ async fn compliance_status_per_market_and_entity() {
     assert_eq!(cn["price_fen"], common::CN_FINE_PRICE_FEN);
     assert_eq!(cn["scope"], "market");
     assert_eq!(cn["covered"], 2);
-    let mut fines = 0;
-    for (entity, account) in common::ENTITIES {
-        let e = cn["entities"].as_array().unwrap().iter().find(|e| e["entity"] == entity).unwrap_or_else(|| panic!("{entity} in {cn}"));
-        assert_eq!(e["account"], account);
-        let obligation = verified(entity);
-        assert!(obligation > 100_000, "{entity}: a power plant's year, not {obligation} t");
-        assert_eq!(e["obligation_t"], obligation);
-        let counted = if account == A { common::SURRENDERED_A } else { 0 };
-        assert_eq!(e["allowances_counted_t"], counted, "{e}");
-        assert_eq!(e["offsets_counted_t"], 0);
-        let short = obligation - counted;
-        assert_eq!(e["shortfall_t"], short);
-        assert_eq!(e["status"], "shortfall");
-        assert_eq!(e["fine_fen"], short as i64 * 5 * common::CN_FINE_PRICE_FEN, "{e}");
-        assert_eq!(e["next_year_deduction_t"], short);
-        fines += short as i64 * 5 * common::CN_FINE_PRICE_FEN;
-    }
-    assert_eq!(cn["shortfall"], 2);
-    assert_eq!(cn["compliant"], 0);
-    assert_eq!(cn["fines_fen"], fines);
+    let (entity, account) = common::ENTITIES[0];
+    let e = cn["entities"].as_array().unwrap().iter().find(|e| e["entity"] == entity).unwrap_or_else(|| panic!("{entity} in {cn}"));
+    assert_eq!(e["account"], account);
+    let obligation = verified(entity);
+    assert!(obligation > 100_000, "{entity}: a power plant's year, not {obligation} t");
+    assert_eq!(e["obligation_t"], obligation);
+    assert_eq!(e["allowances_counted_t"], common::SURRENDERED_A, "{e}");
+    assert_eq!(e["offsets_counted_t"], 0);
+    let short = obligation - common::SURRENDERED_A;
+    assert_eq!(e["shortfall_t"], short);
+    assert_eq!(e["status"], "shortfall");
+    let fine = short as i64 * 5 * common::CN_FINE_PRICE_FEN;
+    assert_eq!(e["fine_fen"], fine, "{e}");
+    assert_eq!(e["next_year_deduction_t"], short);
+    // CN-E0002's report is still with the verifier: not assessed, and why.
+    let pending = cn["entities"].as_array().unwrap().iter().find(|e| e["entity"] == common::ENTITIES[1].0).unwrap();
+    assert_eq!(pending["status"], "not assessed");
+    assert_eq!(pending["not_assessed"], "no accepted 2025 report");
+    assert_eq!((cn["shortfall"].as_u64(), cn["compliant"].as_u64(), cn["not_assessed"].as_u64()), (Some(1), Some(0), Some(1)));
+    assert_eq!(cn["fines_fen"], fine);
     assert_eq!(cn["surrendered_counted_t"], common::SURRENDERED_A);
 
     // A representative sees its own account's entity only, with the same figures.
@@ -706,4 +715,66 @@ async fn a_primary_auction_clears_delivers_and_publishes() {
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+/// The MRV workflow through the API: the entity's representative engages the verifier, the
+/// verifier's auditor gives an opinion, the authority's official accepts; each step needs its
+/// role and the MRV rules' person; a retried id is answered, not repeated; the accepted report
+/// makes the entity's compliance assessable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mrv_workflow_runs_through_the_api_step_by_step() {
+    let w = World::new();
+    let rep = w.login("cn-op2").await;
+    let auditor = w.login(ets_mrv::sample::VERIFIER_STAFF).await;
+    let official = w.login(ets_mrv::sample::AUTHORITY).await;
+    let report = common::PENDING_REPORT;
+    let step = |id: &str, command: Value| json!({"id": id, "command": command});
+    let post = |secret: &str, body: Value| {
+        let secret = secret.to_string();
+        let w = &w;
+        async move { w.call(Method::POST, "/api/v1/mrv/commands", Some(&secret), Some(body)).await }
+    };
+
+    // Not yet: the report is only submitted, so nobody may accept it; the representative is
+    // not the authority at all.
+    let (status, body) = post(&rep, step("a0", json!({"type": "accept", "report": report}))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = post(&official, step("a0", json!({"type": "accept", "report": report}))).await;
+    assert_eq!(status, StatusCode::CONFLICT, "an unverified report cannot be accepted: {body}");
+
+    let (status, body) =
+        post(&rep, step("assign", json!({"type": "assign_verifier", "report": report, "verifier": ets_mrv::sample::VERIFIER}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // alice represents A, not CN-E0002's account: not her step.
+    let alice = w.login("alice").await;
+    let (status, _) = post(&alice, step("x", json!({"type": "resubmit_report", "report": report, "reason": "no"}))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = post(&auditor, step("opinion", json!({"type": "give_opinion", "report": report, "stated": "Unqualified"}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, accepted) = post(&official, step("accept", json!({"type": "accept", "report": report}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{accepted}");
+    assert_eq!(accepted["repeated"], false);
+    let (status, again) = post(&official, step("accept", json!({"type": "accept", "report": report}))).await;
+    assert_eq!((status, again["repeated"].as_bool(), again["seq"].clone()), (StatusCode::CREATED, Some(true), accepted["seq"].clone()));
+
+    // Bad input names what was wrong; nothing is written.
+    let (status, body) = post(&official, step("bad", json!({"type": "no_such_step"}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("no_such_step"), "{body}");
+    let (status, _) =
+        w.call(Method::POST, "/api/v1/mrv/commands", None, Some(step("anon", json!({"type": "accept", "report": report})))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // The report is accepted, its entity now assessed: bob surrendered nothing.
+    let (_, reports) = w.get("/api/v1/mrv/reports?state=accepted", Some(&official)).await;
+    let r = reports.as_array().unwrap().iter().find(|r| r["id"] == report).expect("accepted");
+    let verified: rust_decimal::Decimal = r["verified_emissions_t"].as_str().unwrap().parse().unwrap();
+    let (_, cn) = w.get("/api/v1/compliance/CN?year=2025", Some(&official)).await;
+    let e = cn["entities"].as_array().unwrap().iter().find(|e| e["entity"] == common::ENTITIES[1].0).unwrap();
+    assert_eq!(e["status"], "shortfall", "{e}");
+    assert_eq!(e["obligation_t"].as_u64().map(rust_decimal::Decimal::from), Some(verified.ceil()));
+    assert_eq!(e["shortfall_t"], e["obligation_t"]);
+    // The audit of who did it is the MRV journal's: each step under the person's name.
+    let (_, queue) = w.get("/api/v1/mrv/reports?state=submitted", Some(&auditor)).await;
+    assert_eq!(queue, json!([]));
 }

@@ -212,7 +212,7 @@ async fn each_role_sees_the_accounts_and_pages_its_roles_allow() {
         |body: &str| -> Vec<String> { body.split("<tr class=\"").skip(1).map(|r| r.split("</tr>").next().unwrap().to_string()).collect() };
     let cn_rows = rows(&page.body);
     assert_eq!(cn_rows.len(), 2, "{}", page.body);
-    assert!(cn_rows.iter().all(|r| r.starts_with("shortfall")), "{cn_rows:?}");
+    assert!(cn_rows[0].starts_with("shortfall") && cn_rows[1].starts_with("not-assessed"), "{cn_rows:?}");
     assert!(cn_rows[0].contains("CN-E0001") && cn_rows[0].contains(&format!("href=\"/registry/accounts/{A}\"")));
     assert!(page.body.contains("cn-power-2025-2026-draft") && page.body.contains("¥74.63"), "rulebook and fine price shown");
     let alice = w.login("alice").await;
@@ -225,13 +225,15 @@ async fn each_role_sees_the_accounts_and_pages_its_roles_allow() {
     let bj = get(&w, "/compliance", Some(&carol)).await;
     assert!(bj.body.contains("compliance-BJ") && !bj.body.contains("compliance-CN") && bj.body.contains("No covered entity to show"));
 
-    // MRV: the verifier's queue for the verifier, the authority's for the authority; both see
-    // the year's two accepted reports.
+    // MRV: the verifier's queue (CN-E0002's submitted report) for the verifier, the
+    // authority's for the authority; both see the year's accepted report.
     let verifier = w.login("verifier").await;
     let page = get(&w, "/mrv", Some(&verifier)).await;
     assert!(page.body.contains("card verifier") && !page.body.contains("card authority"), "{}", page.body);
+    let queue = &page.body[page.body.find("id=\"verifier-queue\"").expect("the verifier's queue")..];
+    assert!(queue.split("</table>").next().unwrap().contains(common::PENDING_REPORT), "{queue}");
     for page in [page, get(&w, "/mrv", Some(&cn)).await] {
-        assert!(page.body.contains("accepted: <strong>2</strong>"), "{}", page.body);
+        assert!(page.body.contains("accepted: <strong>1</strong>") && page.body.contains("submitted: <strong>1</strong>"), "{}", page.body);
         assert!(page.body.contains("CN-E0001-2025") && page.body.contains("CN-E0002-2025"));
     }
     assert!(get(&w, "/mrv", Some(&cn)).await.body.contains("card authority"));

@@ -53,6 +53,8 @@ pub const RESERVE_T: u64 = 50_000;
 pub const SURRENDERED_A: u64 = 30_000;
 /// The national fine price of the test set-up, ¥74.63.
 pub const CN_FINE_PRICE_FEN: i64 = 7_463;
+/// The report left submitted (verified and accepted through the API in the tests).
+pub const PENDING_REPORT: &str = "CN-E0002-2025";
 /// The national entities of the MRV year and their compliance accounts.
 pub const ENTITIES: [(&str, &str); 2] = [("CN-E0001", A), ("CN-E0002", B)];
 
@@ -66,8 +68,9 @@ pub fn compliance() -> ets_compliance::Setup {
     setup
 }
 
-/// A verified 2025 MRV year of two national power entities (the MRV crate's sample generator,
-/// nothing planted), covered by the national market from alice's and bob's accounts.
+/// A 2025 MRV year of two national power entities (the MRV crate's sample generator, nothing
+/// planted), covered by the national market from alice's and bob's accounts: CN-E0001's report
+/// verified and accepted, CN-E0002's submitted and waiting for verification (`PENDING_REPORT`).
 fn mrv_year(location: &Location) {
     use ets_mrv::entity::{Coverage, Sector};
     use ets_mrv::sample;
@@ -78,6 +81,10 @@ fn mrv_year(location: &Location) {
     let mut batch: Vec<ets_store::MrvSubmission> = sc
         .commands
         .iter()
+        .filter(|(_, _, command)| {
+            let v = serde_json::to_value(command).unwrap();
+            v["report"] != PENDING_REPORT || v["type"] == "submit_report"
+        })
         .enumerate()
         .map(|(i, (actor, at, command))| ets_store::MrvSubmission {
             command_id: format!("mrv-{i}"),
@@ -124,6 +131,11 @@ pub fn users() -> Vec<(&'static str, Vec<Role>)> {
         ("approver", vec![Role::ApprovingRepresentative { account: A.into() }]),
         ("bob", vec![Role::AccountRepresentative { account: B.into() }, Role::ExchangeMember { member: "bob".into() }]),
         ("carol", vec![Role::AccountRepresentative { account: C.into() }]),
+        // The MRV year's people under their MRV names: the sample's official, the verification
+        // body's auditor, and CN-E0002's representative (B is its compliance account).
+        (ets_mrv::sample::AUTHORITY, vec![Role::MarketAuthority { market: "CN".into() }]),
+        (ets_mrv::sample::VERIFIER_STAFF, vec![Role::Verifier]),
+        ("cn-op2", vec![Role::AccountRepresentative { account: B.into() }]),
     ]
 }
 
