@@ -84,6 +84,7 @@ pub fn api_router() -> (axum::Router<Arc<Platform>>, utoipa::openapi::OpenApi) {
         .routes(routes!(mrv_reports))
         .routes(routes!(mrv_anomalies))
         .routes(routes!(crate::api_mrv::mrv_command))
+        .routes(routes!(crate::api_registry::registry_command))
         .routes(routes!(crate::compliance::compliance_all))
         .routes(routes!(crate::compliance::compliance_market))
         .routes(routes!(crate::auctions::auctions, crate::auctions::run_auction))

@@ -12,6 +12,7 @@ pub mod api;
 mod api_cbam;
 mod api_finance;
 mod api_mrv;
+mod api_registry;
 mod api_sim;
 pub mod auctions;
 mod auth;

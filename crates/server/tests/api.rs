@@ -81,6 +81,16 @@ async fn authorization_matrix() {
         (Method::GET, "/api/v1/compliance/CN?year=2025".into(), None, vec!["admin", "auditor", "regulator-cn", "alice", "approver", "bob"]),
         (Method::GET, "/api/v1/compliance/BJ?year=2025".into(), None, vec!["admin", "auditor", "regulator-bj", "carol"]),
         (Method::GET, "/api/v1/auctions".into(), None, everyone.clone()),
+        // Surrendering more than A holds: alice's kind of command (refused by the registry once
+        // allowed), nobody else's.
+        (
+            Method::POST,
+            "/api/v1/registry/commands".into(),
+            Some(
+                json!({"id": "m1", "command": {"Surrender": {"account": A, "unit": {"code": "CEA", "project": null, "vintage": 2025}, "quantity": 999_999_999u64, "compliance_year": 2025}}}),
+            ),
+            vec!["alice"],
+        ),
         // Accepting a report not yet verified: the national authority's kind of step (refused
         // by the MRV rules once allowed: regulator-cn is no MRV official), nobody else's.
         (
@@ -438,6 +448,7 @@ async fn openapi_document_describes_every_route_and_the_explorer_is_served() {
         "/api/v1/compliance/{market}",
         "/api/v1/auctions",
         "/api/v1/mrv/commands",
+        "/api/v1/registry/commands",
     ] {
         assert!(paths.contains_key(path), "{path} missing from the document");
     }
@@ -777,4 +788,71 @@ async fn the_mrv_workflow_runs_through_the_api_step_by_step() {
     // The audit of who did it is the MRV journal's: each step under the person's name.
     let (_, queue) = w.get("/api/v1/mrv/reports?state=submitted", Some(&auditor)).await;
     assert_eq!(queue, json!([]));
+}
+
+/// Registry commands through the API: a representative surrenders for the compliance year (and
+/// compliance counts it), a market's authority allocates as the registry's authority, an
+/// administrator opens an account; each only where its role reaches; transfers are refused here
+/// (four-eyes path); a retried id is answered, not repeated; a refusal changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_commands_run_for_the_role_that_may_run_them() {
+    let w = World::new();
+    let alice = w.login("alice").await;
+    let unit = json!({"code": "CEA", "project": null, "vintage": 2025});
+    let run = |secret: String, id: &str, command: Value| {
+        let body = json!({"id": id, "command": command});
+        let w = &w;
+        async move { w.call(Method::POST, "/api/v1/registry/commands", Some(&secret), Some(body)).await }
+    };
+    let holdings = |v: &Value| {
+        v["holdings"].as_array().unwrap().iter().filter(|h| h["unit"] == "CEA:2025").map(|h| h["total_t"].as_u64().unwrap()).sum::<u64>()
+    };
+    let (_, before) = w.get(&format!("/api/v1/accounts/{A}"), Some(&alice)).await;
+
+    let surrender = json!({"Surrender": {"account": A, "unit": unit, "quantity": 5_000, "compliance_year": 2025}});
+    let (status, done) = run(alice.clone(), "s1", surrender.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{done}");
+    assert_eq!((done["actor"].as_str(), done["repeated"].as_bool()), (Some("alice"), Some(false)));
+    let (status, again) = run(alice.clone(), "s1", surrender.clone()).await;
+    assert_eq!((status, again["repeated"].as_bool()), (StatusCode::CREATED, Some(true)));
+    let (_, after) = w.get(&format!("/api/v1/accounts/{A}"), Some(&alice)).await;
+    assert_eq!(holdings(&after), holdings(&before) - 5_000, "surrendered once");
+    let regulator = w.login("regulator-cn").await;
+    let (_, cn) = w.get("/api/v1/compliance/CN?year=2025", Some(&regulator)).await;
+    let e = cn["entities"].as_array().unwrap().iter().find(|e| e["entity"] == common::ENTITIES[0].0).unwrap();
+    assert_eq!(e["allowances_counted_t"], common::SURRENDERED_A + 5_000, "{e}");
+
+    // More than A holds: refused by the registry, nothing moves. Bob is not A's representative.
+    let too_much = json!({"Surrender": {"account": A, "unit": unit, "quantity": 10_000_000, "compliance_year": 2025}});
+    let (status, body) = run(alice.clone(), "s2", too_much).await;
+    assert!(status.is_client_error() && status != StatusCode::FORBIDDEN, "{status} {body}");
+    let bob = w.login("bob").await;
+    let (status, _) = run(bob, "s3", surrender).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, unchanged) = w.get(&format!("/api/v1/accounts/{A}"), Some(&alice)).await;
+    assert_eq!(holdings(&unchanged), holdings(&after));
+
+    // The national authority allocates, as the registry's CN authority; BJ's may not.
+    let (_, b_before) = w.get(&format!("/api/v1/accounts/{B}"), Some(&regulator)).await;
+    let allocate = json!({"Allocate": {"from": "CN-ISSUANCE", "to": B, "unit": unit, "quantity": 1_000}});
+    let (status, done) = run(regulator.clone(), "a1", allocate.clone()).await;
+    assert_eq!((status, done["actor"].as_str()), (StatusCode::CREATED, Some("cn-auth")), "{done}");
+    let (_, b_after) = w.get(&format!("/api/v1/accounts/{B}"), Some(&regulator)).await;
+    assert_eq!(holdings(&b_after), holdings(&b_before) + 1_000);
+    let bj = w.login("regulator-bj").await;
+    let (status, _) = run(bj, "a2", allocate).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Transfers take the four-eyes path; an administrator opens an account.
+    let (status, body) = run(alice.clone(), "t1", json!({"Transfer": {"from": A, "to": B, "unit": unit, "quantity": 1}})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body["message"].as_str().unwrap().contains("/api/v1/transfers"), "{body}");
+    let admin = w.login("admin").await;
+    let open =
+        json!({"OpenAccount": {"market": "BJ", "kind": "Trading", "holder": "Dana", "holder_type": "Entity", "representatives": ["dana"]}});
+    let (status, opened) = run(admin, "o1", open).await;
+    assert_eq!(status, StatusCode::CREATED, "{opened}");
+    assert!(opened["account"].as_str().is_some_and(|n| n.starts_with("BJ-")), "{opened}");
+    let (status, body) = run(alice, "bad", json!({"NoSuchCommand": {}})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
 }
