@@ -1389,7 +1389,7 @@ fn report_state(state: &ets_mrv::verification::ReportState) -> &'static str {
 #[utoipa::path(get, path = "/api/v1/mrv/reports", tag = "mrv", params(ReportsQuery), security(("session" = []), ("bearer" = [])),
     responses((status = 200, body = Vec<ReportInfo>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn mrv_reports(State(platform): S, caller: Caller, Query(q): Query<ReportsQuery>) -> ApiResult<Json<Vec<ReportInfo>>> {
-    reports_for(&platform, &caller, &q).map(Json)
+    blocking(move || reports_for(&platform, &caller, &q)).await.map(Json)
 }
 
 /// The reports `caller` may see, filtered by `q`.
@@ -1447,7 +1447,7 @@ pub struct AnomalyInfo {
 #[utoipa::path(get, path = "/api/v1/mrv/anomalies", tag = "mrv", params(AnomaliesQuery), security(("session" = []), ("bearer" = [])),
     responses((status = 200, body = Vec<AnomalyInfo>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn mrv_anomalies(State(platform): S, caller: Caller, Query(q): Query<AnomaliesQuery>) -> ApiResult<Json<Vec<AnomalyInfo>>> {
-    anomalies_for(&platform, &caller, q.year).map(Json)
+    blocking(move || anomalies_for(&platform, &caller, q.year)).await.map(Json)
 }
 
 /// The year's anomalies on the entities `caller` may see, most severe first.

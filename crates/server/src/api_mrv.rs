@@ -66,36 +66,76 @@ fn review(state: &MrvState, entity: &str) -> ApiResult<Vec<Action>> {
     Ok(e.markets.iter().map(|m| Action::ReviewMrv { market: m.clone() }).collect())
 }
 
-/// What the caller needs for `command`: any one of the actions.
-fn needs(state: &MrvState, platform: &Platform, command: &Command) -> ApiResult<Vec<Action>> {
+/// What a step needs: any one of the actions, or every one.
+enum Need {
+    Any(Vec<Action>),
+    All(Vec<Action>),
+}
+
+impl Need {
+    fn met(&self, caller: &Caller) -> bool {
+        let allows = |a: &Action| ets_access::allows(caller.roles(), a);
+        match self {
+            Need::Any(actions) => actions.iter().any(allows),
+            Need::All(actions) => !actions.is_empty() && actions.iter().all(allows),
+        }
+    }
+}
+
+/// A coverage's registry account must exist and belong to the market it covers (compliance
+/// reads that account's allocations and surrenders).
+fn coverage_account(platform: &Platform, account: Option<&str>, market: &str) -> ApiResult<()> {
+    if let Some(number) = account {
+        let r = crate::api::account_ref(platform, number)?;
+        if r.market != market {
+            return Err(ApiError::refused(format!("account {number} is in market {}, not {market}", r.market)));
+        }
+    }
+    Ok(())
+}
+
+/// What the caller needs for `command`.
+fn needs(state: &MrvState, platform: &Platform, command: &Command) -> ApiResult<Need> {
     let submit = |entity: &str| entity_ref(state, platform, entity).map(|entity| vec![Action::SubmitMrv { entity }]);
     match command {
-        Command::SubmitMonthly { entity, .. } | Command::SubmitReport { entity, .. } => submit(entity),
-        Command::SetPlan { plan, .. } => submit(&plan.entity),
-        Command::AddInstallation { installation } => submit(&installation.entity),
+        Command::SubmitMonthly { entity, .. } | Command::SubmitReport { entity, .. } => submit(entity).map(Need::Any),
+        Command::SetPlan { plan, .. } => submit(&plan.entity).map(Need::Any),
+        Command::AddInstallation { installation } => submit(&installation.entity).map(Need::Any),
         Command::AddUnit { unit } => {
             let entity = state
                 .installations()
                 .find(|i| i.id == unit.installation)
                 .map(|i| i.entity.clone())
                 .ok_or_else(|| ApiError::not_found(format!("no installation {}", unit.installation)))?;
-            submit(&entity)
+            submit(&entity).map(Need::Any)
         }
-        Command::ResubmitReport { report, .. } => submit(&report_entity(state, report)?),
+        Command::ResubmitReport { report, .. } => submit(&report_entity(state, report)?).map(Need::Any),
         // The entity engages its verifier (the authority may too, where it procures verification).
         Command::AssignVerifier { report, .. } => {
             let entity = report_entity(state, report)?;
             let mut any = submit(&entity).unwrap_or_default();
             any.extend(review(state, &entity)?);
-            Ok(any)
+            Ok(Need::Any(any))
         }
-        Command::Accept { report } | Command::Return { report, .. } => review(state, &report_entity(state, report)?),
-        Command::RecordFinding { .. } | Command::ResolveNonConformity { .. } | Command::GiveOpinion { .. } => Ok(vec![Action::VerifyMrv]),
-        Command::Cover { coverage, .. } => Ok(vec![Action::ReviewMrv { market: coverage.market.clone() }]),
-        Command::EndCoverage { market, .. } => Ok(vec![Action::ReviewMrv { market: market.clone() }]),
-        Command::Migrate { to_market, .. } => Ok(vec![Action::ReviewMrv { market: to_market.clone() }]),
-        Command::RegisterEntity { entity } => Ok(entity.markets.iter().map(|m| Action::ReviewMrv { market: m.clone() }).collect()),
-        Command::AddOfficial { .. } | Command::RegisterVerifier { .. } => Ok(vec![Action::AdministerRegistry]),
+        Command::Accept { report } | Command::Return { report, .. } => review(state, &report_entity(state, report)?).map(Need::Any),
+        Command::RecordFinding { .. } | Command::ResolveNonConformity { .. } | Command::GiveOpinion { .. } => {
+            Ok(Need::Any(vec![Action::VerifyMrv]))
+        }
+        Command::Cover { coverage, .. } => {
+            coverage_account(platform, coverage.account.as_deref(), &coverage.market)?;
+            Ok(Need::All(vec![Action::ReviewMrv { market: coverage.market.clone() }]))
+        }
+        Command::EndCoverage { market, .. } => Ok(Need::All(vec![Action::ReviewMrv { market: market.clone() }])),
+        // A move takes the entity from one market to another: both authorities' business.
+        Command::Migrate { from_market, to_market, account, .. } => {
+            coverage_account(platform, account.as_deref(), to_market)?;
+            Ok(Need::All(vec![Action::ReviewMrv { market: from_market.clone() }, Action::ReviewMrv { market: to_market.clone() }]))
+        }
+        // Registering an entity in several markets takes the authority of each.
+        Command::RegisterEntity { entity } => {
+            Ok(Need::All(entity.markets.iter().map(|m| Action::ReviewMrv { market: m.clone() }).collect()))
+        }
+        Command::AddOfficial { .. } | Command::RegisterVerifier { .. } => Ok(Need::All(vec![Action::AdministerRegistry])),
     }
 }
 
@@ -109,18 +149,19 @@ pub(crate) async fn mrv_command(
     Json(body): Json<MrvCommandRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<MrvStep>)> {
     let user = caller.signed_in()?.user.clone();
-    if body.id.is_empty() || body.id.len() > 64 || !body.id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-        return Err(ApiError::invalid("id: 1 to 64 letters, digits, '-', '_' or '.'"));
+    if body.id.is_empty() || body.id.len() > 32 || !body.id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        return Err(ApiError::invalid("id: 1 to 32 letters, digits, '-', '_' or '.'"));
     }
     let command: Command = serde_json::from_value(body.command).map_err(|e| ApiError::refused(format!("command: {e}")))?;
     crate::api::blocking(move || {
         let mut mrv = platform.mrv.lock().expect("mrv lock");
-        let actions = needs(mrv.state(), &platform, &command)?;
-        if !actions.iter().any(|a| ets_access::allows(caller.roles(), a)) {
+        let need = needs(mrv.state(), &platform, &command)?;
+        if !need.met(&caller) {
             return Err(ApiError::forbidden(format!("{user}'s roles do not allow this MRV step ({})", command_name(&command))));
         }
-        // Client ids are the caller's own: two users cannot collide, a retry is recognised.
-        let id = format!("api-{user}-{}", body.id);
+        // Client ids are the caller's own (the user's name length-prefixed, so two users never
+        // make the same id); a retry is recognised.
+        let id = format!("api-{}-{user}-{}", user.len(), body.id);
         let receipt = mrv.submit(&id, &user, platform.now(), &command, &[]).map_err(|e| match e {
             ets_store::MrvError::Rejected(r) => {
                 let status = match r.kind {

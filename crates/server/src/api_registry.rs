@@ -3,7 +3,7 @@
 //! - a market's authority (`IssueUnits`, `ManageMarket` of the market the command touches)
 //!   issues, allocates, sets caps, freezes, unfreezes and withdraws; the registry knows the
 //!   authority by its own actor name, so the platform submits as the market's first registry
-//!   authority, under a command id naming the user (`api-{user}-{id}`);
+//!   authority, under a command id naming the user (`api-{length}-{user}-{id}`);
 //! - an account's representative (`ProposeTransfer` of the account) surrenders for a compliance
 //!   year and cancels voluntarily, under its own name (the registry checks it represents);
 //! - registry administrators (`AdministerRegistry`) add markets, open accounts, change
@@ -120,8 +120,8 @@ pub(crate) async fn registry_command(
     Json(body): Json<RegistryCommandRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<RegistryResult>)> {
     let user = caller.signed_in()?.user.clone();
-    if body.id.is_empty() || body.id.len() > 64 || !body.id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-        return Err(ApiError::invalid("id: 1 to 64 letters, digits, '-', '_' or '.'"));
+    if body.id.is_empty() || body.id.len() > 32 || !body.id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        return Err(ApiError::invalid("id: 1 to 32 letters, digits, '-', '_' or '.'"));
     }
     let command: Command = serde_json::from_value(body.command).map_err(|e| ApiError::refused(format!("command: {e}")))?;
     crate::api::blocking(move || {
@@ -132,7 +132,8 @@ pub(crate) async fn registry_command(
             RunAs::Caller => user.clone(),
             RunAs::Authority(a) => a,
         };
-        let envelope = Envelope { id: format!("api-{user}-{}", body.id), actor: actor.clone(), command };
+        // The user's name is length-prefixed, so two users never make the same id.
+        let envelope = Envelope { id: format!("api-{}-{user}-{}", user.len(), body.id), actor: actor.clone(), command };
         let submitted = ledger.submit(platform.now(), &envelope).map_err(|e| match e {
             ets_store::SubmitError::Rejected(r) => ApiError::from(r),
             ets_store::SubmitError::Store(e) => e.into(),

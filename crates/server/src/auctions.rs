@@ -119,6 +119,8 @@ pub(crate) async fn run_auction(
             return Err(ApiError::invalid(format!("bids[{i}]: price_fen and qty_t must be positive")));
         }
     }
+    // One auction at a time from check to delivery; see `Platform::auction_lock`.
+    let _auction = platform.auction_lock.lock().await;
     // The seller: the exchange member whose account in the market is its reserve (or issuance)
     // account, holding the volume free; the registry's authority delivers from it.
     let directory = &platform.directory;

@@ -768,6 +768,20 @@ async fn the_mrv_workflow_runs_through_the_api_step_by_step() {
     let (status, again) = post(&official, step("accept", json!({"type": "accept", "report": report}))).await;
     assert_eq!((status, again["repeated"].as_bool(), again["seq"].clone()), (StatusCode::CREATED, Some(true), accepted["seq"].clone()));
 
+    // Moving an entity between markets takes both authorities: neither alone may.
+    let migrate = json!({"type": "migrate", "entity": common::ENTITIES[0].0, "from_market": "CN", "to_market": "BJ", "year": 2026,
+        "account": null, "reason": "test", "sector": null});
+    for who in [official.clone(), w.login("regulator-bj").await] {
+        let (status, body) = post(&who, step("mig", migrate.clone())).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    }
+    // A coverage's account must be in the market it covers.
+    let cover = json!({"type": "cover", "entity": common::ENTITIES[0].0, "coverage": {"market": "CN", "sector": "power", "gases": ["CO2"],
+        "from_year": 2021, "to_year": null, "account": C}});
+    let (status, body) = post(&official, step("cov", cover)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("is in market BJ, not CN"), "{body}");
+
     // Bad input names what was wrong; nothing is written.
     let (status, body) = post(&official, step("bad", json!({"type": "no_such_step"}))).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
