@@ -235,7 +235,44 @@ pub struct EntityStatus {
     pub not_assessed: Option<String>,
 }
 
-/// A market's compliance year: every covered entity's standing and the totals a regulator reads.
+/// The figures a regulator reads over a set of entities' standings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Totals {
+    pub covered: usize,
+    pub compliant: usize,
+    pub shortfall: usize,
+    pub not_assessed: usize,
+    pub obligation_t: u64,
+    pub surrendered_counted_t: u64,
+    pub shortfall_t: u64,
+    pub fines: Fen,
+}
+
+impl Totals {
+    pub fn of<'a>(entities: impl IntoIterator<Item = &'a EntityStatus>) -> Totals {
+        let mut t = Totals::default();
+        for e in entities {
+            t.covered += 1;
+            match &e.assessment {
+                Some(a) => {
+                    t.obligation_t += a.obligation_t;
+                    t.surrendered_counted_t += a.allowances_counted_t + a.offsets_counted_t;
+                    t.shortfall_t += a.shortfall_t;
+                    t.fines = Fen(t.fines.0 + a.fine_minor);
+                    if a.compliant {
+                        t.compliant += 1;
+                    } else {
+                        t.shortfall += 1;
+                    }
+                }
+                None => t.not_assessed += 1,
+            }
+        }
+        t
+    }
+}
+
+/// A market's compliance year: every covered entity's standing.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct MarketStatus {
     pub market: String,
@@ -246,14 +283,6 @@ pub struct MarketStatus {
     /// The price fines are computed at.
     pub price: Fen,
     pub entities: Vec<EntityStatus>,
-    pub covered: usize,
-    pub compliant: usize,
-    pub shortfall: usize,
-    pub not_assessed: usize,
-    pub obligation_t: u64,
-    pub surrendered_counted_t: u64,
-    pub shortfall_t: u64,
-    pub fines: Fen,
 }
 
 /// The market's compliance year under `rb`.
@@ -265,51 +294,27 @@ pub fn market_status(
     price: Fen,
     projects: &ProjectCatalog,
 ) -> MarketStatus {
-    let mut m = MarketStatus {
+    let entities = assess_all(rb, state, registry, year, price, projects)
+        .into_iter()
+        .map(|(entity, account, result)| match result {
+            Ok(a) => EntityStatus {
+                entity,
+                account,
+                status: if a.compliant { "compliant" } else { "shortfall" },
+                assessment: Some(a),
+                not_assessed: None,
+            },
+            Err(why) => EntityStatus { entity, account, status: "not assessed", assessment: None, not_assessed: Some(why) },
+        })
+        .collect();
+    MarketStatus {
         market: rb.rulebook.market.clone(),
         year,
         rulebook: rb.rulebook.id.clone(),
         deadline: rb.compliance.deadline(year).ok(),
         price,
-        entities: Vec::new(),
-        covered: 0,
-        compliant: 0,
-        shortfall: 0,
-        not_assessed: 0,
-        obligation_t: 0,
-        surrendered_counted_t: 0,
-        shortfall_t: 0,
-        fines: Fen(0),
-    };
-    for (entity, account, result) in assess_all(rb, state, registry, year, price, projects) {
-        m.covered += 1;
-        let e = match result {
-            Ok(a) => {
-                m.obligation_t += a.obligation_t;
-                m.surrendered_counted_t += a.allowances_counted_t + a.offsets_counted_t;
-                m.shortfall_t += a.shortfall_t;
-                m.fines = Fen(m.fines.0 + a.fine_minor);
-                if a.compliant {
-                    m.compliant += 1;
-                } else {
-                    m.shortfall += 1;
-                }
-                EntityStatus {
-                    entity,
-                    account,
-                    status: if a.compliant { "compliant" } else { "shortfall" },
-                    assessment: Some(a),
-                    not_assessed: None,
-                }
-            }
-            Err(why) => {
-                m.not_assessed += 1;
-                EntityStatus { entity, account, status: "not assessed", assessment: None, not_assessed: Some(why) }
-            }
-        };
-        m.entities.push(e);
+        entities,
     }
-    m
 }
 
 /// A project catalog from CSV text (`id,standard,province,type,registered` with a header row),

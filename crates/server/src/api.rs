@@ -197,6 +197,16 @@ pub(crate) fn access_command(platform: &Platform, caller: &Caller, command: A) -
     }
 }
 
+/// The journal id of a client's command: the client's `id` (1 to 32 letters, digits, `-`, `_`,
+/// `.`) in the user's own namespace (the user's name length-prefixed, so no two users make the
+/// same id), so a retry is recognised and never taken for another user's command.
+pub(crate) fn client_command_id(user: &str, id: &str) -> ApiResult<String> {
+    if id.is_empty() || id.len() > 32 || !id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        return Err(ApiError::invalid("id: 1 to 32 letters, digits, '-', '_' or '.'"));
+    }
+    Ok(format!("api-{}-{user}-{id}", user.len()))
+}
+
 pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
     tokio::task::spawn_blocking(f).await.map_err(ApiError::internal)?
 }

@@ -149,9 +149,7 @@ pub(crate) async fn mrv_command(
     Json(body): Json<MrvCommandRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<MrvStep>)> {
     let user = caller.signed_in()?.user.clone();
-    if body.id.is_empty() || body.id.len() > 32 || !body.id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-        return Err(ApiError::invalid("id: 1 to 32 letters, digits, '-', '_' or '.'"));
-    }
+    let id = crate::api::client_command_id(&user, &body.id)?;
     let command: Command = serde_json::from_value(body.command).map_err(|e| ApiError::refused(format!("command: {e}")))?;
     crate::api::blocking(move || {
         let mut mrv = platform.mrv.lock().expect("mrv lock");
@@ -159,9 +157,6 @@ pub(crate) async fn mrv_command(
         if !need.met(&caller) {
             return Err(ApiError::forbidden(format!("{user}'s roles do not allow this MRV step ({})", command_name(&command))));
         }
-        // Client ids are the caller's own (the user's name length-prefixed, so two users never
-        // make the same id); a retry is recognised.
-        let id = format!("api-{}-{user}-{}", user.len(), body.id);
         let receipt = mrv.submit(&id, &user, platform.now(), &command, &[]).map_err(|e| match e {
             ets_store::MrvError::Rejected(r) => {
                 let status = match r.kind {

@@ -120,9 +120,7 @@ pub(crate) async fn registry_command(
     Json(body): Json<RegistryCommandRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<RegistryResult>)> {
     let user = caller.signed_in()?.user.clone();
-    if body.id.is_empty() || body.id.len() > 32 || !body.id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-        return Err(ApiError::invalid("id: 1 to 32 letters, digits, '-', '_' or '.'"));
-    }
+    let id = crate::api::client_command_id(&user, &body.id)?;
     let command: Command = serde_json::from_value(body.command).map_err(|e| ApiError::refused(format!("command: {e}")))?;
     crate::api::blocking(move || {
         let mut ledger = platform.registry.lock().expect("registry lock");
@@ -132,8 +130,7 @@ pub(crate) async fn registry_command(
             RunAs::Caller => user.clone(),
             RunAs::Authority(a) => a,
         };
-        // The user's name is length-prefixed, so two users never make the same id.
-        let envelope = Envelope { id: format!("api-{}-{user}-{}", user.len(), body.id), actor: actor.clone(), command };
+        let envelope = Envelope { id, actor: actor.clone(), command };
         let submitted = ledger.submit(platform.now(), &envelope).map_err(|e| match e {
             ets_store::SubmitError::Rejected(r) => ApiError::from(r),
             ets_store::SubmitError::Store(e) => e.into(),

@@ -156,7 +156,30 @@ pub(crate) fn market_compliance(platform: &Platform, caller: &Caller, market: &s
         Scope::Market => status.entities,
         Scope::Accounts(own) => status.entities.into_iter().filter(|e| e.account.as_ref().is_some_and(|a| own.contains(a))).collect(),
     };
-    let mut out = MarketCompliance {
+    let totals = ets_compliance::Totals::of(&visible);
+    let entities = visible
+        .into_iter()
+        .map(|e| {
+            let a = e.assessment.as_ref();
+            EntityCompliance {
+                status: e.status.into(),
+                not_assessed: e.not_assessed.clone(),
+                obligation_t: a.map(|a| a.obligation_t),
+                allowances_counted_t: a.map(|a| a.allowances_counted_t),
+                offsets_counted_t: a.map(|a| a.offsets_counted_t),
+                not_counted: a
+                    .map(|a| a.not_counted.iter().map(|(q, why)| NotCounted { quantity_t: *q, reason: why.clone() }).collect())
+                    .unwrap_or_default(),
+                shortfall_t: a.map(|a| a.shortfall_t),
+                fine_fen: a.and_then(|a| price.map(|_| a.fine_minor)),
+                next_year_deduction_t: a.map(|a| a.next_year_deduction_t),
+                carried_obligation_t: a.map(|a| a.carried_obligation_t),
+                entity: e.entity,
+                account: e.account,
+            }
+        })
+        .collect();
+    let out = MarketCompliance {
         market: market.to_string(),
         year,
         rulebook: status.rulebook,
@@ -167,49 +190,17 @@ pub(crate) fn market_compliance(platform: &Platform, caller: &Caller, market: &s
             Scope::Market => "market".into(),
             Scope::Accounts(_) => "own accounts".into(),
         },
-        covered: visible.len(),
-        compliant: 0,
-        shortfall: 0,
-        not_assessed: 0,
-        obligation_t: 0,
-        surrendered_counted_t: 0,
-        shortfall_t: 0,
-        fines_fen: price.map(|_| 0),
-        entities: Vec::new(),
+        covered: totals.covered,
+        compliant: totals.compliant,
+        shortfall: totals.shortfall,
+        not_assessed: totals.not_assessed,
+        obligation_t: totals.obligation_t,
+        surrendered_counted_t: totals.surrendered_counted_t,
+        shortfall_t: totals.shortfall_t,
+        // Without a price the fines are not computed, not zero.
+        fines_fen: price.map(|_| totals.fines.0),
+        entities,
     };
-    for e in visible {
-        let a = e.assessment.as_ref();
-        match (a, e.status) {
-            (Some(a), _) => {
-                out.obligation_t += a.obligation_t;
-                out.surrendered_counted_t += a.allowances_counted_t + a.offsets_counted_t;
-                out.shortfall_t += a.shortfall_t;
-                out.fines_fen = out.fines_fen.map(|f| f + a.fine_minor);
-                if a.compliant {
-                    out.compliant += 1;
-                } else {
-                    out.shortfall += 1;
-                }
-            }
-            (None, _) => out.not_assessed += 1,
-        }
-        out.entities.push(EntityCompliance {
-            entity: e.entity,
-            account: e.account,
-            status: e.status.into(),
-            not_assessed: e.not_assessed,
-            obligation_t: a.map(|a| a.obligation_t),
-            allowances_counted_t: a.map(|a| a.allowances_counted_t),
-            offsets_counted_t: a.map(|a| a.offsets_counted_t),
-            not_counted: a
-                .map(|a| a.not_counted.iter().map(|(q, why)| NotCounted { quantity_t: *q, reason: why.clone() }).collect())
-                .unwrap_or_default(),
-            shortfall_t: a.map(|a| a.shortfall_t),
-            fine_fen: a.and_then(|a| price.map(|_| a.fine_minor)),
-            next_year_deduction_t: a.map(|a| a.next_year_deduction_t),
-            carried_obligation_t: a.map(|a| a.carried_obligation_t),
-        });
-    }
     Ok(out)
 }
 
