@@ -175,7 +175,7 @@ pub struct AuctionArgs {
     /// The member (the authority) selling, whose account delivers
     #[arg(long)]
     seller: String,
-    /// The registry actor who may allocate from the seller's account
+    /// The market's registry authority, who sets the volume aside from the seller's account
     #[arg(long)]
     authority: String,
     #[arg(long)]
@@ -351,6 +351,12 @@ fn print_events(out: &Output, events: &[Event]) {
             Event::BiddingOpened { bidding } => format!("bidding {bidding} open"),
             Event::BidAccepted { bidding, bid } => format!("bid {} in bidding {bidding} accepted", bid + 1),
             Event::BiddingClosed { bidding, filled } => format!("bidding {bidding} closed: {} t filled", Tonnes(*filled)),
+            Event::AuctionOpened { auction } => format!("auction {auction} open for bids"),
+            Event::AuctionBidAccepted { .. } => String::new(),
+            Event::AuctionBidWithdrawn { auction, member, bid } => format!("{member} withdrew bid {bid} in auction {auction}"),
+            Event::AuctionBidsClosed { auction, bids, bidders, bid_qty } => {
+                format!("auction {auction}: bidding closed with {bids} bid(s) from {bidders} bidder(s), {} t", Tonnes(*bid_qty))
+            }
         };
         if !line.is_empty() {
             println!("{line}");
@@ -564,18 +570,121 @@ pub fn run(location: &Location, out: &Output, command: &ExchangeCmd) -> Result<(
                 undersubscribed: if a.sell_undersubscribed { Undersubscribed::SellWhatIsBid } else { Undersubscribed::Cancel },
                 cancel_below_secondary_bp: Some(1_000),
             };
-            let command = Command::PrimaryAuction {
-                auction: a.auction.clone(),
-                instrument: a.instrument.clone(),
-                seller: a.seller.clone(),
-                authority_actor: a.authority.clone(),
-                volume: tonnes(&a.volume)?,
-                rules,
-                bids,
-                secondary_reference: None,
-                seed: a.seed,
+            let volume = tonnes(&a.volume)?;
+            let v = s.log.venue().ok_or_else(|| CliError::new(ExitCode::NotFound, "the exchange is not set up"))?;
+            let spec = v
+                .spec(&a.instrument)
+                .ok_or_else(|| CliError::new(ExitCode::NotFound, format!("unknown instrument {}", a.instrument)))?
+                .clone();
+            let from = v.member_account(&a.seller, &spec.market).ok_or_else(|| {
+                CliError::new(ExitCode::NotFound, format!("member {} has no registry account in market {}", a.seller, spec.market))
+            })?;
+            let clearing = v
+                .clearing_account(&spec.market)
+                .ok_or_else(|| CliError::new(ExitCode::NotFound, format!("no clearing account for market {}", spec.market)))?;
+            // The bid file is taken whole or not at all: every bid from a member other than the
+            // seller, in whole lots, not below the reserve, covered by the bidder's free cash.
+            let mut problems = Vec::new();
+            let mut used: BTreeMap<&str, i64> = BTreeMap::new();
+            for (i, b) in bids.iter().enumerate() {
+                let Some((balance, reserved, owed)) = v.cash(&b.bidder) else {
+                    problems.push(format!("bid {}: unknown member {}", i + 1, b.bidder));
+                    continue;
+                };
+                if b.bidder == a.seller {
+                    problems.push(format!("bid {}: {} sells in this auction", i + 1, b.bidder));
+                } else if b.qty == 0 || b.qty % rules.lot_t != 0 {
+                    problems.push(format!("bid {}: {} t is not a whole number of {} t lots", i + 1, b.qty, rules.lot_t));
+                } else if b.price < rules.reserve_price {
+                    problems.push(format!("bid {}: ¥{} is below the reserve price ¥{}", i + 1, yuan(b.price), yuan(rules.reserve_price)));
+                } else {
+                    let cost = b.price.saturating_mul(b.qty as i64);
+                    let free = balance - reserved - owed;
+                    let so_far = used.entry(b.bidder.as_str()).or_insert(0);
+                    if *so_far + cost > free {
+                        problems.push(format!(
+                            "bid {} of {}: ¥{} is not covered by the bid guarantee (¥{} free)",
+                            i + 1,
+                            b.bidder,
+                            yuan(cost),
+                            yuan(free - *so_far)
+                        ));
+                    }
+                    *so_far += cost;
+                }
+            }
+            if !problems.is_empty() {
+                return Err(CliError::new(ExitCode::Refused, problems.join("; ")));
+            }
+            // The volume is set aside in the registry first (the authority's escrow for the
+            // clearing account), then the window opens, each bidder's bid goes in under its own
+            // name, and the auction clears: units delivered out of the escrow, the rest returned.
+            let escrow = format!("auction-{}", a.auction);
+            let env = ets_registry::Envelope {
+                id: cid("auction-escrow"),
+                actor: a.authority.clone(),
+                command: ets_registry::Command::CreatePending {
+                    pending: escrow.clone(),
+                    from,
+                    to: clearing,
+                    unit: spec.unit.clone(),
+                    quantity: Tonnes(volume),
+                    purpose: PendingPurpose::Escrow,
+                },
             };
-            submit(&mut s, out, &operator, now()?.0, cid("auction"), command)?;
+            s.ledger.submit(now()?, &env)?;
+            let at = now()?.0;
+            let mut envelopes = vec![Envelope {
+                id: cid("auction-open"),
+                actor: operator.clone(),
+                at_ms: at,
+                command: Command::OpenAuction {
+                    auction: a.auction.clone(),
+                    instrument: a.instrument.clone(),
+                    seller: a.seller.clone(),
+                    volume,
+                    rules,
+                    pending: escrow.clone(),
+                    secondary_reference: None,
+                    seed: a.seed,
+                },
+            }];
+            for (i, b) in bids.into_iter().enumerate() {
+                envelopes.push(Envelope {
+                    id: format!("{}-{i}", cid("auction-bid")),
+                    actor: b.bidder.clone(),
+                    at_ms: at,
+                    command: Command::AuctionBid { auction: a.auction.clone(), member: b.bidder, price: b.price, qty: b.qty },
+                });
+            }
+            envelopes.push(Envelope {
+                id: cid("auction-clear"),
+                actor: operator.clone(),
+                at_ms: at,
+                command: Command::ClearAuction { auction: a.auction.clone() },
+            });
+            let results = s.log.submit_batch(&envelopes, &mut s.ledger)?;
+            let mut refused = Vec::new();
+            for (i, r) in results.into_iter().enumerate() {
+                match r {
+                    Ok(ExchangeReceipt::Accepted(outcome)) => print_events(out, &outcome.events),
+                    Ok(ExchangeReceipt::Repeated) => {}
+                    Err(r) if i == 0 => {
+                        // The window did not open: nothing may stay set aside for it.
+                        let void = ets_registry::Envelope {
+                            id: cid("auction-void"),
+                            actor: a.authority.clone(),
+                            command: ets_registry::Command::VoidPending { pending: escrow.clone() },
+                        };
+                        s.ledger.submit(now()?, &void)?;
+                        return Err(CliError::new(ExitCode::Refused, format!("auction {}: {}", a.auction, r.message)));
+                    }
+                    Err(r) => refused.push(r.message),
+                }
+            }
+            if !refused.is_empty() {
+                return Err(CliError::new(ExitCode::Refused, format!("auction {}: {}", a.auction, refused.join("; "))));
+            }
         }
         ExchangeCmd::Book { instrument, levels } => {
             let v = s.log.venue().ok_or_else(|| CliError::new(ExitCode::NotFound, "the exchange is not set up"))?;

@@ -241,6 +241,11 @@ fn a_primary_auction_runs_from_a_bid_file() {
             "7",
         ])
     };
+    // A bid file with a bid its bidder's cash does not cover is refused whole: nothing set aside.
+    let r = auction("a0", "alpha,80.00,6000\nalpha,79.00,8000\n");
+    assert_eq!(r.code, 5, "refused: {}", r.stderr);
+    assert!(r.stderr.contains("bid 2 of alpha: ¥632,000.00 is not covered by the bid guarantee (¥520,000.00 free)"), "{}", r.stderr);
+    assert!(ets.ok(&["holdings", "CN-RESERVE"]).contains("10,000"), "the reserve keeps its units free");
     // mechanisms.md T5's bids clear at 70.00, 12.5% below the secondary market's 80.00: cancelled.
     let t5 = "bidder,price,quantity\nalpha,70.10,3000\nbravo,70.05,4000\nalpha,70.00,2000\nbravo,70.00,3000\nalpha,69.90,1000\n";
     let r = auction("a1", t5);

@@ -98,12 +98,13 @@ fn the_demo_server_serves_each_role_what_it_may_see() {
     // The public: market data (the demo's primary auction among it), not MRV.
     let (status, auctions) = s.request("GET", "/api/v1/auctions", None, None);
     assert_eq!(status, 200);
-    let first = &auctions[0];
-    assert_eq!(
-        (first["market"].as_str(), first["outcome"].as_str(), first["sold_t"].as_u64()),
-        (Some("CN"), Some("cleared"), Some(200_000)),
-        "{auctions}"
-    );
+    let outcomes: Vec<(&str, &str, Option<u64>)> = auctions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["auction"].as_str().unwrap(), a["outcome"].as_str().unwrap(), a["sold_t"].as_u64()))
+        .collect();
+    assert_eq!(outcomes, vec![("CN-primary-2", "open", None), ("CN-primary-1", "cleared", Some(200_000))], "{auctions}");
     let (status, instruments) = s.request("GET", "/api/v1/instruments", None, None);
     assert_eq!(status, 200);
     assert!(instruments.as_array().unwrap().iter().any(|i| i["code"] == "CEA-2024"), "{instruments}");
@@ -237,6 +238,16 @@ fn the_demo_server_serves_each_role_what_it_may_see() {
         Some(json!({"instrument": "CEA-2024", "side": "buy", "price_fen": close, "qty_t": 10})),
     );
     assert_eq!(status, 201, "{order}");
+    // The member bids in the demo's open primary auction; the national authority clears it.
+    // It sells what is bid, at the reserve price, when bids fall short of the 100,000 t offered.
+    let (status, bid) =
+        s.request("POST", "/api/v1/auctions/CN-primary-2/bids", Some(&m), Some(json!({"price_fen": close, "qty_t": 10_000})));
+    assert_eq!(status, 201, "{bid}");
+    let (status, result) = s.request("POST", "/api/v1/auctions/CN-primary-2/clear", Some(&national), None);
+    assert_eq!(status, 200, "{result}");
+    assert_eq!((result["outcome"].as_str(), result["sold_t"].as_u64()), (Some("cleared"), Some(10_000)), "{result}");
+    assert_eq!(result["clearing_price_fen"], result["reserve_price_fen"], "{result}");
+    assert_eq!(result["awards"].as_array().map(Vec::len), Some(1), "{result}");
     // And the access journal has every step, for the auditor.
     let auditor = s.login("auditor");
     let (_, audit) = s.request("GET", "/api/v1/audit?limit=1000", Some(&auditor), None);

@@ -312,6 +312,42 @@ pub enum Command {
         secondary_reference: Option<i64>,
         seed: u64,
     },
+    /// Opens a primary auction's bidding window: `volume` units of `instrument` that the seller
+    /// (the member holding the market's reserve account) has set aside in the registry's pending
+    /// transfer `pending` to the clearing account (the shell creates it first). Members bid
+    /// themselves with `AuctionBid`; the operator clears with `ClearAuction`.
+    OpenAuction {
+        auction: String,
+        instrument: String,
+        seller: String,
+        volume: u64,
+        rules: AuctionRules,
+        pending: String,
+        /// The secondary-market reference price for the cancellation test; `None` uses the
+        /// instrument's last close at clearing.
+        secondary_reference: Option<i64>,
+        /// Orders tied bids; fixed when the window opens, published with the result.
+        seed: u64,
+    },
+    /// A member's sealed bid, its value set aside from the member's free cash (the bid
+    /// guarantee) until the auction clears or the bid is withdrawn.
+    AuctionBid {
+        auction: String,
+        member: String,
+        price: i64,
+        qty: u64,
+    },
+    /// The member takes back one of its bids while the window is open.
+    WithdrawAuctionBid {
+        auction: String,
+        member: String,
+        bid: usize,
+    },
+    /// Closes the window and clears: winners pay the uniform clearing price to the seller and
+    /// receive their units out of the pending; what is not sold goes back to the seller.
+    ClearAuction {
+        auction: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -333,26 +369,100 @@ pub struct Instruction {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
-    InstrumentListed { code: String },
-    MemberAdded { member: String },
-    Cash { member: String, delta_fen: i64, balance_fen: i64 },
-    Lodged { member: String, instrument: String, qty: u64 },
-    Unlodged { member: String, instrument: String, qty: u64 },
-    DayOpened { date: Date },
-    OrderAccepted { order: OrderId },
-    OrderRested { order: OrderId, qty: u64 },
-    OrderDone { order: OrderId, cancelled: u64 },
-    OrderAmended { order: OrderId, qty: u64 },
+    InstrumentListed {
+        code: String,
+    },
+    MemberAdded {
+        member: String,
+    },
+    Cash {
+        member: String,
+        delta_fen: i64,
+        balance_fen: i64,
+    },
+    Lodged {
+        member: String,
+        instrument: String,
+        qty: u64,
+    },
+    Unlodged {
+        member: String,
+        instrument: String,
+        qty: u64,
+    },
+    DayOpened {
+        date: Date,
+    },
+    OrderAccepted {
+        order: OrderId,
+    },
+    OrderRested {
+        order: OrderId,
+        qty: u64,
+    },
+    OrderDone {
+        order: OrderId,
+        cancelled: u64,
+    },
+    OrderAmended {
+        order: OrderId,
+        qty: u64,
+    },
     Traded(Trade),
-    BlockProposed { deal: String },
-    BlockWithdrawn { deal: String },
-    BiddingOpened { bidding: String },
-    BidAccepted { bidding: String, bid: usize },
-    BiddingClosed { bidding: String, filled: u64 },
-    AuctionCleared { auction: String, price: i64, sold: u64 },
-    AuctionCancelled { auction: String, reason: String },
-    DayClosed { bars: Vec<(String, DayBar)> },
-    Settled { date: Date, trades: u64, value_fen: i64 },
+    BlockProposed {
+        deal: String,
+    },
+    BlockWithdrawn {
+        deal: String,
+    },
+    BiddingOpened {
+        bidding: String,
+    },
+    BidAccepted {
+        bidding: String,
+        bid: usize,
+    },
+    BiddingClosed {
+        bidding: String,
+        filled: u64,
+    },
+    AuctionCleared {
+        auction: String,
+        price: i64,
+        sold: u64,
+    },
+    AuctionCancelled {
+        auction: String,
+        reason: String,
+    },
+    DayClosed {
+        bars: Vec<(String, DayBar)>,
+    },
+    Settled {
+        date: Date,
+        trades: u64,
+        value_fen: i64,
+    },
+    AuctionOpened {
+        auction: String,
+    },
+    AuctionBidAccepted {
+        auction: String,
+        member: String,
+        bid: usize,
+    },
+    AuctionBidWithdrawn {
+        auction: String,
+        member: String,
+        bid: usize,
+    },
+    /// The window closed with these standing bids (before the clearing's outcome).
+    AuctionBidsClosed {
+        auction: String,
+        bids: usize,
+        bidders: usize,
+        bid_qty: u64,
+    },
 }
 
 /// Why the venue refused a command. Nothing changed.
@@ -461,6 +571,7 @@ type SettlementSums = (u64, u64, i64, i64);
 /// Limits on everything (TIGER_STYLE): the venue refuses rather than grows without bound.
 pub const MAX_OPEN_ORDERS: usize = 10_000_000;
 pub const MAX_BIDS_PER_BIDDING: usize = 100_000;
+pub const MAX_BIDS_PER_AUCTION: usize = 100_000;
 
 pub struct Venue {
     operator: String,
@@ -478,6 +589,8 @@ pub struct Venue {
     biddings: BTreeMap<String, Bidding>,
     /// Primary auctions run, by id, with their outcome (results are published).
     auctions: BTreeMap<String, AuctionRecord>,
+    /// Primary auctions whose bidding window is open.
+    open_auctions: BTreeMap<String, OpenAuction>,
     day: Option<Date>,
     /// Indexes into `trades` of the trades not settled yet.
     unsettled: Vec<usize>,
@@ -500,11 +613,38 @@ pub struct AuctionRecord {
     pub date: Option<Date>,
     pub volume: u64,
     pub reserve_price: i64,
+    /// Bids were whole multiples of this many tonnes.
+    pub lot: u64,
     pub bids: usize,
     pub bidders: usize,
     /// Tonnes bid in all.
     pub bid_qty: u64,
     pub outcome: AuctionOutcome,
+}
+
+/// A primary auction whose bidding window is open.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenAuction {
+    pub instrument: String,
+    pub seller: String,
+    pub volume: u64,
+    pub rules: AuctionRules,
+    /// The registry pending transfer (seller's account to the clearing account) holding the volume.
+    pub pending: String,
+    pub secondary_reference: Option<i64>,
+    seed: u64,
+    /// The trading day the window opened on, if one was open.
+    pub opened: Option<Date>,
+    /// Bids in arrival order; a withdrawn bid stays as `None`, so bid numbers never shift.
+    bids: Vec<Option<auction::Bid>>,
+}
+
+impl OpenAuction {
+    /// The member's bids still standing: (bid number, price, quantity). Bids are sealed: nobody
+    /// else's are shown.
+    pub fn bids_of(&self, member: &str) -> Vec<(usize, i64, u64)> {
+        self.bids.iter().enumerate().filter_map(|(i, b)| b.as_ref().filter(|b| b.bidder == member).map(|b| (i, b.price, b.qty))).collect()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -536,6 +676,7 @@ impl Venue {
             blocks: BTreeMap::new(),
             biddings: BTreeMap::new(),
             auctions: BTreeMap::new(),
+            open_auctions: BTreeMap::new(),
             day: None,
             unsettled: Vec::new(),
             trades: Vec::new(),
@@ -608,6 +749,20 @@ impl Venue {
     /// The primary auctions run, in id order.
     pub fn auctions(&self) -> impl Iterator<Item = &AuctionRecord> {
         self.auctions.values()
+    }
+
+    /// The primary auctions taking bids, by id.
+    pub fn open_auctions(&self) -> impl Iterator<Item = (&str, &OpenAuction)> {
+        self.open_auctions.iter().map(|(id, a)| (id.as_str(), a))
+    }
+
+    pub fn open_auction(&self, auction: &str) -> Option<&OpenAuction> {
+        self.open_auctions.get(auction)
+    }
+
+    /// A run auction's record.
+    pub fn auction(&self, auction: &str) -> Option<&AuctionRecord> {
+        self.auctions.get(auction)
     }
 
     pub fn members(&self) -> Vec<String> {
@@ -933,6 +1088,84 @@ impl Venue {
             Command::PrimaryAuction { auction, instrument, seller, authority_actor, volume, rules, bids, secondary_reference, seed } => {
                 self.require_operator(actor)?;
                 self.primary_auction(auction, instrument, seller, authority_actor, *volume, rules, bids, *secondary_reference, *seed, out)?;
+            }
+            Command::OpenAuction { auction, instrument, seller, volume, rules, pending, secondary_reference, seed } => {
+                self.require_operator(actor)?;
+                if self.auctions.contains_key(auction) || self.open_auctions.contains_key(auction) {
+                    return no(RejectKind::Conflict, format!("auction {auction} already exists"));
+                }
+                positive_qty(*volume)?;
+                self.account_for(seller, instrument)?;
+                check_auction_rules(rules)?;
+                let open = OpenAuction {
+                    instrument: instrument.clone(),
+                    seller: seller.clone(),
+                    volume: *volume,
+                    rules: rules.clone(),
+                    pending: pending.clone(),
+                    secondary_reference: *secondary_reference,
+                    seed: *seed,
+                    opened: self.day,
+                    bids: Vec::new(),
+                };
+                self.open_auctions.insert(auction.clone(), open);
+                out.events.push(Event::AuctionOpened { auction: auction.clone() });
+            }
+            Command::AuctionBid { auction, member, price, qty } => {
+                self.require_member(actor, member)?;
+                let a = self.open_auctions.get(auction).ok_or_else(|| not_open(auction))?;
+                if *member == a.seller {
+                    return no(RejectKind::Rule, format!("member {member} sells in auction {auction} and may not bid in it"));
+                }
+                self.account_for(member, &a.instrument)?;
+                positive_qty(*qty)?;
+                if qty % a.rules.lot_t != 0 {
+                    return no(RejectKind::Rule, format!("{qty} t is not a multiple of the auction's {} t lot", a.rules.lot_t));
+                }
+                if *price < a.rules.reserve_price {
+                    return no(
+                        RejectKind::Rule,
+                        format!("price {} is below the reserve price {}", yuan(*price), yuan(a.rules.reserve_price)),
+                    );
+                }
+                if a.bids.len() >= MAX_BIDS_PER_AUCTION {
+                    return no(RejectKind::Rule, format!("auction {auction} has the most bids allowed ({MAX_BIDS_PER_AUCTION})"));
+                }
+                let cost = value(*price, *qty)?;
+                let m = self.member_mut(member)?;
+                let free = m.cash.balance - m.cash.reserved - m.cash.owed;
+                if free < cost {
+                    return no(
+                        RejectKind::Insufficient,
+                        format!("the bid guarantee of ¥{} is not covered: member {member} has ¥{} free cash", fen(cost), fen(free)),
+                    );
+                }
+                m.cash.reserved += cost;
+                let a = self.open_auctions.get_mut(auction).expect("open");
+                a.bids.push(Some(auction::Bid { bidder: member.clone(), price: *price, qty: *qty }));
+                out.events.push(Event::AuctionBidAccepted { auction: auction.clone(), member: member.clone(), bid: a.bids.len() - 1 });
+            }
+            Command::WithdrawAuctionBid { auction, member, bid } => {
+                self.require_member(actor, member)?;
+                let a = self.open_auctions.get_mut(auction).ok_or_else(|| not_open(auction))?;
+                let Some(b) = a.bids.get(*bid).and_then(Option::as_ref).filter(|b| b.bidder == *member) else {
+                    return no(RejectKind::NotFound, format!("member {member} has no standing bid {bid} in auction {auction}"));
+                };
+                let cost = b.price * b.qty as i64;
+                a.bids[*bid] = None;
+                self.member_mut(member)?.cash.reserved -= cost;
+                out.events.push(Event::AuctionBidWithdrawn { auction: auction.clone(), member: member.clone(), bid: *bid });
+            }
+            Command::ClearAuction { auction } => {
+                self.require_operator(actor)?;
+                let a = self.open_auctions.get(auction).ok_or_else(|| not_open(auction))?;
+                // Every lookup that can fail comes before the first change.
+                let mut accounts = BTreeMap::new();
+                for b in a.bids.iter().flatten() {
+                    accounts.insert(b.bidder.clone(), self.account_for(&b.bidder, &a.instrument)?);
+                }
+                let a = self.open_auctions.remove(auction).expect("open");
+                self.clear_auction(auction, a, &accounts, out);
             }
         }
         Ok(())
@@ -1541,6 +1774,7 @@ impl Venue {
             date: self.day,
             volume,
             reserve_price: rules.reserve_price,
+            lot: rules.lot_t,
             bids: valid_bids.len(),
             bidders: valid_bids.iter().map(|b| b.bidder.as_str()).collect::<BTreeSet<_>>().len(),
             bid_qty: valid_bids.iter().map(|b| b.qty).sum(),
@@ -1581,6 +1815,79 @@ impl Venue {
         }
         self.auctions.insert(auction.to_string(), record);
         Ok(())
+    }
+
+    /// Clears an auction whose window has closed. The bid guarantees are released; winners pay
+    /// the clearing price out of them; units go from the pending to the winners' accounts, and
+    /// what is not sold goes back to the seller's account.
+    fn clear_auction(&mut self, auction: &str, a: OpenAuction, accounts: &BTreeMap<String, String>, out: &mut Outcome) {
+        let bids: Vec<auction::Bid> = a.bids.into_iter().flatten().collect();
+        for b in &bids {
+            self.members.get_mut(&b.bidder).expect("bidder is a member").cash.reserved -= b.price * b.qty as i64;
+        }
+        let reference = a.secondary_reference.or_else(|| self.instruments.get(&a.instrument).map(|i| i.previous_close));
+        let mut record = AuctionRecord {
+            auction: auction.to_string(),
+            instrument: a.instrument.clone(),
+            date: self.day.or(a.opened),
+            volume: a.volume,
+            reserve_price: a.rules.reserve_price,
+            lot: a.rules.lot_t,
+            bids: bids.len(),
+            bidders: bids.iter().map(|b| b.bidder.as_str()).collect::<BTreeSet<_>>().len(),
+            bid_qty: bids.iter().map(|b| b.qty).sum(),
+            outcome: AuctionOutcome::Cancelled { reason: String::new() },
+        };
+        out.events.push(Event::AuctionBidsClosed {
+            auction: auction.to_string(),
+            bids: record.bids,
+            bidders: record.bidders,
+            bid_qty: record.bid_qty,
+        });
+        let cleared = if bids.is_empty() {
+            Err(auction::Cancellation::NoValidBids)
+        } else {
+            auction::clear(a.volume, &bids, &a.rules, a.seed, reference)
+        };
+        let mut sold = 0;
+        match cleared {
+            Err(c) => {
+                record.outcome = AuctionOutcome::Cancelled { reason: c.to_string() };
+                out.events.push(Event::AuctionCancelled { auction: auction.to_string(), reason: c.to_string() });
+            }
+            Ok(r) => {
+                let mut proceeds = 0;
+                for (bidder, q) in &r.allocations {
+                    let cost = r.clearing_price * *q as i64;
+                    proceeds += cost;
+                    let to = accounts[bidder].clone();
+                    let m = self.members.get_mut(bidder).expect("bidder");
+                    m.cash.balance -= cost;
+                    out.events.push(Event::Cash { member: bidder.clone(), delta_fen: -cost, balance_fen: m.cash.balance });
+                    let id = self.next_instruction_id();
+                    out.instructions.push(Instruction {
+                        id,
+                        actor: self.operator.clone(),
+                        command: RegistryCommand::DeliverPending { pending: a.pending.clone(), quantity: ets_core::Tonnes(*q), to },
+                    });
+                }
+                let s = self.members.get_mut(&a.seller).expect("seller is a member");
+                s.cash.balance += proceeds;
+                out.events.push(Event::Cash { member: a.seller.clone(), delta_fen: proceeds, balance_fen: s.cash.balance });
+                out.events.push(Event::AuctionCleared { auction: auction.to_string(), price: r.clearing_price, sold: r.sold });
+                sold = r.sold;
+                record.outcome = AuctionOutcome::Cleared { price: r.clearing_price, sold: r.sold, allocations: r.allocations };
+            }
+        }
+        if sold < a.volume {
+            let id = self.next_instruction_id();
+            out.instructions.push(Instruction {
+                id,
+                actor: self.operator.clone(),
+                command: RegistryCommand::VoidPending { pending: a.pending.clone() },
+            });
+        }
+        self.auctions.insert(auction.to_string(), record);
     }
 
     // ------------------------------------------------------------------ close and settlement
@@ -1784,6 +2091,7 @@ impl Venue {
         put(&postcard::to_allocvec(&(
             &self.blocks.keys().collect::<Vec<_>>(),
             &self.biddings.keys().collect::<Vec<_>>(),
+            &self.open_auctions,
             &self.unsettled,
             self.trades.len(),
         ))
@@ -1899,6 +2207,23 @@ fn take_lodged(p: &mut Position, qty: u64) -> Vec<(String, u64)> {
     }
     p.lodged -= qty;
     out
+}
+
+fn not_open(auction: &str) -> Reject {
+    Reject { kind: RejectKind::NotFound, message: format!("no auction {auction} is taking bids") }
+}
+
+fn check_auction_rules(rules: &AuctionRules) -> Result<(), Reject> {
+    if rules.lot_t == 0 {
+        return no(RejectKind::Invalid, "an auction's lot must be at least 1 t");
+    }
+    if rules.reserve_price <= 0 {
+        return no(RejectKind::Invalid, "an auction's reserve price must be positive");
+    }
+    if rules.bidder_limit_bp.is_some_and(|bp| bp == 0 || bp > 10_000) || rules.cancel_below_secondary_bp.is_some_and(|bp| bp > 10_000) {
+        return no(RejectKind::Invalid, "an auction's limits are from 1 to 10,000 basis points");
+    }
+    Ok(())
 }
 
 fn positive_qty(qty: u64) -> Result<(), Reject> {

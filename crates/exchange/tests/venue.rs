@@ -543,6 +543,124 @@ fn primary_auction_through_the_venue_checks_guarantees_and_delivers() {
     assert!(matches!(&a2.outcome, ets_exchange::venue::AuctionOutcome::Cancelled { reason } if !reason.is_empty()), "{a2:?}");
 }
 
+#[test]
+fn members_bid_themselves_in_an_auction_window_and_units_come_out_of_the_escrow() {
+    let mut h = Harness::new(national());
+    let reserve = h.accounts["authority"].clone();
+    let env = ets_registry::Envelope {
+        id: "to-reserve".into(),
+        actor: "cn-auth".into(),
+        command: R::Allocate { from: h.issuance.clone(), to: reserve.clone(), unit: h.unit(), quantity: Tonnes(10_000) },
+    };
+    h.registry.execute(&env).unwrap();
+    // The authority sets the volume aside for the exchange before the window opens.
+    let escrow = ets_registry::Envelope {
+        id: "escrow-a1".into(),
+        actor: "cn-auth".into(),
+        command: R::CreatePending {
+            pending: "escrow-a1".into(),
+            from: reserve.clone(),
+            to: h.clearing.clone(),
+            unit: h.unit(),
+            quantity: Tonnes(8_000),
+            purpose: PendingPurpose::Escrow,
+        },
+    };
+    h.registry.execute(&escrow).unwrap();
+    let code = h.code();
+    let open = |id: &str, pending: &str| Command::OpenAuction {
+        auction: id.into(),
+        instrument: code.clone(),
+        seller: "authority".into(),
+        volume: 8_000,
+        rules: AuctionRules { lot_t: 100, ..AuctionRules::eu(6_000) },
+        pending: pending.into(),
+        secondary_reference: Some(7_000),
+        seed: 7,
+    };
+    assert_eq!(h.no("alpha", open("a1", "escrow-a1")).0, RejectKind::Forbidden);
+    h.ok(OP, open("a1", "escrow-a1"));
+    assert_eq!(h.no(OP, open("a1", "escrow-a1")).0, RejectKind::Conflict);
+    h.deposit("alpha", 400_000);
+    h.deposit("bravo", 300_000);
+    let bid = |member: &str, price: i64, qty: u64| Command::AuctionBid { auction: "a1".into(), member: member.into(), price, qty };
+    // Members bid for themselves only; neither the operator nor another member can.
+    assert_eq!(h.no(OP, bid("alpha", 7_100, 1_000)).0, RejectKind::Forbidden);
+    assert_eq!(h.no("bravo", bid("alpha", 7_100, 1_000)).0, RejectKind::Forbidden);
+    assert_eq!(h.no("authority", bid("authority", 7_100, 1_000)).0, RejectKind::Rule, "the seller does not bid");
+    assert_eq!(h.no("alpha", bid("alpha", 7_100, 150)).1, "150 t is not a multiple of the auction's 100 t lot");
+    assert_eq!(h.no("alpha", bid("alpha", 5_999, 100)).1, "price ¥59.99 is below the reserve price ¥60.00");
+    // The guarantee: alpha has ¥400,000; 4,000 t at ¥71 (¥284,000) fits, another 2,000 t at ¥70 does not.
+    h.ok("alpha", bid("alpha", 7_100, 4_000));
+    assert_eq!(h.venue.cash("alpha"), Some((40_000_000, 28_400_000, 0)));
+    let (kind, msg) = h.no("alpha", bid("alpha", 7_000, 2_000));
+    assert_eq!(kind, RejectKind::Insufficient);
+    assert_eq!(msg, "the bid guarantee of ¥140,000.00 is not covered: member alpha has ¥116,000.00 free cash");
+    h.ok("alpha", bid("alpha", 6_500, 1_000));
+    // Reserved cash cannot be withdrawn or spent while the bid stands.
+    let (kind, _) = h.no(OP, Command::WithdrawCash { member: "alpha".into(), amount_fen: 6_000_000 });
+    assert_eq!(kind, RejectKind::Insufficient);
+    h.ok("bravo", bid("bravo", 7_000, 3_000));
+    h.ok("bravo", bid("bravo", 6_900, 1_000));
+    // Bids are sealed: each member sees its own.
+    let a = h.venue.open_auction("a1").unwrap();
+    assert_eq!(a.bids_of("alpha"), vec![(0, 7_100, 4_000), (1, 6_500, 1_000)]);
+    assert_eq!(a.bids_of("bravo"), vec![(2, 7_000, 3_000), (3, 6_900, 1_000)]);
+    // bravo withdraws its lower bid; its guarantee comes back. Nobody withdraws another's bid.
+    let withdraw = |member: &str, bid: usize| Command::WithdrawAuctionBid { auction: "a1".into(), member: member.into(), bid };
+    assert_eq!(h.no("alpha", withdraw("alpha", 3)).0, RejectKind::NotFound);
+    h.ok("bravo", withdraw("bravo", 3));
+    assert_eq!(h.no("bravo", withdraw("bravo", 3)).0, RejectKind::NotFound, "a bid is withdrawn once");
+    assert_eq!(h.venue.cash("bravo"), Some((30_000_000, 21_000_000, 0)));
+    // Clearing: 4,000 (alpha at 71) + 3,000 (bravo at 70) + 1,000 of alpha's at 65 = 8,000 t at ¥65.
+    let alpha_before = h.held("alpha");
+    assert_eq!(h.no("alpha", Command::ClearAuction { auction: "a1".into() }).0, RejectKind::Forbidden);
+    let o = h.ok(OP, Command::ClearAuction { auction: "a1".into() });
+    assert!(o.events.contains(&Event::AuctionCleared { auction: "a1".into(), price: 6_500, sold: 8_000 }), "{:?}", o.events);
+    assert!(
+        o.instructions.iter().all(|i| matches!(i.command, R::DeliverPending { .. })),
+        "sold out: every unit is delivered from the escrow, nothing allocated: {:?}",
+        o.instructions
+    );
+    assert_eq!(h.held("alpha"), alpha_before + 5_000);
+    assert_eq!(h.venue.cash("alpha"), Some((40_000_000 - 5_000 * 6_500, 0, 0)));
+    assert_eq!(h.venue.cash("bravo"), Some((30_000_000 - 3_000 * 6_500, 0, 0)));
+    assert_eq!(h.venue.cash("authority"), Some((8_000 * 6_500, 0, 0)));
+    assert!(h.registry.pending("escrow-a1").is_none(), "the escrow is fully delivered");
+    assert!(h.venue.open_auction("a1").is_none());
+    assert_eq!(h.no("bravo", bid("bravo", 7_000, 100)).0, RejectKind::NotFound, "the window is closed");
+
+    // An undersubscribed auction is cancelled and the escrow goes back to the reserve whole.
+    let escrow = ets_registry::Envelope {
+        id: "escrow-a2".into(),
+        actor: "cn-auth".into(),
+        command: R::CreatePending {
+            pending: "escrow-a2".into(),
+            from: reserve.clone(),
+            to: h.clearing.clone(),
+            unit: h.unit(),
+            quantity: Tonnes(2_000),
+            purpose: PendingPurpose::Escrow,
+        },
+    };
+    h.registry.execute(&escrow).unwrap();
+    let Command::OpenAuction { auction, instrument, seller, rules, pending, secondary_reference, seed, .. } = open("a2", "escrow-a2")
+    else {
+        unreachable!()
+    };
+    h.ok(OP, Command::OpenAuction { auction, instrument, seller, volume: 2_000, rules, pending, secondary_reference, seed });
+    h.ok("bravo", Command::AuctionBid { auction: "a2".into(), member: "bravo".into(), price: 7_000, qty: 100 });
+    let o = h.ok(OP, Command::ClearAuction { auction: "a2".into() });
+    assert!(matches!(&o.events[..], [Event::AuctionBidsClosed { bids: 1, .. }, Event::AuctionCancelled { .. }]), "{:?}", o.events);
+    assert!(matches!(&o.instructions[..], [i] if matches!(i.command, R::VoidPending { .. })), "{:?}", o.instructions);
+    assert_eq!(h.venue.cash("bravo"), Some((30_000_000 - 3_000 * 6_500, 0, 0)), "the guarantee is released");
+    let reserve_idx = h.registry.find_account(&reserve).unwrap();
+    let u = h.registry.unit_named(&h.unit()).unwrap();
+    assert_eq!(h.registry.holding(reserve_idx, u).map(|x| (x.free_total(), x.encumbered_total)), Some((2_000, 0)));
+    let a2 = h.venue.auction("a2").unwrap();
+    assert_eq!((a2.bids, a2.bidders, a2.bid_qty), (1, 1, 100));
+}
+
 /// Random order flow (places, takes, cancels, amends, blocks, days) through the venue into a
 /// real registry: after every step the venue's invariants hold; at the end units and cash are
 /// conserved (each member's registry units + venue cash equal the start ± what trades moved),

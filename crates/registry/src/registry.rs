@@ -554,7 +554,13 @@ impl Registry {
                 if self.pendings.contains_key(pending.as_str()) {
                     return reject(RejectKind::Refused, format!("pending transfer '{pending}' already exists"));
                 }
-                let (f, t, u, q) = self.check_move(actor, from, to, unit, *quantity)?;
+                let authority_source =
+                    self.find_account(from).is_some_and(|f| matches!(self.account(f).kind, AccountKind::Issuance | AccountKind::Reserve));
+                let (f, t, u, q) = if authority_source && *purpose == PendingPurpose::Escrow {
+                    self.check_escrow(actor, from, to, unit, *quantity)?
+                } else {
+                    self.check_move(actor, from, to, unit, *quantity)?
+                };
                 let blocks = self.take(f, u, q)?;
                 Ok(vec![Event::PendingCreated { pending: pending.clone(), purpose: *purpose, from: f, to: t, unit: u, blocks }])
             }
@@ -1016,6 +1022,39 @@ impl Registry {
                         AccountKind::Cancellation => "cancellation",
                         _ => "issuance or correction",
                     }
+                ),
+            );
+        }
+        self.require_can_receive(t)?;
+        let u = self.unit_named(unit)?;
+        self.require_accepts(t, u)?;
+        Ok((f, t, u, q))
+    }
+
+    /// The market authority sets units of its issuance or reserve account aside for sale through
+    /// the exchange (a primary auction): only to a holding account of the same market (the
+    /// exchange's clearing account), whose representative then delivers what is sold and voids
+    /// the rest. The units stay the authority's until delivered; nothing else can move them.
+    fn check_escrow(
+        &self,
+        actor: &str,
+        from: &str,
+        to: &str,
+        unit: &UnitRef,
+        quantity: Tonnes,
+    ) -> Result<(AccountIdx, AccountIdx, UnitTypeIdx, u64)> {
+        let f = self.account_named(from)?;
+        let t = self.account_named(to)?;
+        let q = check_quantity(quantity)?;
+        let market = self.account(f).market;
+        self.require_authority(actor, market, "set aside units of its own accounts")?;
+        self.require_can_send(f)?;
+        let dest = self.account(t);
+        if !matches!(dest.kind, AccountKind::Operator | AccountKind::Trading) || dest.market != market {
+            return reject(
+                RejectKind::Refused,
+                format!(
+                    "units of {from} can be set aside only for a holding account of its market (the exchange's clearing account), not {to}"
                 ),
             );
         }

@@ -694,3 +694,44 @@ fn a_restricted_link_caps_transfers_between_the_two_markets() {
     }
     assert_eq!(replayed.state_hash(), g.r.state_hash());
 }
+
+#[test]
+fn an_authority_sets_reserve_units_aside_for_the_exchange_and_nobody_else_can_take_them() {
+    let mut g = fixture();
+    let escrow = |pending: &str, from: &str, to: &str, qty: u64, purpose: PendingPurpose| Command::CreatePending {
+        pending: pending.into(),
+        from: from.into(),
+        to: to.into(),
+        unit: cea(2024),
+        quantity: Tonnes(qty),
+        purpose,
+    };
+    // CN-ISSUANCE holds 850 t after the fixture's allocations; CN-100001 (alice's) stands in for
+    // the exchange's clearing account.
+    assert_eq!(g.held("CN-ISSUANCE", &cea(2024)), (850, 0));
+    let e = g.no("alice", escrow("a1", "CN-ISSUANCE", "CN-100001", 100, PendingPurpose::Escrow));
+    assert_eq!(e.kind, RejectKind::Forbidden, "{e:?}");
+    let e = g.no("cn-auth", escrow("a1", "CN-ISSUANCE", "CN-RESERVE", 100, PendingPurpose::Escrow));
+    assert_eq!(e.kind, RejectKind::Refused, "only a holding account may receive an escrow of authority units: {e:?}");
+    assert!(e.message.contains("only for a holding account of its market"), "{}", e.message);
+    let e = g.no("cn-auth", escrow("a1", "CN-ISSUANCE", "BJ-100001", 100, PendingPurpose::Escrow));
+    assert_eq!(e.kind, RejectKind::Refused, "another market's operator account is refused: {e:?}");
+    // Other purposes still cannot move an authority account's units.
+    let e = g.no("cn-auth", escrow("a1", "CN-ISSUANCE", "CN-100001", 100, PendingPurpose::Settlement));
+    assert_eq!(e.message, "CN-ISSUANCE is a issuance account; it moves units by allocation or correction, not transfer");
+    g.ok("cn-auth", escrow("a1", "CN-ISSUANCE", "CN-100001", 800, PendingPurpose::Escrow));
+    assert_eq!(g.held("CN-ISSUANCE", &cea(2024)), (50, 800));
+    // The authority's own allocation cannot reach the units set aside.
+    let e =
+        g.no("cn-auth", Command::Allocate { from: "CN-ISSUANCE".into(), to: "CN-100002".into(), unit: cea(2024), quantity: Tonnes(51) });
+    assert_eq!(e.kind, RejectKind::Refused);
+    // The clearing account's representative delivers part, then voids the rest back.
+    g.ok("alice", Command::DeliverPending { pending: "a1".into(), quantity: Tonnes(300), to: "CN-100002".into() });
+    assert_eq!(g.held("CN-100002", &cea(2024)), (350, 0));
+    g.ok("alice", Command::VoidPending { pending: "a1".into() });
+    assert_eq!(g.held("CN-ISSUANCE", &cea(2024)), (550, 0));
+    // A sale out of escrow is not an allocation.
+    let last = g.r.transactions().last().expect("a transaction");
+    assert_eq!(last.kind, TxKind::PendingPost);
+    g.invariants();
+}

@@ -729,12 +729,18 @@ impl Model {
                 receipt.tx = self.next_tx();
                 self.move_free(MTxKind::Withdrawal, a, to, u, serials);
             }
-            Command::CreatePending { pending, from, to, unit, quantity: q, purpose: _ } => {
+            Command::CreatePending { pending, from, to, unit, quantity: q, purpose } => {
                 ident(pending)?;
                 if self.pendings.contains_key(pending) {
                     return Err(Refused);
                 }
-                let (f, t, u, q) = self.check_move(actor, from, to, unit, *q)?;
+                let authority_source =
+                    self.accounts.iter().any(|a| a.number == *from && matches!(a.kind, AccountKind::Issuance | AccountKind::Reserve));
+                let (f, t, u, q) = if authority_source && *purpose == PendingPurpose::Escrow {
+                    self.check_escrow(actor, from, to, unit, *q)?
+                } else {
+                    self.check_move(actor, from, to, unit, *q)?
+                };
                 let serials = self.take(f, u, q)?;
                 self.encumber(f, u, &serials);
                 self.pendings.insert(pending.clone(), MLock { from: f, to: t, unit: u, serials });
@@ -847,6 +853,23 @@ impl Model {
             }
         }
         Ok(receipt)
+    }
+
+    /// An authority account's units set aside for the exchange's clearing account (an auction).
+    fn check_escrow(&self, actor: &str, from: &str, to: &str, unit: &UnitRef, q: Tonnes) -> R<(usize, usize, usize, u64)> {
+        let f = self.account_named(from)?;
+        let t = self.account_named(to)?;
+        let q = quantity(q)?;
+        let market = self.accounts[f].market;
+        self.authority(actor, market)?;
+        self.can_send(f)?;
+        if !is_holder(self.accounts[t].kind) || self.accounts[t].market != market {
+            return Err(Refused);
+        }
+        self.can_receive(t)?;
+        let u = self.unit_named(unit)?;
+        self.accepts(t, u)?;
+        Ok((f, t, u, q))
     }
 
     fn check_move(&self, actor: &str, from: &str, to: &str, unit: &UnitRef, q: Tonnes) -> R<(usize, usize, usize, u64)> {

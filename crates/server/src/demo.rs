@@ -6,6 +6,7 @@
 use crate::{Clock, ExchangeTime};
 use ets_access::{AccountRef, Actor, Command as A, ControlRules, Envelope, Role, Secret};
 use ets_core::{Date, Timestamp};
+use ets_exchange::auction::Undersubscribed;
 use ets_exchange::venue::{Command as X, Envelope as XEnvelope};
 use ets_store::{AccessLog, ExchangeLog, Ledger, LedgerOptions, Location, StoreError};
 use rand::RngCore;
@@ -194,9 +195,12 @@ fn session_start(day: Date, offset_ms: i64) -> i64 {
     day.start().0 + (9 * 60 + 31) * 60_000 - offset_ms
 }
 
-/// The demo's primary auction, run once on the open day: the national authority issues
-/// 200,000 t into its reserve, which the exchange's `cn-reserve` member offers at a reserve
-/// price of 90% of the last close; the two demo members bid around the close.
+/// The demo's primary auctions, set up once on the open day: the national authority issues
+/// 300,000 t into its reserve, which the exchange's `cn-reserve` member offers. The first
+/// auction (200,000 t, reserve price 90% of the last close) runs its whole course: the volume
+/// set aside in an escrow for the clearing account, the two demo members bid themselves around
+/// the close, the operator clears it. The second (100,000 t) stays open for bids, so a demo
+/// member can bid through the API or the dashboard and the authority can clear it.
 fn primary_auction(
     exchange: &mut ExchangeLog,
     ledger: &mut Ledger,
@@ -206,38 +210,53 @@ fn primary_auction(
     at_ms: i64,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    const VOLUME: u64 = 200_000;
+    const VOLUMES: [u64; 2] = [200_000, 100_000];
     let venue = exchange.venue().expect("checked");
-    if venue.auctions().next().is_some() {
+    if venue.auctions().next().is_some() || venue.open_auctions().next().is_some() {
         return Ok(());
     }
     let spec = venue.spec(cea).expect("listed").clone();
     let close = venue.previous_close(cea).unwrap_or(spec.reference_price);
     let operator = venue.operator().to_string();
+    let clearing =
+        venue.clearing_account(&spec.market).ok_or_else(|| StoreError::Conflict(format!("no clearing account for {}", spec.market)))?;
     let r = ledger.registry();
     let market = r.find_market(&spec.market).ok_or_else(|| StoreError::Conflict(format!("no market {}", spec.market)))?;
     let authority = r.market(market).spec.authorities[0].clone();
     let reserve = format!("{}-RESERVE", spec.market);
     // The reserve offers what it holds; topped up from the issuance account's unallocated
-    // units, else newly issued (within the cap), when it holds less than the volume.
+    // units, else newly issued (within the cap), when it holds less than the volumes.
     let free = |account: &str| {
         r.find_account(account).zip(r.unit_named(&spec.unit).ok()).and_then(|(a, u)| r.holding(a, u)).map_or(0, |h| h.free_total())
     };
+    let total: u64 = VOLUMES.iter().sum();
     let issuance = format!("{}-ISSUANCE", spec.market);
-    let top_up = if free(&reserve) >= VOLUME {
-        None
-    } else if free(&issuance) >= VOLUME {
-        Some(ets_registry::Command::Allocate {
-            from: issuance,
-            to: reserve.clone(),
+    let mut registry_steps = Vec::new();
+    if free(&reserve) < total {
+        registry_steps.push(if free(&issuance) >= total {
+            ets_registry::Command::Allocate {
+                from: issuance,
+                to: reserve.clone(),
+                unit: spec.unit.clone(),
+                quantity: ets_core::Tonnes(total),
+            }
+        } else {
+            ets_registry::Command::Issue { unit: spec.unit.clone(), quantity: ets_core::Tonnes(total), to: Some(reserve.clone()) }
+        });
+    }
+    let auction_ids: Vec<String> = (1..=VOLUMES.len()).map(|n| format!("{}-primary-{n}", spec.market)).collect();
+    for (id, volume) in auction_ids.iter().zip(VOLUMES) {
+        registry_steps.push(ets_registry::Command::CreatePending {
+            pending: format!("auction-{id}"),
+            from: reserve.clone(),
+            to: clearing.clone(),
             unit: spec.unit.clone(),
-            quantity: ets_core::Tonnes(VOLUME),
-        })
-    } else {
-        Some(ets_registry::Command::Issue { unit: spec.unit.clone(), quantity: ets_core::Tonnes(VOLUME), to: Some(reserve.clone()) })
-    };
-    if let Some(command) = top_up {
-        let envelope = ets_registry::Envelope { id: format!("demo-auction-reserve-{}", spec.unit), actor: authority.clone(), command };
+            quantity: ets_core::Tonnes(volume),
+            purpose: ets_registry::PendingPurpose::Escrow,
+        });
+    }
+    for (i, command) in registry_steps.into_iter().enumerate() {
+        let envelope = ets_registry::Envelope { id: format!("demo-auction-registry-{i}"), actor: authority.clone(), command };
         match ledger.submit(now, &envelope) {
             Ok(_) => {}
             Err(ets_store::SubmitError::Rejected(r)) => {
@@ -246,35 +265,41 @@ fn primary_auction(
             Err(ets_store::SubmitError::Store(e)) => return Err(e),
         }
     }
-    let bid = |member: &str, price: i64, qty: u64| ets_exchange::auction::Bid { bidder: member.to_string(), price, qty };
-    let bids = vec![
+    let open = |id: &String, volume: u64, undersubscribed| X::OpenAuction {
+        auction: id.clone(),
+        instrument: cea.to_string(),
+        seller: "cn-reserve".into(),
+        volume,
+        rules: ets_exchange::auction::AuctionRules { undersubscribed, ..ets_exchange::auction::AuctionRules::eu(close * 9 / 10) },
+        pending: format!("auction-{id}"),
+        secondary_reference: None,
+        seed: 1,
+    };
+    let bid = |member: &str, price: i64, qty: u64| {
+        (member.to_string(), X::AuctionBid { auction: auction_ids[0].clone(), member: member.to_string(), price, qty })
+    };
+    let mut steps: Vec<(String, X)> = vec![
+        (
+            operator.clone(),
+            X::AddMember { member: "cn-reserve".into(), accounts: std::collections::BTreeMap::from([(spec.market.clone(), reserve)]) },
+        ),
+        // Cash lodged with the exchange: the bids' guarantees.
+        (operator.clone(), X::Deposit { member: member_a.to_string(), amount_fen: 200_000 * (close + 150) }),
+        (operator.clone(), X::Deposit { member: member_b.to_string(), amount_fen: 200_000 * (close + 150) }),
+        (operator.clone(), open(&auction_ids[0], VOLUMES[0], Undersubscribed::Cancel)),
         bid(member_a, close + 150, 60_000),
         bid(member_b, close + 100, 50_000),
         bid(member_a, close, 70_000),
         bid(member_b, close - 200, 80_000),
         bid(member_a, close - 400, 40_000),
+        (operator.clone(), X::ClearAuction { auction: auction_ids[0].clone() }),
+        // The second sells what is bid if bids fall short (the WCI rule), at the reserve price.
+        (operator.clone(), open(&auction_ids[1], VOLUMES[1], Undersubscribed::SellWhatIsBid)),
     ];
-    let commands = vec![
-        X::AddMember { member: "cn-reserve".into(), accounts: std::collections::BTreeMap::from([(spec.market.clone(), reserve)]) },
-        // Bid guarantees: cash lodged with the exchange for the auction.
-        X::Deposit { member: member_a.to_string(), amount_fen: 200_000 * (close + 150) },
-        X::Deposit { member: member_b.to_string(), amount_fen: 200_000 * (close + 150) },
-        X::PrimaryAuction {
-            auction: format!("{}-primary-1", spec.market),
-            instrument: cea.to_string(),
-            seller: "cn-reserve".into(),
-            authority_actor: authority,
-            volume: VOLUME,
-            rules: ets_exchange::auction::AuctionRules::eu(close * 9 / 10),
-            bids,
-            secondary_reference: None,
-            seed: 1,
-        },
-    ];
-    let envelopes: Vec<XEnvelope> = commands
-        .into_iter()
+    let envelopes: Vec<XEnvelope> = steps
+        .drain(..)
         .enumerate()
-        .map(|(i, command)| XEnvelope { id: format!("demo-auction-{i}"), actor: operator.clone(), at_ms, command })
+        .map(|(i, (actor, command))| XEnvelope { id: format!("demo-auction-{i}"), actor, at_ms, command })
         .collect();
     for r in exchange.submit_batch(&envelopes, ledger)? {
         r.map_err(|e| StoreError::Conflict(format!("the demo auction: {}", e.message)))?;

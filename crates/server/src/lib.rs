@@ -100,9 +100,6 @@ pub struct Platform {
     /// Which rulebook governs each market, the offset projects compliance knows and the price
     /// fines are computed at (`with_compliance`; default: the shipped rulebooks, no projects).
     pub compliance: ets_compliance::Setup,
-    /// Held while a primary auction is checked and run: two auctions never draw on a reserve
-    /// that holds only enough for one (the venue does not know registry balances).
-    pub(crate) auction_lock: tokio::sync::Mutex<()>,
     last_order_id: AtomicU64,
     sequence: AtomicU64,
 }
@@ -136,7 +133,6 @@ impl Platform {
             operator,
             directory,
             compliance: ets_compliance::Setup::default(),
-            auction_lock: tokio::sync::Mutex::new(()),
             last_order_id: AtomicU64::new(0),
             sequence: AtomicU64::new(0),
         };

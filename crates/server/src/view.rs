@@ -2,7 +2,7 @@
 //! swapped in whole, so a reader never sees a half-applied batch and never waits for the
 //! matching engine. Prices are in fen (0.01 yuan), quantities in tonnes.
 
-use ets_exchange::venue::{AuctionOutcome, AuctionRecord, DayBar, Trade, TradeKind, Venue};
+use ets_exchange::venue::{AuctionOutcome, AuctionRecord, DayBar, OpenAuction, Trade, TradeKind, Venue};
 use ets_exchange::Side;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -75,16 +75,40 @@ pub struct AuctionView {
     pub date: Option<String>,
     pub volume_t: u64,
     pub reserve_price_fen: i64,
+    /// Bids are whole multiples of this many tonnes.
+    pub lot_t: u64,
+    /// Bids, bidders and tonnes bid: published once the window has closed (bids are sealed).
     pub bids: usize,
     pub bidders: usize,
     pub bid_t: u64,
-    /// `cleared` or `cancelled`.
+    /// `open` (taking bids), `cleared` or `cancelled`.
     pub outcome: String,
     pub clearing_price_fen: Option<i64>,
     pub sold_t: Option<u64>,
     pub successful_bidders: Option<usize>,
     /// Why a cancelled auction was cancelled.
     pub reason: Option<String>,
+}
+
+/// An auction taking bids: what is offered, on what terms.
+pub fn open_auction_view(venue: &Venue, auction: &str, a: &OpenAuction) -> AuctionView {
+    AuctionView {
+        auction: auction.to_string(),
+        instrument: a.instrument.clone(),
+        market: venue.spec(&a.instrument).map(|s| s.market.clone()).unwrap_or_default(),
+        date: a.opened.map(|d| d.to_string()),
+        volume_t: a.volume,
+        reserve_price_fen: a.rules.reserve_price,
+        lot_t: a.rules.lot_t,
+        bids: 0,
+        bidders: 0,
+        bid_t: 0,
+        outcome: "open".into(),
+        clearing_price_fen: None,
+        sold_t: None,
+        successful_bidders: None,
+        reason: None,
+    }
 }
 
 pub fn auction_view(venue: &Venue, r: &AuctionRecord) -> AuctionView {
@@ -99,6 +123,7 @@ pub fn auction_view(venue: &Venue, r: &AuctionRecord) -> AuctionView {
         date: r.date.map(|d| d.to_string()),
         volume_t: r.volume,
         reserve_price_fen: r.reserve_price,
+        lot_t: r.lot,
         bids: r.bids,
         bidders: r.bidders,
         bid_t: r.bid_qty,
@@ -118,6 +143,8 @@ pub struct MarketView {
     pub instruments: BTreeMap<String, InstrumentView>,
     /// Primary auctions run, in id order.
     pub auctions: Vec<AuctionView>,
+    /// Primary auctions taking bids, in id order.
+    pub open_auctions: Vec<AuctionView>,
     /// Each instrument's JSON as GET /api/v1/instruments/{code} answers it, made by the first
     /// request after a publication and shared by every later one until the next (a view is
     /// never changed once published). Serialising the ~50 KB view on every request was most
@@ -211,7 +238,15 @@ impl MarketView {
         }
         let json = codes.iter().map(|c| (c.clone(), OnceLock::new())).collect();
         let auctions = venue.auctions().map(|r| auction_view(venue, r)).collect();
-        MarketView { day: venue.day().map(|d| d.to_string()), trades_total: trades.len() as u64, instruments, auctions, json }
+        let open_auctions = venue.open_auctions().map(|(id, a)| open_auction_view(venue, id, a)).collect();
+        MarketView {
+            day: venue.day().map(|d| d.to_string()),
+            trades_total: trades.len() as u64,
+            instruments,
+            auctions,
+            open_auctions,
+            json,
+        }
     }
 
     /// The instrument's view as JSON (serialised once per publication), or None if unlisted.

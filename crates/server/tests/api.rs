@@ -99,13 +99,18 @@ async fn authorization_matrix() {
             Some(json!({"id": "m1", "command": {"type": "accept", "report": common::PENDING_REPORT}})),
             vec!["regulator-cn"],
         ),
-        // No bids: invalid once allowed, nothing run.
+        // No volume: invalid once allowed, nothing opened.
         (
             Method::POST,
             "/api/v1/auctions".into(),
-            Some(json!({"auction": "m1", "instrument": "CEA-2025", "volume_t": 1000, "reserve_price_fen": 7000, "bids": []})),
+            Some(json!({"auction": "m1", "instrument": "CEA-2025", "volume_t": 0, "reserve_price_fen": 7000})),
             vec!["regulator-cn"],
         ),
+        // A bid in no open auction: the members' kind of step (404 once allowed).
+        (Method::POST, "/api/v1/auctions/none/bids".into(), Some(json!({"price_fen": 7000, "qty_t": 100})), vec!["alice", "bob"]),
+        (Method::DELETE, "/api/v1/auctions/none/bids/0".into(), None, vec!["alice", "bob"]),
+        // Clearing an auction that is not open: a market authority's kind of step (404 once allowed).
+        (Method::POST, "/api/v1/auctions/none/clear".into(), None, vec!["regulator-cn", "regulator-bj"]),
         // CBAM: reference data is public; the calculators take any signed-in caller (an empty
         // body: 422 once allowed); the carbon price paid reads the account (a zero emission: 422).
         (Method::GET, "/api/v1/cbam/goods".into(), None, everyone.clone()),
@@ -447,6 +452,9 @@ async fn openapi_document_describes_every_route_and_the_explorer_is_served() {
         "/api/v1/compliance",
         "/api/v1/compliance/{market}",
         "/api/v1/auctions",
+        "/api/v1/auctions/{auction}/bids",
+        "/api/v1/auctions/{auction}/bids/{bid}",
+        "/api/v1/auctions/{auction}/clear",
         "/api/v1/mrv/commands",
         "/api/v1/registry/commands",
     ] {
@@ -655,76 +663,133 @@ async fn compliance_status_per_market_and_entity() {
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
-/// A primary auction run by the national authority: bids covered by cash or the whole auction
-/// is refused and nothing changes; cleared at one price, the winner's units delivered from the
-/// reserve into its registry account; the public result names no winner; an auction id runs
-/// once; an undersubscribed auction is cancelled with its reason.
+/// A primary auction as a bidding window. The national authority opens it, and the volume is set
+/// aside from the reserve at once (its own allocation cannot reach it). Exchange members bid for
+/// themselves, covered by their own cash; nobody bids or withdraws for another; bids are sealed
+/// until the window closes. The authority clears it: one price, units out of the escrow, the
+/// rest back to the reserve; the public result names no winner; an id runs once; an
+/// undersubscribed auction is cancelled with its reason and the reserve gets its units back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_primary_auction_clears_delivers_and_publishes() {
+async fn a_primary_auction_takes_members_own_bids_then_clears_and_publishes() {
     let w = World::new();
     let regulator = w.login("regulator-cn").await;
-    let held = |v: &Value| -> u64 {
-        v["holdings"].as_array().unwrap().iter().filter(|h| h["unit"] == "CEA:2025").map(|h| h["total_t"].as_u64().unwrap()).sum()
+    let (alice, bob) = (w.login("alice").await, w.login("bob").await);
+    let cea = |v: &Value| -> (u64, u64) {
+        v["holdings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|h| h["unit"] == "CEA:2025")
+            .map(|h| (h["total_t"].as_u64().unwrap(), h["free_t"].as_u64().unwrap()))
+            .fold((0, 0), |(t, f), (a, b)| (t + a, f + b))
     };
+    let reserve = || async { cea(&w.get(&format!("/api/v1/accounts/{}", common::CN_RESERVE), Some(&regulator)).await.1) };
     let (_, before_b) = w.get(&format!("/api/v1/accounts/{B}"), Some(&regulator)).await;
-    let (_, before_reserve) = w.get(&format!("/api/v1/accounts/{}", common::CN_RESERVE), Some(&regulator)).await;
-    assert_eq!(held(&before_reserve), common::RESERVE_T);
-    let auction = |id: &str, volume: u64, bids: Value| json!({"auction": id, "instrument": "CEA-2025", "volume_t": volume, "reserve_price_fen": 7_000, "bids": bids});
+    assert_eq!(reserve().await, (common::RESERVE_T, common::RESERVE_T));
+    let open = |id: &str, volume: u64| json!({"auction": id, "instrument": "CEA-2025", "volume_t": volume, "reserve_price_fen": 7_000, "lot_t": 100});
+    let post = |uri: String, who: &str, body: Value| {
+        let who = who.to_string();
+        let w = &w;
+        async move { w.call(Method::POST, &uri, Some(&who), Some(body)).await }
+    };
+    let bid = |price: i64, qty: u64| json!({"price_fen": price, "qty_t": qty});
 
-    // alice has no cash at the exchange: her bid is not covered, so nothing runs.
-    let bids = json!([{"member": "bob", "price_fen": 7_500, "qty_t": 6_000}, {"member": "alice", "price_fen": 7_300, "qty_t": 6_000}]);
-    let (status, body) = w.call(Method::POST, "/api/v1/auctions", Some(&regulator), Some(auction("a1", 10_000, bids))).await;
+    // More than the reserve holds: refused, nothing set aside, nothing published.
+    let (status, body) = post("/api/v1/auctions".into(), &regulator, open("a0", common::RESERVE_T + 1)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("bid 2 of alice"), "{body}");
-    let (_, published) = w.get("/api/v1/auctions", None).await;
-    assert_eq!(published, json!([]));
+    assert!(body["message"].as_str().unwrap().contains("holds 50,000 t of CEA:2025 free; 50,001 t requested"), "{body}");
+    assert_eq!(w.get("/api/v1/auctions", None).await.1, json!([]));
 
-    // bob alone: 6,000 t at ¥75.00 and 6,000 t at ¥72.00 for 10,000 t clear at ¥72.00.
-    let bids = json!([{"member": "bob", "price_fen": 7_500, "qty_t": 6_000}, {"member": "bob", "price_fen": 7_200, "qty_t": 6_000}]);
-    let (status, result) = w.call(Method::POST, "/api/v1/auctions", Some(&regulator), Some(auction("a1", 10_000, bids.clone()))).await;
-    assert_eq!(status, StatusCode::CREATED, "{result}");
+    // Opened: the volume leaves the reserve's free units at once.
+    let (status, opened) = post("/api/v1/auctions".into(), &regulator, open("a1", 10_000)).await;
+    assert_eq!(status, StatusCode::CREATED, "{opened}");
+    assert_eq!((opened["outcome"].as_str(), opened["escrow"].as_str()), (Some("open"), Some("auction-a1")));
+    assert_eq!(opened["from_account"], common::CN_RESERVE);
+    assert_eq!(reserve().await, (common::RESERVE_T, common::RESERVE_T - 10_000));
+    let allocate = |qty: u64| json!({"id": format!("alloc-{qty}"), "command": {"Allocate": {"from": common::CN_RESERVE, "to": A, "unit": {"code": "CEA", "project": null, "vintage": 2025}, "quantity": qty}}});
+    let (status, body) = post("/api/v1/registry/commands".into(), &regulator, allocate(common::RESERVE_T - 10_000 + 1)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "the authority's own allocation cannot take units set aside: {body}");
+    let (status, _) = post("/api/v1/auctions".into(), &regulator, open("a1", 10_000)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "an auction id is used once");
+
+    // Bids: members for themselves, covered by their own cash, on the auction's terms.
+    let bids = "/api/v1/auctions/a1/bids".to_string();
+    let (status, body) = post(bids.clone(), &alice, bid(7_500, 1_000)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "alice has no cash at the exchange: {body}");
+    assert!(body["message"].as_str().unwrap().contains("not covered"), "{body}");
+    let (status, _) = post(bids.clone(), &bob, json!({"price_fen": 7_500, "qty_t": 1_000, "member": "alice"})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "bob cannot bid as alice");
+    let (status, _) = post(bids.clone(), &regulator, json!({"price_fen": 7_500, "qty_t": 1_000, "member": "bob"})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "the authority cannot bid for a member");
+    let (status, body) = post(bids.clone(), &bob, bid(6_900, 1_000)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "below the reserve price: {body}");
+    let (status, body) = post(bids.clone(), &bob, bid(7_500, 150)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "not a whole lot: {body}");
+    let (status, first) = post(bids.clone(), &bob, bid(7_500, 6_000)).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    assert_eq!((first["bid"].as_u64(), first["guarantee_fen"].as_i64()), (Some(0), Some(45_000_000)));
+    let (_, second) = post(bids.clone(), &bob, bid(7_100, 6_000)).await;
+    assert_eq!(second["bid"], 1);
+    // Withdrawn by its member only, once; then bid again higher.
+    let (status, _) = w.call(Method::DELETE, "/api/v1/auctions/a1/bids/1", Some(&alice), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "alice has no bid 1");
+    let (status, _) = w.call(Method::DELETE, "/api/v1/auctions/a1/bids/1", Some(&bob), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = w.call(Method::DELETE, "/api/v1/auctions/a1/bids/1", Some(&bob), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, third) = post(bids.clone(), &bob, bid(7_200, 6_000)).await;
+    assert_eq!(third["bid"], 2);
+    // Sealed: the public sees the offer, not the bids.
+    let (_, published) = w.get("/api/v1/auctions", None).await;
+    assert_eq!((published[0]["outcome"].as_str(), published[0]["bids"].as_u64()), (Some("open"), Some(0)), "{published}");
+    assert!(!published.to_string().contains("bob"), "{published}");
+
+    // Cleared by the market's authority only: 6,000 t at ¥75.00 and 6,000 t at ¥72.00 for
+    // 10,000 t clear at ¥72.00, delivered out of the escrow into bob's account.
+    let clear = |id: &str| format!("/api/v1/auctions/{id}/clear");
+    for who in [&bob, &w.login("regulator-bj").await] {
+        let (status, _) = w.call(Method::POST, &clear("a1"), Some(who), None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+    let (status, result) = w.call(Method::POST, &clear("a1"), Some(&regulator), None).await;
+    assert_eq!(status, StatusCode::OK, "{result}");
     assert_eq!(result["outcome"], "cleared");
     assert_eq!((result["clearing_price_fen"].as_i64(), result["sold_t"].as_u64()), (Some(7_200), Some(10_000)));
-    assert_eq!(result["from_account"], common::CN_RESERVE);
     assert_eq!(result["awards"], json!([{"member": "bob", "account": B, "qty_t": 10_000}]));
     assert_eq!((result["bids"].as_u64(), result["bidders"].as_u64(), result["bid_t"].as_u64()), (Some(2), Some(1), Some(12_000)));
     let (_, after_b) = w.get(&format!("/api/v1/accounts/{B}"), Some(&regulator)).await;
-    assert_eq!(held(&after_b), held(&before_b) + 10_000, "delivered into bob's account");
-    let (_, after_reserve) = w.get(&format!("/api/v1/accounts/{}", common::CN_RESERVE), Some(&regulator)).await;
-    assert_eq!(held(&after_reserve), common::RESERVE_T - 10_000);
+    assert_eq!(cea(&after_b).0, cea(&before_b).0 + 10_000, "delivered into bob's account");
+    assert_eq!(reserve().await, (common::RESERVE_T - 10_000, common::RESERVE_T - 10_000));
+    let (status, _) = w.call(Method::POST, &clear("a1"), Some(&regulator), None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "cleared once");
+    let (status, _) = post(bids.clone(), &bob, bid(7_500, 100)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the window is closed");
+    let (status, _) = w.call(Method::POST, &clear("nope"), Some(&regulator), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 
     // The public result: what was offered and bid and the outcome, no winner's name.
     let (_, published) = w.get("/api/v1/auctions", None).await;
-    assert_eq!(published.as_array().unwrap().len(), 1);
     let p = &published[0];
     assert_eq!((p["auction"].as_str(), p["market"].as_str(), p["clearing_price_fen"].as_i64()), (Some("a1"), Some("CN"), Some(7_200)));
-    assert_eq!(p["successful_bidders"], 1);
+    assert_eq!((p["successful_bidders"].as_u64(), p["bids"].as_u64()), (Some(1), Some(2)));
     assert!(!p.to_string().contains("bob"), "{p}");
 
-    // The same id again: a conflict; more than the reserve holds: refused; undersubscribed: cancelled.
-    let (status, _) = w.call(Method::POST, "/api/v1/auctions", Some(&regulator), Some(auction("a1", 10_000, bids.clone()))).await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    let (status, body) = w.call(Method::POST, "/api/v1/auctions", Some(&regulator), Some(auction("a2", 40_001, bids.clone()))).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("40000 t"), "{body}");
-    let (status, result) = w.call(Method::POST, "/api/v1/auctions", Some(&regulator), Some(auction("a3", 20_000, bids))).await;
-    assert_eq!(status, StatusCode::CREATED, "{result}");
-    assert_eq!(result["outcome"], "cancelled");
+    // Undersubscribed: cancelled with its reason; the reserve gets every unit back, free.
+    let (status, _) = post("/api/v1/auctions".into(), &regulator, open("a3", 20_000)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = post("/api/v1/auctions/a3/bids".into(), &bob, bid(7_500, 100)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, result) = w.call(Method::POST, &clear("a3"), Some(&regulator), None).await;
+    assert_eq!(result["outcome"], "cancelled", "{result}");
     assert!(result["reason"].as_str().is_some_and(|r| !r.is_empty()), "{result}");
     assert_eq!(result["awards"], json!([]));
-    let (_, after) = w.get(&format!("/api/v1/accounts/{}", common::CN_RESERVE), Some(&regulator)).await;
-    assert_eq!(held(&after), common::RESERVE_T - 10_000, "a cancelled auction delivers nothing");
+    assert_eq!(reserve().await, (common::RESERVE_T - 10_000, common::RESERVE_T - 10_000));
 
-    // Only the market's authority runs it.
+    // Only a market's authority opens one, and only in its market.
     let bj = w.login("regulator-bj").await;
-    let (status, _) = w
-        .call(
-            Method::POST,
-            "/api/v1/auctions",
-            Some(&bj),
-            Some(auction("a4", 1_000, json!([{"member": "bob", "price_fen": 7_500, "qty_t": 1_000}]))),
-        )
-        .await;
+    let (status, _) = post("/api/v1/auctions".into(), &bj, open("a4", 1_000)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = post("/api/v1/auctions".into(), &bob, open("a4", 1_000)).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
 

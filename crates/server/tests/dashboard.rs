@@ -361,16 +361,38 @@ async fn the_overview_draws_the_closing_price_series_as_well_formed_svg() {
     assert!(exchange.body.contains("¥82.55"), "the last trade is listed");
 }
 
+/// The auctions page: an open auction with the bid form for members and the clearing button for
+/// its market's authority; a member bids through the form (a refusal shown, nothing placed); the
+/// authority clears it; the result row names no winner; a cancelled auction says why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_auctions_page_publishes_each_primary_auctions_result() {
+async fn the_auctions_page_takes_bids_clears_and_publishes_each_result() {
     let w = World::new();
     let page = get(&w, "/auctions", None).await;
-    assert!(page.body.contains("No primary auction has been run."));
+    assert!(page.body.contains("No primary auction has been run.") && page.body.contains("No auction is taking bids."));
     let regulator = w.login("regulator-cn").await;
-    let body = serde_json::json!({"auction": "cn-2025-1", "instrument": "CEA-2025", "volume_t": 5_000, "reserve_price_fen": 7_000,
-        "bids": [{"member": "bob", "price_fen": 7_900, "qty_t": 3_000}, {"member": "bob", "price_fen": 7_600, "qty_t": 3_000}]});
-    let (status, result) = w.call(Method::POST, "/api/v1/auctions", Some(&regulator), Some(body)).await;
+    let open = |id: &str, volume: u64| serde_json::json!({"auction": id, "instrument": "CEA-2025", "volume_t": volume, "reserve_price_fen": 7_000});
+    let (status, result) = w.call(Method::POST, "/api/v1/auctions", Some(&regulator), Some(open("cn-2025-1", 5_000))).await;
     assert_eq!(status, StatusCode::CREATED, "{result}");
+    // The public sees the offer and no form; bob the bid form; the authority the clear button.
+    let public = get(&w, "/auctions", None).await;
+    assert!(public.body.contains("cn-2025-1") && !public.body.contains("action=\"/auctions/cn-2025-1/bids\""));
+    assert!(!public.body.contains("action=\"/auctions/cn-2025-1/clear\""));
+    let bob = w.login("bob").await;
+    assert!(get(&w, "/auctions", Some(&bob)).await.body.contains("action=\"/auctions/cn-2025-1/bids\""));
+    assert!(get(&w, "/auctions", Some(&regulator)).await.body.contains("action=\"/auctions/cn-2025-1/clear\""));
+    // Bids through the form: a price below the reserve is refused and shown; two bids placed.
+    let refused = post(&w, "/auctions/cn-2025-1/bids", Some(&bob), "member=bob&price=69.00&qty_t=3000").await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.body.contains("below the reserve price"), "{}", refused.body);
+    for form in ["member=bob&price=79.00&qty_t=3000", "member=bob&price=76.00&qty_t=3000"] {
+        let done = post(&w, "/auctions/cn-2025-1/bids", Some(&bob), form).await;
+        assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+        assert!(done.body.contains("set aside until the auction clears"), "{}", done.body);
+    }
+    // bob cannot clear it; the authority does.
+    assert_eq!(post(&w, "/auctions/cn-2025-1/clear", Some(&bob), "").await.status, StatusCode::FORBIDDEN);
+    let cleared = post(&w, "/auctions/cn-2025-1/clear", Some(&regulator), "").await;
+    assert!(cleared.body.contains("Auction cn-2025-1 cleared at ¥76.00: 5,000 t sold to 1 bidder(s)."), "{}", cleared.body);
     let page = get(&w, "/auctions", None).await;
     let row = page
         .body
@@ -385,16 +407,20 @@ async fn the_auctions_page_publishes_each_primary_auctions_result() {
     }
     assert!(!row.contains("bob"), "the public result names no winner");
     // Cleared 10% or more below the secondary market's close (¥80.00): cancelled, with why.
-    let body = serde_json::json!({"auction": "cn-2025-2", "instrument": "CEA-2025", "volume_t": 1_000, "reserve_price_fen": 7_000,
-        "bids": [{"member": "bob", "price_fen": 7_100, "qty_t": 1_000}]});
-    let (status, result) = w.call(Method::POST, "/api/v1/auctions", Some(&regulator), Some(body)).await;
-    assert_eq!((status, result["outcome"].as_str()), (StatusCode::CREATED, Some("cancelled")));
+    let (status, _) = w.call(Method::POST, "/api/v1/auctions", Some(&regulator), Some(open("cn-2025-2", 1_000))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = w
+        .call(Method::POST, "/api/v1/auctions/cn-2025-2/bids", Some(&bob), Some(serde_json::json!({"price_fen": 7_100, "qty_t": 1_000})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, result) = w.call(Method::POST, "/api/v1/auctions/cn-2025-2/clear", Some(&regulator), None).await;
+    assert_eq!((status, result["outcome"].as_str()), (StatusCode::OK, Some("cancelled")));
     let page = get(&w, "/auctions", None).await;
     let row = page.body.split("<tr class=\"cancelled\">").nth(1).expect("a cancelled row").split("</tr>").next().unwrap();
     assert!(row.contains("cn-2025-2") && row.contains("below the secondary market"), "{row}");
-    // The authority is told it may run auctions; the public is not.
-    assert!(get(&w, "/auctions", Some(&regulator)).await.body.contains("You may run auctions in"));
-    assert!(!page.body.contains("You may run auctions in"));
+    // The authority is told it may open auctions; the public is not.
+    assert!(get(&w, "/auctions", Some(&regulator)).await.body.contains("You may open auctions in"));
+    assert!(!page.body.contains("You may open auctions in"));
 }
 
 /// The trusted list through the account page's forms: a representative proposes, cannot approve

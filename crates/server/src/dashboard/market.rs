@@ -321,7 +321,83 @@ pub(crate) async fn auctions(State(platform): S, viewer: Viewer) -> Response {
     if let Some(r) = viewer.refusal(ets_access::allows(viewer.caller.roles(), &Action::ReadMarketData), "market data") {
         return r;
     }
-    let view = view_of(&platform);
+    auctions_page(&platform, &viewer, Banner::None)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct BidForm {
+    member: Option<String>,
+    /// Yuan with at most two decimals.
+    price: String,
+    qty_t: String,
+}
+
+/// `POST /auctions/{auction}/bids`: the member's bid through the API's path; shows the result.
+pub(crate) async fn bid(
+    State(platform): S,
+    headers: HeaderMap,
+    viewer: Viewer,
+    axum::extract::Path(auction): axum::extract::Path<String>,
+    Form(form): Form<BidForm>,
+) -> Response {
+    if let Some(r) = cross_origin(&headers) {
+        return r;
+    }
+    if let Some(r) = viewer.refusal(viewer.caller.principal.is_some(), "the bid form") {
+        return r;
+    }
+    let request = (|| {
+        let price_fen = ets_core::Fen::parse_yuan(form.price.trim()).map_err(|e| ApiError::invalid(e.to_string()))?.0;
+        let qty_t =
+            form.qty_t.trim().parse::<u64>().map_err(|_| ApiError::invalid(format!("quantity '{}' must be whole tonnes", form.qty_t)))?;
+        Ok::<_, ApiError>(crate::auctions::BidRequest { price_fen, qty_t, member: form.member })
+    })();
+    let outcome = match request {
+        Ok(request) => crate::auctions::place_bid(platform.clone(), &viewer.caller, auction, request).await,
+        Err(e) => Err(e),
+    };
+    let banner = match outcome {
+        Ok(r) => Banner::Done(format!(
+            "Bid {} of {} in {}: {} t at {}; {} of cash set aside until the auction clears.",
+            r.bid,
+            r.member,
+            r.auction,
+            tonnes(r.qty_t),
+            yuan(r.price_fen),
+            yuan(r.guarantee_fen)
+        )),
+        Err(e) => Banner::Refused(e),
+    };
+    auctions_page(&platform, &viewer, banner)
+}
+
+/// `POST /auctions/{auction}/clear`: the market's authority closes bidding and clears.
+pub(crate) async fn clear(
+    State(platform): S,
+    headers: HeaderMap,
+    viewer: Viewer,
+    axum::extract::Path(auction): axum::extract::Path<String>,
+) -> Response {
+    if let Some(r) = cross_origin(&headers) {
+        return r;
+    }
+    if let Some(r) = viewer.refusal(viewer.caller.principal.is_some(), "clearing an auction") {
+        return r;
+    }
+    let banner = match crate::auctions::clear(platform.clone(), &viewer.caller, auction).await {
+        Ok(r) => Banner::Done(match (r.result.clearing_price_fen, r.result.sold_t) {
+            (Some(price), Some(sold)) => {
+                format!("Auction {} cleared at {}: {} t sold to {} bidder(s).", r.result.auction, yuan(price), tonnes(sold), r.awards.len())
+            }
+            _ => format!("Auction {} {}.", r.result.auction, r.result.reason.as_deref().unwrap_or("cancelled")),
+        }),
+        Err(e) => Banner::Refused(e),
+    };
+    auctions_page(&platform, &viewer, banner)
+}
+
+fn auctions_page(platform: &Platform, viewer: &Viewer, banner: Banner) -> Response {
+    let view = view_of(platform);
     let may_run: Vec<String> = viewer
         .rights
         .markets
@@ -341,8 +417,48 @@ pub(crate) async fn auctions(State(platform): S, viewer: Viewer) -> Response {
             "delivery into the winners' registry accounts. Results are published as the EU's platforms publish them: "
             "what was offered and bid, by how many, and the outcome."
         }
+        (banner.render())
         @if !may_run.is_empty() {
-            p { "You may run auctions in: " (may_run.join(", ")) ", with " code { "POST /api/v1/auctions" } " or " code { "ets exchange auction" } "." }
+            p { "You may open auctions in: " (may_run.join(", ")) ", with " code { "POST /api/v1/auctions" } ", and clear them here once bidding ends." }
+        }
+        h2 { "Taking bids" }
+        div.card {
+            table #auctions-open {
+                thead { tr {
+                    th { "Auction" } th { "Instrument" } th { "Opened" } th.n { "Offered (t)" } th.n { "Reserve" } th.n { "Lot (t)" } th { "" }
+                } }
+                tbody {
+                    @for a in &view.open_auctions {
+                        tr.open {
+                            td { (a.auction) } td { (a.instrument) } td { (a.date.clone().unwrap_or_default()) } td.n { (tonnes(a.volume_t)) }
+                            td.n { (yuan(a.reserve_price_fen)) } td.n { (tonnes(a.lot_t)) }
+                            td {
+                                @if !viewer.rights.members.is_empty() {
+                                    form.inline method="post" action=(format!("/auctions/{}/bids", a.auction)) {
+                                        @if viewer.rights.members.len() > 1 {
+                                            select name="member" { @for m in &viewer.rights.members { option value=(m) { (m) } } }
+                                        } @else {
+                                            input type="hidden" name="member" value=(viewer.rights.members[0]);
+                                        }
+                                        input type="text" name="price" inputmode="decimal" placeholder="price ¥" required;
+                                        input type="number" name="qty_t" min=(a.lot_t) step=(a.lot_t) placeholder="tonnes" required;
+                                        button type="submit" { "Bid" }
+                                    }
+                                }
+                                @if ets_access::allows(viewer.caller.roles(), &Action::RunAuction { market: a.market.clone() }) {
+                                    form.inline method="post" action=(format!("/auctions/{}/clear", a.auction)) {
+                                        button type="submit" { "Close and clear" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    @if view.open_auctions.is_empty() {
+                        tr { td colspan="7" .muted { "No auction is taking bids." } }
+                    }
+                }
+            }
+            p.muted { "Bids are sealed: each is covered by the member's free cash at the exchange until the auction clears, and a member may withdraw its own bids until then (" code { "DELETE /api/v1/auctions/{auction}/bids/{bid}" } ")." }
         }
         h2 { "Primary auctions" }
         div.card {
@@ -383,5 +499,5 @@ pub(crate) async fn auctions(State(platform): S, viewer: Viewer) -> Response {
             }
         }
     };
-    html_response(axum::http::StatusCode::OK, layout(Some(&viewer), "/auctions", "Auctions", body))
+    html_response(banner.status(), layout(Some(viewer), "/auctions", "Auctions", body))
 }

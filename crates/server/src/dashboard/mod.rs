@@ -41,6 +41,8 @@ pub fn routes() -> axum::Router<Arc<Platform>> {
         .route("/exchange", get(market::exchange))
         .route("/exchange/orders", post(market::place_order))
         .route("/auctions", get(market::auctions))
+        .route("/auctions/{auction}/bids", post(market::bid))
+        .route("/auctions/{auction}/clear", post(market::clear))
         .route("/registry", get(registry::accounts))
         .route("/registry/accounts/{number}", get(registry::account))
         .route("/registry/accounts/{number}/trusted", post(registry::propose_trusted))
