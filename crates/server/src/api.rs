@@ -615,7 +615,7 @@ async fn account(State(platform): S, caller: Caller, Path(number): Path<String>)
 
 /// An account and its holdings, if the caller may read them.
 pub(crate) fn account_detail(platform: &Platform, caller: &Caller, number: &str) -> ApiResult<AccountDetail> {
-    let account = account_ref(platform, number)?;
+    let account = account_ref(platform, number).map_err(|e| unless_may_know(caller, e, false))?;
     caller.may(&Action::ReadHoldings { account })?;
     let ledger = platform.registry.lock().expect("registry lock");
     let r = ledger.registry();
@@ -650,7 +650,7 @@ pub struct TransactionInfo {
     security(("session" = []), ("bearer" = [])),
     responses((status = 200, body = Vec<TransactionInfo>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn account_transactions(State(platform): S, caller: Caller, Path(number): Path<String>) -> ApiResult<Json<Vec<TransactionInfo>>> {
-    let account = account_ref(&platform, &number)?;
+    let account = account_ref(&platform, &number).map_err(|e| unless_may_know(&caller, e, false))?;
     caller.may(&Action::ReadHoldings { account })?;
     Ok(Json(blocking(move || transactions_of(&platform, &number)).await?))
 }
@@ -795,7 +795,7 @@ async fn propose_transfer(
 /// not hold free.
 pub(crate) fn propose(platform: &Platform, caller: &Caller, body: TransferRequest) -> ApiResult<TransferInfo> {
     caller.signed_in()?;
-    let from = account_ref(platform, &body.from)?;
+    let from = account_ref(platform, &body.from).map_err(|e| unless_may_know(caller, e, false))?;
     let to = account_ref(platform, &body.to)?;
     caller.may(&Action::ProposeTransfer { account: from.clone() })?;
     let unit = ets_registry::UnitRef::parse(&body.unit).map_err(ApiError::invalid)?;
@@ -949,7 +949,7 @@ async fn trusted_list(State(platform): S, caller: Caller, Path(number): Path<Str
 
 /// The account's trusted list, if the caller may read the account's holdings.
 pub(crate) fn trusted_list_for(platform: &Platform, caller: &Caller, number: &str) -> ApiResult<TrustedList> {
-    let account = account_ref(platform, number)?;
+    let account = account_ref(platform, number).map_err(|e| unless_may_know(caller, e, false))?;
     caller.may(&Action::ReadHoldings { account })?;
     Ok(trusted_list_of(platform, number))
 }
@@ -973,7 +973,7 @@ async fn propose_trusted(
 /// Proposes `trusted` for `number`'s trusted list as `caller`; the list after it.
 pub(crate) fn propose_trusted_for(platform: &Platform, caller: &Caller, number: &str, trusted: &str) -> ApiResult<TrustedList> {
     caller.signed_in()?;
-    let account = account_ref(platform, number)?;
+    let account = account_ref(platform, number).map_err(|e| unless_may_know(caller, e, false))?;
     let trusted = account_ref(platform, trusted)?;
     let proposal = platform.command_id("tal");
     access_command(platform, caller, A::ProposeTrusted { proposal, account, trusted })?;
@@ -1019,7 +1019,7 @@ async fn remove_trusted(
 /// carried out); the list after it.
 pub(crate) fn remove_trusted_for(platform: &Platform, caller: &Caller, number: &str, trusted: &str) -> ApiResult<TrustedList> {
     caller.signed_in()?;
-    let account = account_ref(platform, number)?;
+    let account = account_ref(platform, number).map_err(|e| unless_may_know(caller, e, false))?;
     let record = access_command(platform, caller, A::RemoveTrusted { account, trusted: trusted.to_string() })?;
     platform.carry_out_releases(&record)?;
     Ok(trusted_list_of(platform, number))
@@ -1050,6 +1050,24 @@ pub struct OrderResult {
     pub resting_t: u64,
     /// What was cancelled (IOC remainder, FOK that could not fill).
     pub cancelled_t: u64,
+}
+
+/// A lookup's "not found" is told only to callers who may know what exists: registry
+/// administrators, auditors, market authorities (and, for MRV, verifiers). Anyone else gets the
+/// 403 it would get if the thing existed, so the API is no oracle of which accounts, freezes,
+/// reports or entities exist.
+pub(crate) fn unless_may_know(caller: &Caller, error: ApiError, verifiers_too: bool) -> ApiError {
+    if error.status != StatusCode::NOT_FOUND {
+        return error;
+    }
+    let may_know = caller.roles().iter().any(|r| {
+        matches!(r, Role::RegistryAdmin | Role::Auditor | Role::MarketAuthority { .. }) || (verifiers_too && *r == Role::Verifier)
+    });
+    if may_know {
+        error
+    } else {
+        ApiError::forbidden(format!("{}'s roles do not allow this", caller.user().unwrap_or("the public")))
+    }
 }
 
 pub(crate) fn member_of(caller: &Caller, wanted: Option<&str>) -> ApiResult<String> {

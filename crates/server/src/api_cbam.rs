@@ -448,7 +448,8 @@ pub(crate) async fn cbam_carbon_price(
     SignedIn(caller): SignedIn,
     Json(body): Json<CarbonPriceRequest>,
 ) -> ApiResult<Json<Value>> {
-    let account: AccountRef = crate::api::account_ref(&platform, &body.account)?;
+    let account: AccountRef =
+        crate::api::account_ref(&platform, &body.account).map_err(|e| crate::api::unless_may_know(&caller, e, false))?;
     caller.may(&Action::ReadHoldings { account })?;
     if body.purchases.len() > PURCHASES_MAX {
         return Err(invalid(format!("purchases: more than {PURCHASES_MAX}")));

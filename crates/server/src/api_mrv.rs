@@ -153,7 +153,7 @@ pub(crate) async fn mrv_command(
     let command: Command = serde_json::from_value(body.command).map_err(|e| ApiError::refused(format!("command: {e}")))?;
     crate::api::blocking(move || {
         let mut mrv = platform.mrv.lock().expect("mrv lock");
-        let need = needs(mrv.state(), &platform, &command)?;
+        let need = needs(mrv.state(), &platform, &command).map_err(|e| crate::api::unless_may_know(&caller, e, true))?;
         if !need.met(&caller) {
             return Err(ApiError::forbidden(format!("{user}'s roles do not allow this MRV step ({})", command_name(&command))));
         }

@@ -124,7 +124,7 @@ pub(crate) async fn registry_command(
     let command: Command = serde_json::from_value(body.command).map_err(|e| ApiError::refused(format!("command: {e}")))?;
     crate::api::blocking(move || {
         let mut ledger = platform.registry.lock().expect("registry lock");
-        let (action, run_as) = needs(ledger.registry(), &command)?;
+        let (action, run_as) = needs(ledger.registry(), &command).map_err(|e| crate::api::unless_may_know(&caller, e, false))?;
         caller.may(&action)?;
         let actor = match run_as {
             RunAs::Caller => user.clone(),

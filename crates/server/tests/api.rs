@@ -935,3 +935,35 @@ async fn registry_commands_run_for_the_role_that_may_run_them() {
     let (status, body) = run(alice, "bad", json!({"NoSuchCommand": {}})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
 }
+
+/// The API is no oracle of what exists: a caller whose roles would not allow the request if the
+/// account, freeze or report existed gets 403 whether or not it does; those who may know what
+/// exists (administrators, auditors, authorities; verifiers for MRV) get 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_things_are_403_to_callers_who_may_not_know_them() {
+    let w = World::new();
+    let (alice, admin, regulator) = (w.login("alice").await, w.login("admin").await, w.login("regulator-cn").await);
+    for uri in ["/api/v1/accounts/CN-999999", "/api/v1/accounts/CN-999999/transactions", "/api/v1/accounts/CN-999999/trusted"] {
+        assert_eq!(w.get(uri, Some(&alice)).await.0, StatusCode::FORBIDDEN, "{uri} for alice");
+        assert_eq!(w.get(uri, Some(&admin)).await.0, StatusCode::NOT_FOUND, "{uri} for admin");
+    }
+    // An existing account alice does not represent: the same 403.
+    assert_eq!(w.get(&format!("/api/v1/accounts/{B}"), Some(&alice)).await.0, StatusCode::FORBIDDEN);
+    let surrender = |account: &str| json!({"id": format!("o-{account}"), "command": {"Surrender": {"account": account, "unit": {"code": "CEA", "project": null, "vintage": 2025}, "quantity": 1, "compliance_year": 2025}}});
+    let (status, _) = w.call(Method::POST, "/api/v1/registry/commands", Some(&alice), Some(surrender("CN-999999"))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = w.call(Method::POST, "/api/v1/registry/commands", Some(&alice), Some(surrender(B))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = w.call(Method::POST, "/api/v1/registry/commands", Some(&admin), Some(surrender("CN-999999"))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let unfreeze = json!({"id": "o-unfreeze", "command": {"Unfreeze": {"freeze": "no-such-freeze"}}});
+    let (status, _) = w.call(Method::POST, "/api/v1/registry/commands", Some(&alice), Some(unfreeze.clone())).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = w.call(Method::POST, "/api/v1/registry/commands", Some(&regulator), Some(unfreeze)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let accept = json!({"id": "o-accept", "command": {"type": "accept", "report": "CN-E9999-2025"}});
+    let (status, _) = w.call(Method::POST, "/api/v1/mrv/commands", Some(&alice), Some(accept.clone())).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = w.call(Method::POST, "/api/v1/mrv/commands", Some(&regulator), Some(accept)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
