@@ -258,7 +258,10 @@ async fn an_account_page_shows_holdings_blocks_history_and_the_trusted_list() {
     let approver = w.login("approver").await;
     let page = get(&w, &format!("/registry/accounts/{A}"), Some(&approver)).await;
     assert!(page.status == StatusCode::OK && !page.body.contains("Propose a transfer from this account"));
-    assert_eq!(get(&w, "/registry/accounts/CN-999999", Some(&alice)).await.status, StatusCode::NOT_FOUND);
+    // An unknown account is 403 to alice, as an existing one she does not represent would be.
+    assert_eq!(get(&w, "/registry/accounts/CN-999999", Some(&alice)).await.status, StatusCode::FORBIDDEN);
+    let admin = w.login("admin").await;
+    assert_eq!(get(&w, "/registry/accounts/CN-999999", Some(&admin)).await.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
