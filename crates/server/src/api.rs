@@ -215,7 +215,7 @@ pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T>
 
 /// Roles as text: `registry-admin`, `auditor`, `verifier`, `public`, `market-authority:CN`,
 /// `account-representative:CN-100001`, `approving-representative:CN-100001`,
-/// `exchange-member:cn-op1`.
+/// `exchange-member:cn-op1`, `exchange-operator`.
 pub fn role_text(role: &Role) -> String {
     match role {
         Role::MarketAuthority { market } => format!("market-authority:{market}"),
@@ -226,6 +226,7 @@ pub fn role_text(role: &Role) -> String {
         Role::ExchangeMember { member } => format!("exchange-member:{member}"),
         Role::Auditor => "auditor".into(),
         Role::Public => "public".into(),
+        Role::ExchangeOperator => "exchange-operator".into(),
     }
 }
 
@@ -239,6 +240,7 @@ pub fn parse_role(text: &str) -> ApiResult<Role> {
         "auditor" => Role::Auditor,
         "verifier" => Role::Verifier,
         "public" => Role::Public,
+        "exchange-operator" => Role::ExchangeOperator,
         "market-authority" => Role::MarketAuthority { market: need(scope)? },
         "account-representative" => Role::AccountRepresentative { account: need(scope)? },
         "approving-representative" => Role::ApprovingRepresentative { account: need(scope)? },
