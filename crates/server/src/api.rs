@@ -1121,7 +1121,7 @@ pub(crate) async fn order(platform: Arc<Platform>, caller: &Caller, body: OrderR
         other => return Err(ApiError::invalid(format!("tif must be gtc, ioc or fok, not {other}"))),
     };
     let order = platform.next_order_id();
-    let at_ms = platform.exchange_time.at(platform.now());
+    let at_ms = platform.exchange_now();
     let command =
         X::Place { order, member: member.clone(), instrument: body.instrument, side, price: body.price_fen, qty: body.qty_t, tif };
     let outcome = submit_exchange(platform, XEnvelope { id: format!("o{order}"), actor: member.clone(), at_ms, command }).await?;
@@ -1149,7 +1149,7 @@ pub struct CancelQuery {
 async fn cancel_order(State(platform): S, caller: Caller, Path(order): Path<u64>, Query(q): Query<CancelQuery>) -> ApiResult<StatusCode> {
     let member = member_of(&caller, q.member.as_deref())?;
     caller.may(&Action::PlaceOrder { member: member.clone() })?;
-    let at_ms = platform.exchange_time.at(platform.now());
+    let at_ms = platform.exchange_now();
     let id = platform.command_id("c");
     submit_exchange(platform, XEnvelope { id, actor: member, at_ms, command: X::Cancel { order } }).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -1181,7 +1181,7 @@ async fn lodge(State(platform): S, caller: Caller, Json(body): Json<LodgeRequest
     let member = member_of(&caller, body.member.as_deref())?;
     caller.may(&Action::PlaceOrder { member: member.clone() })?;
     let operator = platform.operator.clone().ok_or_else(|| ApiError::unavailable("no exchange is set up in this database"))?;
-    let d = &platform.directory;
+    let d = platform.directory();
     let (market, unit) =
         d.instruments.get(&body.instrument).cloned().ok_or_else(|| ApiError::not_found(format!("no instrument {}", body.instrument)))?;
     let account = d
@@ -1215,7 +1215,7 @@ async fn lodge(State(platform): S, caller: Caller, Json(body): Json<LodgeRequest
         Err(ets_store::SubmitError::Store(e)) => Err(e.into()),
     })
     .await?;
-    let at_ms = platform.exchange_time.at(platform.now());
+    let at_ms = platform.exchange_now();
     let command = X::Lodge { member: member.clone(), instrument: body.instrument.clone(), qty: body.qty_t, pending: pending.clone() };
     if let Err(refused) = submit_exchange(platform.clone(), XEnvelope { id: format!("x-{pending}"), actor: operator, at_ms, command }).await
     {

@@ -89,7 +89,7 @@ pub(crate) async fn run_auction(
 ) -> ApiResult<(StatusCode, axum::Json<AuctionResult>)> {
     let operator = platform.operator.clone().ok_or_else(|| ApiError::unavailable("no exchange is set up in this database"))?;
     let (market, unit) = platform
-        .directory
+        .directory()
         .instruments
         .get(&body.instrument)
         .cloned()
@@ -123,7 +123,7 @@ pub(crate) async fn run_auction(
     let _auction = platform.auction_lock.lock().await;
     // The seller: the exchange member whose account in the market is its reserve (or issuance)
     // account, holding the volume free; the registry's authority delivers from it.
-    let directory = &platform.directory;
+    let directory = platform.directory();
     let (seller, from_account, authority, awards_to) = {
         let ledger = platform.registry.lock().expect("registry lock");
         let r = ledger.registry();
@@ -170,7 +170,7 @@ pub(crate) async fn run_auction(
         secondary_reference: None,
         seed: body.seed.unwrap_or(0),
     };
-    let at_ms = platform.exchange_time.at(platform.now());
+    let at_ms = platform.exchange_now();
     // The journal's command id names who ran it (the exchange's operator submits it).
     let id = format!("auction-{}-by-{user}", body.auction);
     let outcome = submit_exchange(platform.clone(), XEnvelope { id, actor: operator, at_ms, command }).await?;

@@ -183,7 +183,7 @@ pub fn prepare(location: &Location, rules: &ControlRules, clock: &Clock) -> Resu
             day
         }
     };
-    let exchange_time = ExchangeTime::Session { start_ms: session_start(day, offset_ms), length_ms: 110 * 60_000, started_at: now };
+    let exchange_time = ExchangeTime::Session { start_ms: session_start(day, offset_ms), length_ms: 110 * 60_000, started_at: now, day };
     primary_auction(&mut exchange, &mut ledger, &cea, &member_a, &member_b, session_start(day, offset_ms), now)?;
     mrv_queues(location, now)?;
     Ok(DemoSetup { users, account: account_a, counterparty: account_b, exchange_time })

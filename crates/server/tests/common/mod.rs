@@ -304,7 +304,8 @@ impl World {
 
         let clock = Arc::new(AtomicI64::new(start.0));
         // The exchange's session: 09:31 Beijing on the open day, walked by the test's clock.
-        let exchange_time = ExchangeTime::Session { start_ms: day.start().0 + 91 * 60_000, length_ms: 110 * 60_000, started_at: start };
+        let exchange_time =
+            ExchangeTime::Session { start_ms: day.start().0 + 91 * 60_000, length_ms: 110 * 60_000, started_at: start, day };
         let platform = Arc::new(
             Platform::open(&location, rules(), Clock::Manual(clock.clone()), exchange_time).unwrap().with_compliance(compliance()),
         );
