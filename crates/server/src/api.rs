@@ -35,7 +35,8 @@ type S = State<Arc<Platform>>;
         (name = "market data", description = "Public: prices, books, trades, closing prices"),
         (name = "registry", description = "Accounts, holdings, history"),
         (name = "controls", description = "Four-eyes transfers and trusted account lists"),
-        (name = "exchange", description = "Orders"),
+        (name = "exchange", description = "Orders, lodgements, block trades and one-way bidding; the trading day's rules; members' books"),
+        (name = "exchange operator", description = "The exchange operator's: the trading day (opening, closing and settlement), members, their cash, listings"),
         (name = "administration", description = "Users and the audit journal"),
         (name = "compliance", description = "Each covered entity's obligation, surrenders counted, shortfall, fine and deduction, per market and year"),
         (name = "mrv", description = "Monitoring, reporting and verification: the verifier's and regulators' queues, the anomaly list"),
@@ -79,6 +80,21 @@ pub fn api_router() -> (axum::Router<Arc<Platform>>, utoipa::openapi::OpenApi) {
         .routes(routes!(place_order))
         .routes(routes!(cancel_order))
         .routes(routes!(lodge))
+        // The exchange's operations (api_exchange.rs)
+        .routes(routes!(crate::api_exchange::exchange_day))
+        .routes(routes!(crate::api_exchange::open_day))
+        .routes(routes!(crate::api_exchange::close_day))
+        .routes(routes!(crate::api_exchange::members, crate::api_exchange::admit_member))
+        .routes(routes!(crate::api_exchange::deposit))
+        .routes(routes!(crate::api_exchange::withdraw))
+        .routes(routes!(crate::api_exchange::list_instrument))
+        .routes(routes!(crate::api_exchange::blocks, crate::api_exchange::propose_block))
+        .routes(routes!(crate::api_exchange::confirm_block))
+        .routes(routes!(crate::api_exchange::withdraw_block))
+        .routes(routes!(crate::api_exchange::biddings, crate::api_exchange::open_bidding))
+        .routes(routes!(crate::api_exchange::bid))
+        .routes(routes!(crate::api_exchange::close_bidding))
+        .routes(routes!(crate::api_exchange::unlodge))
         .routes(routes!(list_users, create_user))
         .routes(routes!(audit))
         .routes(routes!(mrv_reports))
@@ -1120,6 +1136,7 @@ pub(crate) async fn order(platform: Arc<Platform>, caller: &Caller, body: OrderR
         "fok" => Tif::Fok,
         other => return Err(ApiError::invalid(format!("tif must be gtc, ioc or fok, not {other}"))),
     };
+    crate::api_exchange::require_account(&platform, &member, &body.instrument)?;
     let order = platform.next_order_id();
     let at_ms = platform.exchange_now();
     let command =

@@ -10,6 +10,7 @@
 
 pub mod api;
 mod api_cbam;
+mod api_exchange;
 mod api_finance;
 mod api_mrv;
 mod api_registry;
