@@ -46,6 +46,11 @@ pub enum Role {
     Auditor,
     /// Market data only.
     Public,
+    /// The exchange's operator: opens and closes the trading day (which settles), admits
+    /// members, credits deposits, pays out withdrawals, lists instruments; reads every member's
+    /// exchange data. Acts at the venue as the venue's operator. Appended last: roles are
+    /// stored in the access journal by variant index.
+    ExchangeOperator,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -58,10 +63,11 @@ pub enum RoleKind {
     ExchangeMember,
     Auditor,
     Public,
+    ExchangeOperator,
 }
 
 impl RoleKind {
-    pub const ALL: [RoleKind; 8] = [
+    pub const ALL: [RoleKind; 9] = [
         RoleKind::MarketAuthority,
         RoleKind::RegistryAdmin,
         RoleKind::AccountRepresentative,
@@ -70,6 +76,7 @@ impl RoleKind {
         RoleKind::ExchangeMember,
         RoleKind::Auditor,
         RoleKind::Public,
+        RoleKind::ExchangeOperator,
     ];
 }
 
@@ -84,6 +91,7 @@ impl Role {
             Role::ExchangeMember { .. } => RoleKind::ExchangeMember,
             Role::Auditor => RoleKind::Auditor,
             Role::Public => RoleKind::Public,
+            Role::ExchangeOperator => RoleKind::ExchangeOperator,
         }
     }
 
@@ -157,6 +165,9 @@ pub enum Action {
     },
     ManageUsers,
     ReadAudit,
+    /// Run the exchange: open and close the trading day, admit members, credit deposits and
+    /// pay out withdrawals, list instruments. The exchange operator's alone. Appended last.
+    OperateExchange,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -182,10 +193,11 @@ pub enum ActionKind {
     RunAuction,
     ManageUsers,
     ReadAudit,
+    OperateExchange,
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 21] = [
+    pub const ALL: [ActionKind; 22] = [
         ActionKind::ReadMarketData,
         ActionKind::ReadHoldings,
         ActionKind::ReadAccounts,
@@ -207,6 +219,7 @@ impl ActionKind {
         ActionKind::RunAuction,
         ActionKind::ManageUsers,
         ActionKind::ReadAudit,
+        ActionKind::OperateExchange,
     ];
 }
 
@@ -234,6 +247,7 @@ impl Action {
             Action::RunAuction { .. } => ActionKind::RunAuction,
             Action::ManageUsers => ActionKind::ManageUsers,
             Action::ReadAudit => ActionKind::ReadAudit,
+            Action::OperateExchange => ActionKind::OperateExchange,
         }
     }
 
@@ -344,6 +358,9 @@ fn role_allows(role: &Role, action: &Action) -> bool {
             A::PlaceOrder { .. } | A::ReadOrders { .. } => action.member() == Some(member.as_str()),
             _ => false,
         },
+        // Runs the venue and reads every member's exchange data; never trades for a member,
+        // and nothing in the registry.
+        Role::ExchangeOperator => matches!(action, A::ReadMarketData | A::ReadOrders { .. } | A::OperateExchange),
     }
 }
 
@@ -424,6 +441,10 @@ pub fn intended(role: RoleKind, action: ActionKind) -> Grant {
         },
         RoleKind::ExchangeMember => match action {
             A::PlaceOrder | A::ReadOrders => SameMember,
+            _ => Never,
+        },
+        RoleKind::ExchangeOperator => match action {
+            A::ReadOrders | A::OperateExchange => Always,
             _ => Never,
         },
     }

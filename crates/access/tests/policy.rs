@@ -14,6 +14,7 @@ fn role(kind: RoleKind) -> Role {
         RoleKind::ExchangeMember => Role::ExchangeMember { member: "X1".into() },
         RoleKind::Auditor => Role::Auditor,
         RoleKind::Public => Role::Public,
+        RoleKind::ExchangeOperator => Role::ExchangeOperator,
     }
 }
 
@@ -52,6 +53,7 @@ fn action(kind: ActionKind, s: Scope) -> Action {
         ActionKind::RunAuction => Action::RunAuction { market },
         ActionKind::ManageUsers => Action::ManageUsers,
         ActionKind::ReadAudit => Action::ReadAudit,
+        ActionKind::OperateExchange => Action::OperateExchange,
     }
 }
 
@@ -92,9 +94,9 @@ fn every_role_and_action_is_allowed_exactly_where_intended() {
             }
         }
     }
-    assert_eq!(checked, 8 * 21 * 6);
+    assert_eq!(checked, 9 * 22 * 6);
     let listed = matrix();
-    assert_eq!(listed.len(), 8 * 21);
+    assert_eq!(listed.len(), 9 * 22);
     assert!(listed.iter().all(|&(r, a, g)| intended(r, a) == g));
 }
 
@@ -108,6 +110,16 @@ fn intended_table_spot_checks() {
     assert_eq!(intended(RoleKind::Auditor, ActionKind::ProposeTransfer), Grant::Never);
     assert_eq!(intended(RoleKind::Auditor, ActionKind::ReadAudit), Grant::Always);
     assert_eq!(intended(RoleKind::Public, ActionKind::ReadHoldings), Grant::Never);
+    // Only the exchange operator runs the exchange: not the registry's administrator, not an
+    // auditor, not a member; and the operator trades for nobody and reads no registry data.
+    for role in RoleKind::ALL {
+        let expected = if role == RoleKind::ExchangeOperator { Grant::Always } else { Grant::Never };
+        assert_eq!(intended(role, ActionKind::OperateExchange), expected, "{role:?}");
+    }
+    assert_eq!(intended(RoleKind::ExchangeOperator, ActionKind::ReadOrders), Grant::Always);
+    assert_eq!(intended(RoleKind::ExchangeOperator, ActionKind::PlaceOrder), Grant::Never);
+    assert_eq!(intended(RoleKind::ExchangeOperator, ActionKind::ReadHoldings), Grant::Never);
+    assert_eq!(intended(RoleKind::ExchangeOperator, ActionKind::ManageUsers), Grant::Never);
     for action in ActionKind::ALL {
         let writes = !matches!(
             action,

@@ -248,6 +248,31 @@ fn the_demo_server_serves_each_role_what_it_may_see() {
     assert_eq!((result["outcome"].as_str(), result["sold_t"].as_u64()), (Some("cleared"), Some(10_000)), "{result}");
     assert_eq!(result["clearing_price_fen"], result["reserve_price_fen"], "{result}");
     assert_eq!(result["awards"].as_array().map(Vec::len), Some(1), "{result}");
+    // The exchange operator: sees every member, closes the day (resting orders are cancelled,
+    // the day's trades settle) and opens the next; the demo clock follows it, so the
+    // member trades again. A member may not close the day.
+    let operator = s.login(&s.user("the exchange's operator"));
+    let (status, members) = s.request("GET", "/api/v1/exchange/members", Some(&operator), None);
+    assert_eq!(status, 200, "{members}");
+    assert!(members.as_array().unwrap().iter().any(|x| x["member"] == member.as_str()), "{members}");
+    let (_, own) = s.request("GET", "/api/v1/exchange/members", Some(&m), None);
+    assert_eq!(own.as_array().map(Vec::len), Some(1), "{own}");
+    let (status, _) = s.request("POST", "/api/v1/exchange/day/close", Some(&m), None);
+    assert_eq!(status, 403);
+    let (status, closed) = s.request("POST", "/api/v1/exchange/day/close", Some(&operator), None);
+    assert_eq!(status, 200, "{closed}");
+    assert_eq!(closed["date"], "2027-01-04");
+    assert!(closed["bars"].as_array().unwrap().iter().any(|b| b["instrument"] == "CEA-2024"), "{closed}");
+    let (status, day) = s.request("POST", "/api/v1/exchange/day/open", Some(&operator), Some(json!({})));
+    assert_eq!(status, 200, "{day}");
+    assert_eq!(day["open_day"], "2027-01-05");
+    let (status, order) = s.request(
+        "POST",
+        "/api/v1/orders",
+        Some(&m),
+        Some(json!({"instrument": "CEA-2024", "side": "buy", "price_fen": close, "qty_t": 10})),
+    );
+    assert_eq!(status, 201, "{order}");
     // And the access journal has every step, for the auditor.
     let auditor = s.login("auditor");
     let (_, audit) = s.request("GET", "/api/v1/audit?limit=1000", Some(&auditor), None);

@@ -531,24 +531,27 @@ struct OpenOrder {
     remaining: u64,
 }
 
+/// A proposed block deal, waiting for its counterparty; `side` is the proposer's.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct BlockDeal {
-    proposer: String,
-    counterparty: String,
-    instrument: String,
-    side: Side,
-    price: i64,
-    qty: u64,
+pub struct BlockDeal {
+    pub proposer: String,
+    pub counterparty: String,
+    pub instrument: String,
+    pub side: Side,
+    pub price: i64,
+    pub qty: u64,
 }
 
+/// An open one-way bidding: the initiator's offer (or demand) and the bids so far, as
+/// (member, price, quantity) in arrival order.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct Bidding {
-    initiator: String,
-    instrument: String,
-    side: Side,
-    qty: u64,
-    limit_price: i64,
-    bids: Vec<(String, i64, u64)>,
+pub struct Bidding {
+    pub initiator: String,
+    pub instrument: String,
+    pub side: Side,
+    pub qty: u64,
+    pub limit_price: i64,
+    pub bids: Vec<(String, i64, u64)>,
 }
 
 struct Instrument {
@@ -740,6 +743,26 @@ impl Venue {
     /// The member's registry account in a market.
     pub fn member_account(&self, member: &str, market: &str) -> Option<String> {
         self.members.get(member).and_then(|m| m.accounts.get(market).cloned())
+    }
+
+    /// The member's registry account per market.
+    pub fn member_accounts(&self, member: &str) -> Option<&BTreeMap<String, String>> {
+        self.members.get(member).map(|m| &m.accounts)
+    }
+
+    /// The block deals proposed and not yet confirmed or withdrawn, by deal id.
+    pub fn block_deals(&self) -> impl Iterator<Item = (&str, &BlockDeal)> {
+        self.blocks.iter().map(|(id, d)| (id.as_str(), d))
+    }
+
+    /// The open one-way biddings, by id.
+    pub fn open_biddings(&self) -> impl Iterator<Item = (&str, &Bidding)> {
+        self.biddings.iter().map(|(id, b)| (id.as_str(), b))
+    }
+
+    /// The first trading day after `date` (weekends and the venue's holidays skipped).
+    pub fn trading_day_after(&self, date: Date) -> Date {
+        self.next_trading_day(date, 1)
     }
 
     pub fn clearing_account(&self, market: &str) -> Option<String> {

@@ -35,7 +35,8 @@ type S = State<Arc<Platform>>;
         (name = "market data", description = "Public: prices, books, trades, closing prices"),
         (name = "registry", description = "Accounts, holdings, history"),
         (name = "controls", description = "Four-eyes transfers and trusted account lists"),
-        (name = "exchange", description = "Orders"),
+        (name = "exchange", description = "Orders, lodgements, block trades and one-way bidding; the trading day's rules; members' books"),
+        (name = "exchange operator", description = "The exchange operator's: the trading day (opening, closing and settlement), members, their cash, listings"),
         (name = "administration", description = "Users and the audit journal"),
         (name = "compliance", description = "Each covered entity's obligation, surrenders counted, shortfall, fine and deduction, per market and year"),
         (name = "mrv", description = "Monitoring, reporting and verification: the verifier's and regulators' queues, the anomaly list"),
@@ -79,6 +80,21 @@ pub fn api_router() -> (axum::Router<Arc<Platform>>, utoipa::openapi::OpenApi) {
         .routes(routes!(place_order))
         .routes(routes!(cancel_order))
         .routes(routes!(lodge))
+        // The exchange's operations (api_exchange.rs)
+        .routes(routes!(crate::api_exchange::exchange_day))
+        .routes(routes!(crate::api_exchange::open_day))
+        .routes(routes!(crate::api_exchange::close_day))
+        .routes(routes!(crate::api_exchange::members, crate::api_exchange::admit_member))
+        .routes(routes!(crate::api_exchange::deposit))
+        .routes(routes!(crate::api_exchange::withdraw))
+        .routes(routes!(crate::api_exchange::list_instrument))
+        .routes(routes!(crate::api_exchange::blocks, crate::api_exchange::propose_block))
+        .routes(routes!(crate::api_exchange::confirm_block))
+        .routes(routes!(crate::api_exchange::withdraw_block))
+        .routes(routes!(crate::api_exchange::biddings, crate::api_exchange::open_bidding))
+        .routes(routes!(crate::api_exchange::bid))
+        .routes(routes!(crate::api_exchange::close_bidding))
+        .routes(routes!(crate::api_exchange::unlodge))
         .routes(routes!(list_users, create_user))
         .routes(routes!(audit))
         .routes(routes!(mrv_reports))
@@ -218,7 +234,7 @@ pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T>
 
 /// Roles as text: `registry-admin`, `auditor`, `verifier`, `public`, `market-authority:CN`,
 /// `account-representative:CN-100001`, `approving-representative:CN-100001`,
-/// `exchange-member:cn-op1`.
+/// `exchange-member:cn-op1`, `exchange-operator`.
 pub fn role_text(role: &Role) -> String {
     match role {
         Role::MarketAuthority { market } => format!("market-authority:{market}"),
@@ -229,6 +245,7 @@ pub fn role_text(role: &Role) -> String {
         Role::ExchangeMember { member } => format!("exchange-member:{member}"),
         Role::Auditor => "auditor".into(),
         Role::Public => "public".into(),
+        Role::ExchangeOperator => "exchange-operator".into(),
     }
 }
 
@@ -242,6 +259,7 @@ pub fn parse_role(text: &str) -> ApiResult<Role> {
         "auditor" => Role::Auditor,
         "verifier" => Role::Verifier,
         "public" => Role::Public,
+        "exchange-operator" => Role::ExchangeOperator,
         "market-authority" => Role::MarketAuthority { market: need(scope)? },
         "account-representative" => Role::AccountRepresentative { account: need(scope)? },
         "approving-representative" => Role::ApprovingRepresentative { account: need(scope)? },
@@ -1139,8 +1157,9 @@ pub(crate) async fn order(platform: Arc<Platform>, caller: &Caller, body: OrderR
         "fok" => Tif::Fok,
         other => return Err(ApiError::invalid(format!("tif must be gtc, ioc or fok, not {other}"))),
     };
+    crate::api_exchange::require_account(&platform, &member, &body.instrument)?;
     let order = platform.next_order_id();
-    let at_ms = platform.exchange_time.at(platform.now());
+    let at_ms = platform.exchange_now();
     let command =
         X::Place { order, member: member.clone(), instrument: body.instrument, side, price: body.price_fen, qty: body.qty_t, tif };
     let outcome = submit_exchange(platform, XEnvelope { id: format!("o{order}"), actor: member.clone(), at_ms, command }).await?;
@@ -1168,7 +1187,7 @@ pub struct CancelQuery {
 async fn cancel_order(State(platform): S, caller: Caller, Path(order): Path<u64>, Query(q): Query<CancelQuery>) -> ApiResult<StatusCode> {
     let member = member_of(&caller, q.member.as_deref())?;
     caller.may(&Action::PlaceOrder { member: member.clone() })?;
-    let at_ms = platform.exchange_time.at(platform.now());
+    let at_ms = platform.exchange_now();
     let id = platform.command_id("c");
     submit_exchange(platform, XEnvelope { id, actor: member, at_ms, command: X::Cancel { order } }).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -1200,7 +1219,7 @@ async fn lodge(State(platform): S, caller: Caller, Json(body): Json<LodgeRequest
     let member = member_of(&caller, body.member.as_deref())?;
     caller.may(&Action::PlaceOrder { member: member.clone() })?;
     let operator = platform.operator.clone().ok_or_else(|| ApiError::unavailable("no exchange is set up in this database"))?;
-    let d = &platform.directory;
+    let d = platform.directory();
     let (market, unit) =
         d.instruments.get(&body.instrument).cloned().ok_or_else(|| ApiError::not_found(format!("no instrument {}", body.instrument)))?;
     let account = d
@@ -1234,7 +1253,7 @@ async fn lodge(State(platform): S, caller: Caller, Json(body): Json<LodgeRequest
         Err(ets_store::SubmitError::Store(e)) => Err(e.into()),
     })
     .await?;
-    let at_ms = platform.exchange_time.at(platform.now());
+    let at_ms = platform.exchange_now();
     let command = X::Lodge { member: member.clone(), instrument: body.instrument.clone(), qty: body.qty_t, pending: pending.clone() };
     if let Err(refused) = submit_exchange(platform.clone(), XEnvelope { id: format!("x-{pending}"), actor: operator, at_ms, command }).await
     {

@@ -74,7 +74,7 @@ pub(crate) async fn open_auction(
     Json(body): Json<AuctionRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<OpenedAuction>)> {
     caller.signed_in()?;
-    let Some((market, unit)) = platform.directory.instruments.get(&body.instrument).cloned() else {
+    let Some((market, unit)) = platform.directory().instruments.get(&body.instrument).cloned() else {
         return Err(if authority_anywhere(&caller) {
             ApiError::not_found(format!("no instrument {}", body.instrument))
         } else {
@@ -116,7 +116,8 @@ pub(crate) async fn open_auction(
             let m = r.find_market(&market).ok_or_else(|| ApiError::not_found(format!("no market {market}")))?;
             let authority =
                 r.market(m).spec.authorities.first().cloned().ok_or_else(|| ApiError::conflict(format!("{market} has no authority")))?;
-            let source = p.directory.accounts.iter().filter(|((_, mk), _)| *mk == market).find(|(_, number)| {
+            let directory = p.directory();
+            let source = directory.accounts.iter().filter(|((_, mk), _)| *mk == market).find(|(_, number)| {
                 r.find_account(number)
                     .is_some_and(|a| matches!(r.account(a).kind, ets_registry::AccountKind::Reserve | ets_registry::AccountKind::Issuance))
             });
@@ -126,8 +127,7 @@ pub(crate) async fn open_auction(
                 )));
             };
             let (seller, from_account) = (seller.clone(), from_account.clone());
-            let clearing = p
-                .directory
+            let clearing = directory
                 .clearing
                 .get(&market)
                 .cloned()
@@ -172,7 +172,7 @@ pub(crate) async fn open_auction(
         secondary_reference: None,
         seed: body.seed.unwrap_or(0),
     };
-    let at_ms = platform.exchange_time.at(platform.now());
+    let at_ms = platform.exchange_now();
     // The journal's command id names who opened it (the exchange's operator submits it).
     let id = format!("auction-open-{}-by-{user}", body.auction);
     if let Err(refused) = submit_exchange(platform.clone(), XEnvelope { id, actor: operator, at_ms, command }).await {
@@ -252,7 +252,13 @@ pub(crate) async fn place_bid(platform: Arc<Platform>, caller: &Caller, auction:
     if body.price_fen <= 0 || body.qty_t == 0 {
         return Err(ApiError::invalid("price_fen and qty_t must be positive"));
     }
-    let at_ms = platform.exchange_time.at(platform.now());
+    // Units won are delivered into the member's account in the market: it must take them.
+    let instrument =
+        platform.market.read().expect("market view").open_auctions.iter().find(|a| a.auction == auction).map(|a| a.instrument.clone());
+    if let Some(instrument) = instrument {
+        crate::api_exchange::require_account(&platform, &member, &instrument)?;
+    }
+    let at_ms = platform.exchange_now();
     let id = platform.command_id("auction-bid");
     let command = X::AuctionBid { auction: auction.clone(), member: member.clone(), price: body.price_fen, qty: body.qty_t };
     let outcome = submit_exchange(platform.clone(), XEnvelope { id, actor: member.clone(), at_ms, command }).await?;
@@ -287,7 +293,7 @@ pub(crate) async fn withdraw_bid(
 ) -> ApiResult<StatusCode> {
     let member = member_of(&caller, query.member.as_deref())?;
     caller.may(&Action::PlaceOrder { member: member.clone() })?;
-    let at_ms = platform.exchange_time.at(platform.now());
+    let at_ms = platform.exchange_now();
     let id = platform.command_id("auction-withdraw");
     let command = X::WithdrawAuctionBid { auction, member: member.clone(), bid: bid as usize };
     submit_exchange(platform, XEnvelope { id, actor: member, at_ms, command }).await?;
@@ -338,13 +344,14 @@ pub(crate) async fn clear(platform: Arc<Platform>, caller: &Caller, auction: Str
     caller.may(&Action::RunAuction { market: open.market.clone() })?;
     let operator = platform.operator.clone().ok_or_else(|| ApiError::unavailable("no exchange is set up in this database"))?;
     let user = caller.user().unwrap_or("unknown").to_string();
-    let at_ms = platform.exchange_time.at(platform.now());
+    let at_ms = platform.exchange_now();
     let id = format!("auction-clear-{auction}-by-{user}");
     let outcome =
         submit_exchange(platform.clone(), XEnvelope { id, actor: operator, at_ms, command: X::ClearAuction { auction: auction.clone() } })
             .await?;
+    let directory = platform.directory();
     let members: std::collections::BTreeMap<&String, &String> =
-        platform.directory.accounts.iter().filter(|((_, mk), _)| *mk == open.market).map(|((member, _), a)| (a, member)).collect();
+        directory.accounts.iter().filter(|((_, mk), _)| *mk == open.market).map(|((member, _), a)| (a, member)).collect();
     let awards: Vec<AuctionAward> = outcome
         .instructions
         .iter()

@@ -53,7 +53,8 @@ fn run(log: &mut AccessLog, at: Timestamp, actor: Actor, command: A) -> Result<(
 }
 
 /// Adds the demo's users and controls to `location` (made by `ets demo`) and opens the next
-/// trading day. Idempotent in effect: a database set up before is left as it is.
+/// trading day. Idempotent in effect: a database set up before is left as it is, but for the
+/// demo users it lacks (added by a later version), which are created.
 pub fn prepare(location: &Location, rules: &ControlRules, clock: &Clock) -> Result<DemoSetup, StoreError> {
     let now = clock.now();
     let mut ledger = Ledger::open(location, LedgerOptions::default())?;
@@ -108,13 +109,23 @@ pub fn prepare(location: &Location, rules: &ControlRules, clock: &Clock) -> Resu
             roles: vec![Role::AccountRepresentative { account: account_b.clone() }, Role::ExchangeMember { member: member_b.clone() }],
             purpose: format!("representative of {account_b} and exchange member"),
         },
+        DemoUser {
+            user: "exchange-operator".into(),
+            roles: vec![Role::ExchangeOperator],
+            purpose: "the exchange's operator: opens and closes (settles) the trading day, admits members, their cash, listings".into(),
+        },
     ];
 
     let mut access = AccessLog::open(location.open()?, rules.clone())?;
-    if access.access().identity().user("admin").is_none() {
+    let fresh = access.access().identity().user("admin").is_none();
+    if fresh {
         run(&mut access, now, Actor::System, A::Bootstrap { user: "admin".into(), password: Secret::new(DEMO_PASSWORD), salt: salt() })?;
-        // The administrator's own session creates the others, as a person would.
-        let session = "s-demo-setup".to_string();
+    }
+    // Every demo user not there yet (a database set up by an earlier version lacks the newer
+    // roles' users), created by the administrator's own session, as a person would.
+    let missing: Vec<&DemoUser> = users.iter().skip(1).filter(|u| access.access().identity().user(&u.user).is_none()).collect();
+    if !missing.is_empty() {
+        let session = format!("s-demo-setup-{}", now.0);
         run(
             &mut access,
             now,
@@ -122,7 +133,7 @@ pub fn prepare(location: &Location, rules: &ControlRules, clock: &Clock) -> Resu
             A::Login { user: "admin".into(), password: Secret::new(DEMO_PASSWORD), session: session.clone(), secret: secret() },
         )?;
         let admin = Actor::Session(session.clone());
-        for u in users.iter().skip(1) {
+        for u in missing {
             run(
                 &mut access,
                 now,
@@ -131,6 +142,8 @@ pub fn prepare(location: &Location, rules: &ControlRules, clock: &Clock) -> Resu
             )?;
         }
         run(&mut access, now, admin, A::Logout { session })?;
+    }
+    if fresh {
         // A trusted-list addition on its way: proposed and approved now, effective after the
         // working-day delay.
         let login = |access: &mut AccessLog, user: &str, session: &str| {
@@ -184,7 +197,7 @@ pub fn prepare(location: &Location, rules: &ControlRules, clock: &Clock) -> Resu
             day
         }
     };
-    let exchange_time = ExchangeTime::Session { start_ms: session_start(day, offset_ms), length_ms: 110 * 60_000, started_at: now };
+    let exchange_time = ExchangeTime::Session { start_ms: session_start(day, offset_ms), length_ms: 110 * 60_000, started_at: now, day };
     primary_auction(&mut exchange, &mut ledger, &cea, &member_a, &member_b, session_start(day, offset_ms), now)?;
     mrv_queues(location, now)?;
     Ok(DemoSetup { users, account: account_a, counterparty: account_b, exchange_time })

@@ -10,6 +10,7 @@
 
 pub mod api;
 mod api_cbam;
+mod api_exchange;
 mod api_finance;
 mod api_mrv;
 mod api_registry;
@@ -54,19 +55,46 @@ impl Clock {
 }
 
 /// The time the exchange's commands carry. `Live` is the clock. `Session` maps the server's
-/// uptime into the open trading day's continuous session (from `start_ms`, at most
-/// `length_ms`), so a demo market trades at any hour of the real day; it says so on every page.
+/// uptime into the open trading day's continuous session (from `start_ms` on `day`, the day
+/// open at start-up, at most `length_ms`), so a demo market trades at any hour of the real day;
+/// it says so on every page. When the exchange operator closes the day and opens another, the
+/// same session time is taken on the new day, so the walk never points at a closed day.
 #[derive(Clone, Copy, Debug)]
 pub enum ExchangeTime {
     Live,
-    Session { start_ms: i64, length_ms: i64, started_at: Timestamp },
+    Session { start_ms: i64, length_ms: i64, started_at: Timestamp, day: ets_core::Date },
 }
 
 impl ExchangeTime {
-    pub fn at(&self, now: Timestamp) -> i64 {
+    /// The time of a listed-trading command at `now`, with `open` the venue's open day.
+    pub fn at(&self, now: Timestamp, open: Option<ets_core::Date>) -> i64 {
         match *self {
             ExchangeTime::Live => now.0,
-            ExchangeTime::Session { start_ms, length_ms, started_at } => start_ms + (now.0 - started_at.0).clamp(0, length_ms),
+            ExchangeTime::Session { start_ms, length_ms, started_at, day } => {
+                let shift = open.map_or(0, |d| i64::from(d.0 - day.0) * 86_400_000);
+                start_ms + shift + (now.0 - started_at.0).clamp(0, length_ms)
+            }
+        }
+    }
+
+    /// The time of a command that trades in `window` (a block trading session, local minutes
+    /// at `utc_offset_minutes`). `Session` walks the uptime through that window on the open
+    /// day from a minute after its start, as it walks the continuous session.
+    pub fn in_window(
+        &self,
+        now: Timestamp,
+        open: Option<ets_core::Date>,
+        window: ets_exchange::venue::Window,
+        utc_offset_minutes: i32,
+    ) -> i64 {
+        match *self {
+            ExchangeTime::Live => now.0,
+            ExchangeTime::Session { length_ms, started_at, day, .. } => {
+                let date = open.unwrap_or(day);
+                let from = date.start().0 + (i64::from(window.from_min) - i64::from(utc_offset_minutes)) * 60_000;
+                let span = (i64::from(window.to_min) - i64::from(window.from_min)) * 60_000 - 120_000;
+                from + 60_000 + (now.0 - started_at.0).clamp(0, length_ms.min(span.max(0)))
+            }
         }
     }
 }
@@ -94,9 +122,6 @@ pub struct Platform {
     pub exchange_time: ExchangeTime,
     /// The exchange's operator actor name (for cancels on behalf of the venue, reports).
     pub operator: Option<String>,
-    /// Where each member's and the clearing house's units are, per market, and what each
-    /// instrument trades, as the exchange was set up at start-up (for lodging units).
-    pub directory: VenueDirectory,
     /// Which rulebook governs each market, the offset projects compliance knows and the price
     /// fines are computed at (`with_compliance`; default: the shipped rulebooks, no projects).
     pub compliance: ets_compliance::Setup,
@@ -120,7 +145,6 @@ impl Platform {
         }
         let market = Arc::new(RwLock::new(Arc::new(log.venue().map(|v| MarketView::of(v, None)).unwrap_or_default())));
         let operator = log.venue().map(|v| v.operator().to_string());
-        let directory = log.venue().map(VenueDirectory::of).unwrap_or_default();
         let platform = Platform {
             registry: Arc::new(Mutex::new(ledger)),
             access: Mutex::new(access),
@@ -131,7 +155,6 @@ impl Platform {
             clock,
             exchange_time,
             operator,
-            directory,
             compliance: ets_compliance::Setup::default(),
             last_order_id: AtomicU64::new(0),
             sequence: AtomicU64::new(0),
@@ -171,6 +194,30 @@ impl Platform {
 
     pub fn now(&self) -> Timestamp {
         self.clock.now()
+    }
+
+    /// Where each member's and the clearing house's units are, per market, and what each
+    /// instrument trades, as the exchange last published (members admitted and instruments
+    /// listed since start-up included).
+    pub fn directory(&self) -> Arc<VenueDirectory> {
+        self.market.read().expect("market view").desk.directory.clone()
+    }
+
+    /// The time a listed-trading command carries now (see `ExchangeTime`).
+    pub fn exchange_now(&self) -> i64 {
+        let open = self.market.read().expect("market view").desk.open_day;
+        self.exchange_time.at(self.now(), open)
+    }
+
+    /// The time a block-trading command in `instrument` carries now: in `Session` time, inside
+    /// the instrument's first block session of the open day; live, the clock.
+    pub fn exchange_block_now(&self, instrument: &str) -> i64 {
+        let view = self.market.read().expect("market view").clone();
+        let window = view.desk.specs.get(instrument).and_then(|s| s.block.first().map(|w| (*w, s.utc_offset_minutes)));
+        match window {
+            Some((w, offset)) => self.exchange_time.in_window(self.now(), view.desk.open_day, w, offset),
+            None => self.exchange_time.at(self.now(), view.desk.open_day),
+        }
     }
 
     /// A fresh order id: above every id handed out before, in this run or an earlier one
@@ -367,7 +414,7 @@ pub struct VenueDirectory {
 }
 
 impl VenueDirectory {
-    fn of(venue: &ets_exchange::venue::Venue) -> VenueDirectory {
+    pub(crate) fn of(venue: &ets_exchange::venue::Venue) -> VenueDirectory {
         let mut d = VenueDirectory::default();
         for code in venue.instrument_codes() {
             let spec = venue.spec(&code).expect("listed");

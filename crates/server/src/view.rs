@@ -2,7 +2,9 @@
 //! swapped in whole, so a reader never sees a half-applied batch and never waits for the
 //! matching engine. Prices are in fen (0.01 yuan), quantities in tonnes.
 
-use ets_exchange::venue::{AuctionOutcome, AuctionRecord, DayBar, OpenAuction, Trade, TradeKind, Venue};
+use crate::VenueDirectory;
+use ets_core::Date;
+use ets_exchange::venue::{AuctionOutcome, AuctionRecord, DayBar, InstrumentSpec, OpenAuction, Trade, TradeKind, Venue};
 use ets_exchange::Side;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -145,6 +147,11 @@ pub struct MarketView {
     pub auctions: Vec<AuctionView>,
     /// Primary auctions taking bids, in id order.
     pub open_auctions: Vec<AuctionView>,
+    /// The exchange's own books (members' cash and positions, block deals, biddings), the
+    /// instruments' specifications and where the venue's units are in the registry: for the
+    /// operator's and the members' endpoints, never served as market data.
+    #[serde(skip)]
+    pub desk: Desk,
     /// Each instrument's JSON as GET /api/v1/instruments/{code} answers it, made by the first
     /// request after a publication and shared by every later one until the next (a view is
     /// never changed once published). Serialising the ~50 KB view on every request was most
@@ -177,7 +184,7 @@ pub fn trade_view(t: &Trade) -> TradeView {
     }
 }
 
-fn bar_view(b: &DayBar) -> BarView {
+pub fn bar_view(b: &DayBar) -> BarView {
     BarView {
         date: b.date.to_string(),
         open_fen: b.open,
@@ -239,12 +246,14 @@ impl MarketView {
         let json = codes.iter().map(|c| (c.clone(), OnceLock::new())).collect();
         let auctions = venue.auctions().map(|r| auction_view(venue, r)).collect();
         let open_auctions = venue.open_auctions().map(|(id, a)| open_auction_view(venue, id, a)).collect();
+        let desk = Desk::of(venue, previous.map(|p| &p.desk));
         MarketView {
             day: venue.day().map(|d| d.to_string()),
             trades_total: trades.len() as u64,
             instruments,
             auctions,
             open_auctions,
+            desk,
             json,
         }
     }
@@ -257,5 +266,175 @@ impl MarketView {
             Some(cell) => cell.get_or_init(serialise).clone(),
             None => serialise(),
         })
+    }
+}
+
+/// A member's cash at the exchange, in fen: `free_fen` is what it may bid, buy or withdraw.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct CashView {
+    pub balance_fen: i64,
+    /// Backing open buy orders, bids and proposed block purchases.
+    pub reserved_fen: i64,
+    /// The price of units bought and not yet settled.
+    pub owed_fen: i64,
+    pub free_fen: i64,
+}
+
+/// A member's units of one instrument at the exchange, in tonnes.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct PositionView {
+    pub instrument: String,
+    /// Lodged from the member's registry account and not yet delivered.
+    pub lodged_t: u64,
+    /// Of the lodged units, backing open sell orders, offers and proposed block sales.
+    pub reserved_t: u64,
+    /// Sold, awaiting delivery at settlement.
+    pub owed_t: u64,
+    /// Bought, awaiting delivery at settlement.
+    pub receivable_t: u64,
+    /// Lodged and free to sell or unlodge.
+    pub free_t: u64,
+}
+
+/// An exchange member: its registry account per market, its cash and its positions.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct MemberView {
+    pub member: String,
+    /// Market → the member's registry account there.
+    pub accounts: BTreeMap<String, String>,
+    pub cash: CashView,
+    pub positions: Vec<PositionView>,
+}
+
+/// A block deal proposed and waiting for its counterparty's confirmation.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct BlockView {
+    pub deal: String,
+    pub proposer: String,
+    pub counterparty: String,
+    pub instrument: String,
+    /// The proposer's side: `buy` or `sell`.
+    pub side: String,
+    pub price_fen: i64,
+    pub qty_t: u64,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct BidView {
+    pub member: String,
+    pub price_fen: i64,
+    pub qty_t: u64,
+}
+
+/// An open one-way bidding: the initiator offers (`sell`) or asks for (`buy`) `qty_t`; bids
+/// compete and fill best price first when it closes.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct BiddingView {
+    pub bidding: String,
+    pub initiator: String,
+    pub instrument: String,
+    /// The initiator's side: `buy` or `sell`.
+    pub side: String,
+    pub qty_t: u64,
+    /// The worst price the initiator accepts.
+    pub limit_price_fen: i64,
+    /// How many bids it holds.
+    pub bid_count: usize,
+    /// The bids the reader may see (all of them for the operator and auditors, a member's own).
+    pub bids: Vec<BidView>,
+}
+
+pub fn side_text(side: Side) -> &'static str {
+    match side {
+        Side::Buy => "buy",
+        Side::Sell => "sell",
+    }
+}
+
+/// The exchange's books as the venue left them after a stored batch (see `MarketView::desk`).
+#[derive(Clone, Debug, Default)]
+pub struct Desk {
+    pub open_day: Option<Date>,
+    /// The first trading day after the open day, or after the last closed one.
+    pub next_trading_day: Option<Date>,
+    /// Shared between publications while no instrument is listed.
+    pub specs: Arc<BTreeMap<String, InstrumentSpec>>,
+    /// Shared between publications while no instrument is listed and no member admitted.
+    pub directory: Arc<VenueDirectory>,
+    pub members: Vec<MemberView>,
+    pub blocks: Vec<BlockView>,
+    pub biddings: Vec<BiddingView>,
+}
+
+impl Desk {
+    pub fn of(venue: &Venue, previous: Option<&Desk>) -> Desk {
+        let codes = venue.instrument_codes();
+        let names = venue.members();
+        let specs = match previous.filter(|p| p.specs.len() == codes.len()) {
+            Some(p) => p.specs.clone(),
+            None => Arc::new(codes.iter().map(|c| (c.clone(), venue.spec(c).expect("listed").clone())).collect()),
+        };
+        let directory = match previous.filter(|p| p.specs.len() == codes.len() && p.members.len() == names.len()) {
+            Some(p) => p.directory.clone(),
+            None => Arc::new(VenueDirectory::of(venue)),
+        };
+        let members = names
+            .iter()
+            .map(|m| {
+                let (balance, reserved, owed) = venue.cash(m).unwrap_or_default();
+                let positions = codes
+                    .iter()
+                    .filter_map(|code| {
+                        let (lodged, reserved, owed, receivable) = venue.position(m, code);
+                        (lodged + reserved + owed + receivable > 0).then(|| PositionView {
+                            instrument: code.clone(),
+                            lodged_t: lodged,
+                            reserved_t: reserved,
+                            owed_t: owed,
+                            receivable_t: receivable,
+                            free_t: lodged - reserved - owed,
+                        })
+                    })
+                    .collect();
+                MemberView {
+                    member: m.clone(),
+                    accounts: venue.member_accounts(m).cloned().unwrap_or_default(),
+                    cash: CashView { balance_fen: balance, reserved_fen: reserved, owed_fen: owed, free_fen: balance - reserved - owed },
+                    positions,
+                }
+            })
+            .collect();
+        let blocks = venue
+            .block_deals()
+            .map(|(id, d)| BlockView {
+                deal: id.to_string(),
+                proposer: d.proposer.clone(),
+                counterparty: d.counterparty.clone(),
+                instrument: d.instrument.clone(),
+                side: side_text(d.side).into(),
+                price_fen: d.price,
+                qty_t: d.qty,
+            })
+            .collect();
+        let biddings = venue
+            .open_biddings()
+            .map(|(id, b)| BiddingView {
+                bidding: id.to_string(),
+                initiator: b.initiator.clone(),
+                instrument: b.instrument.clone(),
+                side: side_text(b.side).into(),
+                qty_t: b.qty,
+                limit_price_fen: b.limit_price,
+                bid_count: b.bids.len(),
+                bids: b
+                    .bids
+                    .iter()
+                    .map(|(member, price, qty)| BidView { member: member.clone(), price_fen: *price, qty_t: *qty })
+                    .collect(),
+            })
+            .collect();
+        let last_closed = codes.iter().filter_map(|c| venue.bars(c).last()).map(|b| b.date).max();
+        let next_trading_day = venue.day().or(last_closed).map(|d| venue.trading_day_after(d));
+        Desk { open_day: venue.day(), next_trading_day, specs, directory, members, blocks, biddings }
     }
 }

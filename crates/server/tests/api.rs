@@ -7,7 +7,8 @@ use axum::http::{Method, StatusCode};
 use common::{cet, World, A, B, C};
 use serde_json::{json, Value};
 
-const ROLES: [&str; 10] = ["public", "admin", "auditor", "regulator-cn", "regulator-bj", "verifier", "alice", "approver", "bob", "carol"];
+const ROLES: [&str; 11] =
+    ["public", "admin", "auditor", "regulator-cn", "regulator-bj", "verifier", "alice", "approver", "bob", "carol", "operator"];
 
 /// Every role against every endpoint: allowed exactly where intended. Each request is built so
 /// that, once allowed, it fails on its content (or harmlessly succeeds), and denied it is 401
@@ -21,7 +22,7 @@ async fn authorization_matrix() {
     }
     let everyone: Vec<&str> = ROLES.to_vec();
     let signed_in: Vec<&str> = ROLES[1..].to_vec();
-    let finance: Vec<&str> = ROLES[1..].iter().copied().filter(|r| *r != "verifier").collect();
+    let finance: Vec<&str> = ROLES[1..].iter().copied().filter(|r| *r != "verifier" && *r != "operator").collect();
     let cases: Vec<(Method, String, Option<Value>, Vec<&str>)> = vec![
         (Method::GET, "/api/v1/health".into(), None, everyone.clone()),
         (Method::GET, "/api/v1/me".into(), None, everyone.clone()),
@@ -143,6 +144,48 @@ async fn authorization_matrix() {
         (Method::GET, "/api/v1/inclusion/submissions".into(), None, finance.clone()),
         (Method::GET, "/api/v1/inclusion/pilots".into(), None, finance.clone()),
         (Method::GET, "/api/v1/inclusion/methodologies".into(), None, everyone.clone()),
+        // The exchange's operations: the day's rules are market data; the members' books,
+        // deals and biddings the operator's and auditors' (a member its own); the operator
+        // alone runs the day, members and cash; members trade. Each write once allowed fails
+        // on its content (a zero amount or quantity, no such deal or bidding, a day already
+        // open), but for closing the day, last: it harmlessly succeeds.
+        (Method::GET, "/api/v1/exchange/day".into(), None, everyone.clone()),
+        (Method::GET, "/api/v1/exchange/members".into(), None, vec!["auditor", "alice", "bob", "operator"]),
+        (Method::GET, "/api/v1/exchange/blocks".into(), None, vec!["auditor", "alice", "bob", "operator"]),
+        (Method::GET, "/api/v1/exchange/biddings".into(), None, vec!["auditor", "alice", "bob", "operator"]),
+        (Method::POST, "/api/v1/exchange/day/open".into(), Some(json!({"date": "2025-06-07"})), vec!["operator"]),
+        (Method::POST, "/api/v1/exchange/members".into(), Some(json!({"member": "zed", "accounts": {}})), vec!["operator"]),
+        (Method::POST, "/api/v1/exchange/members/alice/deposits".into(), Some(json!({"amount_fen": 0})), vec!["operator"]),
+        (Method::POST, "/api/v1/exchange/members/alice/withdrawals".into(), Some(json!({"amount_fen": 0})), vec!["operator"]),
+        (
+            Method::POST,
+            "/api/v1/exchange/instruments".into(),
+            Some(json!({"unit": "CEA:2026", "reference_price_fen": 0})),
+            vec!["operator"],
+        ),
+        (
+            Method::POST,
+            "/api/v1/exchange/blocks".into(),
+            Some(json!({"counterparty": "bob", "instrument": "CEA-2025", "side": "sell", "price_fen": 8000, "qty_t": 0})),
+            vec!["alice", "bob"],
+        ),
+        (Method::POST, "/api/v1/exchange/blocks/no-deal/confirm".into(), None, vec!["alice", "bob"]),
+        (Method::DELETE, "/api/v1/exchange/blocks/no-deal".into(), None, vec!["alice", "bob"]),
+        (
+            Method::POST,
+            "/api/v1/exchange/biddings".into(),
+            Some(json!({"instrument": "CEA-2025", "side": "sell", "qty_t": 0, "limit_price_fen": 8000})),
+            vec!["alice", "bob"],
+        ),
+        (
+            Method::POST,
+            "/api/v1/exchange/biddings/no-bidding/bids".into(),
+            Some(json!({"price_fen": 8000, "qty_t": 1})),
+            vec!["alice", "bob"],
+        ),
+        (Method::POST, "/api/v1/exchange/biddings/no-bidding/close".into(), None, vec!["alice", "bob", "operator"]),
+        (Method::POST, "/api/v1/exchange/unlodgements".into(), Some(json!({"instrument": "CEA-2025", "qty_t": 0})), vec!["alice", "bob"]),
+        (Method::POST, "/api/v1/exchange/day/close".into(), None, vec!["operator"]),
     ];
     let mut failures = Vec::new();
     for (method, uri, body, allowed) in &cases {
@@ -457,6 +500,20 @@ async fn openapi_document_describes_every_route_and_the_explorer_is_served() {
         "/api/v1/auctions/{auction}/clear",
         "/api/v1/mrv/commands",
         "/api/v1/registry/commands",
+        "/api/v1/exchange/day",
+        "/api/v1/exchange/day/open",
+        "/api/v1/exchange/day/close",
+        "/api/v1/exchange/members",
+        "/api/v1/exchange/members/{member}/deposits",
+        "/api/v1/exchange/members/{member}/withdrawals",
+        "/api/v1/exchange/instruments",
+        "/api/v1/exchange/blocks",
+        "/api/v1/exchange/blocks/{deal}/confirm",
+        "/api/v1/exchange/blocks/{deal}",
+        "/api/v1/exchange/biddings",
+        "/api/v1/exchange/biddings/{bidding}/bids",
+        "/api/v1/exchange/biddings/{bidding}/close",
+        "/api/v1/exchange/unlodgements",
     ] {
         assert!(paths.contains_key(path), "{path} missing from the document");
     }

@@ -1,6 +1,7 @@
 #![allow(dead_code)]
 //! A small platform for the API tests: two markets (CN national, BJ pilot), four accounts, an
-//! exchange with two members and an open day, users for every role, and a clock the test moves.
+//! exchange with two members and an open day, users for every role (the exchange operator
+//! included), and a clock the test moves.
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
@@ -136,6 +137,8 @@ pub fn users() -> Vec<(&'static str, Vec<Role>)> {
         (ets_mrv::sample::AUTHORITY, vec![Role::MarketAuthority { market: "CN".into() }]),
         (ets_mrv::sample::VERIFIER_STAFF, vec![Role::Verifier]),
         ("cn-op2", vec![Role::AccountRepresentative { account: B.into() }]),
+        // The exchange's operator: runs the venue as its operator `exchange`.
+        ("operator", vec![Role::ExchangeOperator]),
     ]
 }
 
@@ -304,7 +307,8 @@ impl World {
 
         let clock = Arc::new(AtomicI64::new(start.0));
         // The exchange's session: 09:31 Beijing on the open day, walked by the test's clock.
-        let exchange_time = ExchangeTime::Session { start_ms: day.start().0 + 91 * 60_000, length_ms: 110 * 60_000, started_at: start };
+        let exchange_time =
+            ExchangeTime::Session { start_ms: day.start().0 + 91 * 60_000, length_ms: 110 * 60_000, started_at: start, day };
         let platform = Arc::new(
             Platform::open(&location, rules(), Clock::Manual(clock.clone()), exchange_time).unwrap().with_compliance(compliance()),
         );
