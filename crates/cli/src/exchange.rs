@@ -591,8 +591,17 @@ pub fn run(location: &Location, out: &Output, command: &ExchangeCmd) -> Result<(
                     problems.push(format!("bid {}: unknown member {}", i + 1, b.bidder));
                     continue;
                 };
+                let takes_units = v.member_account(&b.bidder, &spec.market).is_some_and(|number| {
+                    let r = s.ledger.registry();
+                    r.find_account(&number).map(|x| r.account(x)).is_some_and(|x| {
+                        matches!(x.kind, ets_registry::AccountKind::Operator | ets_registry::AccountKind::Trading)
+                            && x.status == ets_registry::AccountStatus::Open
+                    })
+                });
                 if b.bidder == a.seller {
                     problems.push(format!("bid {}: {} sells in this auction", i + 1, b.bidder));
+                } else if !takes_units {
+                    problems.push(format!("bid {}: {} has no open account in market {} to receive units", i + 1, b.bidder, spec.market));
                 } else if b.qty == 0 || b.qty % rules.lot_t != 0 {
                     problems.push(format!("bid {}: {} t is not a whole number of {} t lots", i + 1, b.qty, rules.lot_t));
                 } else if b.price < rules.reserve_price {
@@ -601,7 +610,7 @@ pub fn run(location: &Location, out: &Output, command: &ExchangeCmd) -> Result<(
                     let cost = b.price.saturating_mul(b.qty as i64);
                     let free = balance - reserved - owed;
                     let so_far = used.entry(b.bidder.as_str()).or_insert(0);
-                    if *so_far + cost > free {
+                    if so_far.saturating_add(cost) > free {
                         problems.push(format!(
                             "bid {} of {}: ¥{} is not covered by the bid guarantee (¥{} free)",
                             i + 1,
@@ -610,7 +619,7 @@ pub fn run(location: &Location, out: &Output, command: &ExchangeCmd) -> Result<(
                             yuan(free - *so_far)
                         ));
                     }
-                    *so_far += cost;
+                    *so_far = so_far.saturating_add(cost);
                 }
             }
             if !problems.is_empty() {

@@ -892,13 +892,14 @@ impl Venue {
                 self.require_member_or_operator(actor, member)?;
                 positive_qty(*qty)?;
                 let account = self.account_for(member, instrument)?;
-                let p = self.position_mut(member, instrument);
-                if p.free() < *qty {
+                let free = self.free_lodged(member, instrument);
+                if free < *qty {
                     return no(
                         RejectKind::Insufficient,
-                        format!("member {member} has {} t of {instrument} free to unlodge; {qty} t requested", p.free()),
+                        format!("member {member} has {free} t of {instrument} free to unlodge; {qty} t requested"),
                     );
                 }
+                let p = self.position_mut(member, instrument);
                 let deliveries = take_lodged(p, *qty);
                 for (pending, q) in deliveries {
                     let id = self.next_instruction_id();
@@ -1019,7 +1020,8 @@ impl Venue {
                     .ok_or_else(|| Reject { kind: RejectKind::NotFound, message: format!("no block deal {deal}") })?
                     .clone();
                 if &d.counterparty != member {
-                    return no(RejectKind::Forbidden, format!("block deal {deal} is addressed to {}, not {member}", d.counterparty));
+                    // Not naming the counterparty: deal ids can be guessed, who trades with whom is private.
+                    return no(RejectKind::Forbidden, format!("block deal {deal} is not addressed to {member}"));
                 }
                 // The band and session are checked again at confirmation: the day may have moved.
                 self.check_order(env.at_ms, &d.instrument, Mode::Block, d.price, d.qty)?;
@@ -1237,6 +1239,11 @@ impl Venue {
         })
     }
 
+    /// Lodged units of the member's free to sell or unlodge (0 without a position).
+    fn free_lodged(&self, member: &str, instrument: &str) -> u64 {
+        self.members.get(member).and_then(|m| m.positions.get(instrument)).map_or(0, Position::free)
+    }
+
     fn position_mut(&mut self, member: &str, instrument: &str) -> &mut Position {
         let positions = &mut self.members.get_mut(member).expect("member checked").positions;
         // No key allocation on the hot path: the position usually exists.
@@ -1375,15 +1382,15 @@ impl Venue {
     fn reserve(&mut self, member: &str, instrument: &str, side: Side, price: i64, qty: u64) -> Result<(), Reject> {
         match side {
             Side::Sell => {
-                let p = self.position_mut(member, instrument);
-                if p.free() < qty {
-                    let free = p.free();
+                // Looked up before any position is made: a refusal changes nothing.
+                let free = self.free_lodged(member, instrument);
+                if free < qty {
                     return no(
                         RejectKind::Insufficient,
                         format!("member {member} has {free} t of {instrument} lodged and free to sell; {qty} t needed"),
                     );
                 }
-                p.reserved += qty;
+                self.position_mut(member, instrument).reserved += qty;
             }
             Side::Buy => {
                 let cost = value(price, qty)?;
@@ -1752,7 +1759,7 @@ impl Venue {
         seed: u64,
         out: &mut Outcome,
     ) -> Result<(), Reject> {
-        if self.auctions.contains_key(auction) {
+        if self.auctions.contains_key(auction) || self.open_auctions.contains_key(auction) {
             return no(RejectKind::Conflict, format!("auction {auction} was already run"));
         }
         positive_qty(volume)?;

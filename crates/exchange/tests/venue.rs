@@ -352,7 +352,7 @@ fn each_pre_trade_rule_rejects_with_its_reason() {
     // Only the named counterparty confirms.
     assert_eq!(
         h.no("charlie", Command::ConfirmBlock { deal: "d4".into(), member: "charlie".into() }),
-        (RejectKind::Forbidden, "block deal d4 is addressed to bravo, not charlie".into())
+        (RejectKind::Forbidden, "block deal d4 is not addressed to charlie".into())
     );
     // Position limit 150,000 t: bravo may not buy 100,000 + 60,000.
     h.ok("bravo", Command::ConfirmBlock { deal: "d4".into(), member: "bravo".into() });
@@ -629,6 +629,13 @@ fn members_bid_themselves_in_an_auction_window_and_units_come_out_of_the_escrow(
     assert!(h.registry.pending("escrow-a1").is_none(), "the escrow is fully delivered");
     assert!(h.venue.open_auction("a1").is_none());
     assert_eq!(h.no("bravo", bid("bravo", 7_000, 100)).0, RejectKind::NotFound, "the window is closed");
+    // A member with nothing lodged: unlodging or selling is refused, and the refusal changes
+    // nothing (the harness compares the state hash), not even an empty position.
+    let code = h.code();
+    assert_eq!(
+        h.no("charlie", Command::Unlodge { member: "charlie".into(), instrument: code.clone(), qty: 1 }).0,
+        RejectKind::Insufficient
+    );
 
     // An undersubscribed auction is cancelled and the escrow goes back to the reserve whole.
     let escrow = ets_registry::Envelope {

@@ -104,8 +104,8 @@ pub fn api_router() -> (axum::Router<Arc<Platform>>, utoipa::openapi::OpenApi) {
         .routes(routes!(crate::compliance::compliance_all))
         .routes(routes!(crate::compliance::compliance_market))
         .routes(routes!(crate::auctions::auctions, crate::auctions::open_auction))
-        .routes(routes!(crate::auctions::bid))
-        .routes(routes!(crate::auctions::withdraw_bid))
+        .routes(routes!(crate::auctions::auction_bid))
+        .routes(routes!(crate::auctions::withdraw_auction_bid))
         .routes(routes!(crate::auctions::clear_auction))
         // CBAM, simulation, finance and inclusion (api_cbam.rs, api_sim.rs, api_finance.rs)
         .routes(routes!(crate::api_cbam::cbam_goods))
@@ -814,8 +814,8 @@ async fn propose_transfer(
 pub(crate) fn propose(platform: &Platform, caller: &Caller, body: TransferRequest) -> ApiResult<TransferInfo> {
     caller.signed_in()?;
     let from = account_ref(platform, &body.from).map_err(|e| unless_may_know(caller, e, false))?;
-    let to = account_ref(platform, &body.to)?;
     caller.may(&Action::ProposeTransfer { account: from.clone() })?;
+    let to = account_ref(platform, &body.to)?;
     let unit = ets_registry::UnitRef::parse(&body.unit).map_err(ApiError::invalid)?;
     {
         // A clear refusal now rather than a failed release later.
@@ -992,6 +992,7 @@ async fn propose_trusted(
 pub(crate) fn propose_trusted_for(platform: &Platform, caller: &Caller, number: &str, trusted: &str) -> ApiResult<TrustedList> {
     caller.signed_in()?;
     let account = account_ref(platform, number).map_err(|e| unless_may_know(caller, e, false))?;
+    caller.may(&Action::ManageTrustedList { account: account.clone() })?;
     let trusted = account_ref(platform, trusted)?;
     let proposal = platform.command_id("tal");
     access_command(platform, caller, A::ProposeTrusted { proposal, account, trusted })?;
@@ -1077,6 +1078,9 @@ pub struct OrderResult {
 pub(crate) fn unless_may_know(caller: &Caller, error: ApiError, verifiers_too: bool) -> ApiError {
     if error.status != StatusCode::NOT_FOUND {
         return error;
+    }
+    if caller.principal.is_none() {
+        return ApiError::unauthenticated("this needs a session or an API token");
     }
     let may_know = caller.roles().iter().any(|r| {
         matches!(r, Role::RegistryAdmin | Role::Auditor | Role::MarketAuthority { .. }) || (verifiers_too && *r == Role::Verifier)

@@ -728,8 +728,9 @@ pub(crate) async fn confirm_block(
     let member = member_of(&caller, q.member.as_deref())?;
     caller.may(&Action::PlaceOrder { member: member.clone() })?;
     let known = view_of(&platform).desk.blocks.iter().find(|b| b.deal == deal).map(|b| (b.instrument.clone(), b.counterparty.clone()));
-    if let Some((_, counterparty)) = known.as_ref().filter(|(_, c)| *c != member) {
-        return Err(ApiError::forbidden(format!("block deal {deal} is addressed to {counterparty}, not {member}")));
+    // Not naming the counterparty: deal ids can be guessed, and who deals with whom is private.
+    if known.as_ref().is_some_and(|(_, c)| *c != member) {
+        return Err(ApiError::forbidden(format!("block deal {deal} is not addressed to {member}")));
     }
     let instrument = known.map(|(i, _)| i);
     if let Some(i) = &instrument {

@@ -121,14 +121,10 @@ fn needs(state: &MrvState, platform: &Platform, command: &Command) -> ApiResult<
         Command::RecordFinding { .. } | Command::ResolveNonConformity { .. } | Command::GiveOpinion { .. } => {
             Ok(Need::Any(vec![Action::VerifyMrv]))
         }
-        Command::Cover { coverage, .. } => {
-            coverage_account(platform, coverage.account.as_deref(), &coverage.market)?;
-            Ok(Need::All(vec![Action::ReviewMrv { market: coverage.market.clone() }]))
-        }
+        Command::Cover { coverage, .. } => Ok(Need::All(vec![Action::ReviewMrv { market: coverage.market.clone() }])),
         Command::EndCoverage { market, .. } => Ok(Need::All(vec![Action::ReviewMrv { market: market.clone() }])),
         // A move takes the entity from one market to another: both authorities' business.
-        Command::Migrate { from_market, to_market, account, .. } => {
-            coverage_account(platform, account.as_deref(), to_market)?;
+        Command::Migrate { from_market, to_market, .. } => {
             Ok(Need::All(vec![Action::ReviewMrv { market: from_market.clone() }, Action::ReviewMrv { market: to_market.clone() }]))
         }
         // Registering an entity in several markets takes the authority of each.
@@ -156,6 +152,12 @@ pub(crate) async fn mrv_command(
         let need = needs(mrv.state(), &platform, &command).map_err(|e| crate::api::unless_may_know(&caller, e, true))?;
         if !need.met(&caller) {
             return Err(ApiError::forbidden(format!("{user}'s roles do not allow this MRV step ({})", command_name(&command))));
+        }
+        // Only for a caller allowed the step: whether an account exists and where.
+        match &command {
+            Command::Cover { coverage, .. } => coverage_account(&platform, coverage.account.as_deref(), &coverage.market)?,
+            Command::Migrate { to_market, account, .. } => coverage_account(&platform, account.as_deref(), to_market)?,
+            _ => {}
         }
         let receipt = mrv.submit(&id, &user, platform.now(), &command, &[]).map_err(|e| match e {
             ets_store::MrvError::Rejected(r) => {

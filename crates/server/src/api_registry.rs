@@ -126,6 +126,15 @@ pub(crate) async fn registry_command(
         let mut ledger = platform.registry.lock().expect("registry lock");
         let (action, run_as) = needs(ledger.registry(), &command).map_err(|e| crate::api::unless_may_know(&caller, e, false))?;
         caller.may(&action)?;
+        // An exchange member's account stays open while the exchange may deliver into it
+        // (settlement, auction awards): a delivery the registry refused would halt the exchange.
+        if let Command::SetAccountStatus { account, status: ets_registry::AccountStatus::Closed } = &command {
+            if let Some(((member, _), _)) = platform.directory().accounts.iter().find(|(_, a)| *a == account) {
+                return Err(ApiError::conflict(format!(
+                    "{account} is exchange member {member}'s account: the exchange delivers into it, so it cannot be closed here"
+                )));
+            }
+        }
         let actor = match run_as {
             RunAs::Caller => user.clone(),
             RunAs::Authority(a) => a,

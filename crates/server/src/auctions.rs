@@ -102,7 +102,6 @@ pub(crate) async fn open_auction(
             return Err(ApiError::conflict(format!("auction {} already exists", body.auction)));
         }
     }
-    let user = caller.user().unwrap_or("unknown").to_string();
     let escrow = format!("auction-{}", body.auction);
     // The seller is the exchange member whose account in the market is its reserve (or
     // issuance) account; the market's registry authority sets the volume aside from it for the
@@ -173,9 +172,14 @@ pub(crate) async fn open_auction(
         seed: body.seed.unwrap_or(0),
     };
     let at_ms = platform.exchange_now();
-    // The journal's command id names who opened it (the exchange's operator submits it).
-    let id = format!("auction-open-{}-by-{user}", body.auction);
+    let id = platform.command_id("auction-open");
     if let Err(refused) = submit_exchange(platform.clone(), XEnvelope { id, actor: operator, at_ms, command }).await {
+        // A failure of the exchange's storage may come after the opening was journaled: the
+        // escrow then stays (the start-up reconciliation and the journal decide), never voided
+        // under an open auction.
+        if !refused.status.is_client_error() {
+            return Err(refused);
+        }
         // Nothing may stay set aside for an auction the exchange did not open.
         let void = ets_registry::Envelope {
             id: platform.command_id("auction-void"),
@@ -236,7 +240,7 @@ pub struct BidReceipt {
     security(("session" = []), ("bearer" = [])),
     responses((status = 201, body = BidReceipt), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
-pub(crate) async fn bid(
+pub(crate) async fn auction_bid(
     State(platform): S,
     caller: Caller,
     Path(auction): Path<String>,
@@ -285,7 +289,7 @@ pub struct MemberQuery {
     security(("session" = []), ("bearer" = [])),
     responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
-pub(crate) async fn withdraw_bid(
+pub(crate) async fn withdraw_auction_bid(
     State(platform): S,
     caller: Caller,
     Path((auction, bid)): Path<(String, u32)>,
@@ -343,9 +347,8 @@ pub(crate) async fn clear(platform: Arc<Platform>, caller: &Caller, auction: Str
     };
     caller.may(&Action::RunAuction { market: open.market.clone() })?;
     let operator = platform.operator.clone().ok_or_else(|| ApiError::unavailable("no exchange is set up in this database"))?;
-    let user = caller.user().unwrap_or("unknown").to_string();
     let at_ms = platform.exchange_now();
-    let id = format!("auction-clear-{auction}-by-{user}");
+    let id = platform.command_id("auction-clear");
     let outcome =
         submit_exchange(platform.clone(), XEnvelope { id, actor: operator, at_ms, command: X::ClearAuction { auction: auction.clone() } })
             .await?;

@@ -517,6 +517,17 @@ async fn openapi_document_describes_every_route_and_the_explorer_is_served() {
     ] {
         assert!(paths.contains_key(path), "{path} missing from the document");
     }
+    // Operation ids are unique (clients are generated from them; validators refuse duplicates).
+    let mut ids = std::collections::BTreeMap::new();
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            if let Some(id) = op.get("operationId").and_then(Value::as_str) {
+                if let Some(other) = ids.insert(id.to_string(), format!("{method} {path}")) {
+                    panic!("operation id {id} on both {other} and {method} {path}");
+                }
+            }
+        }
+    }
     // Every operation names its responses and a tag; every $ref resolves.
     let text = doc.to_string();
     let schemas = doc["components"]["schemas"].as_object().unwrap();
@@ -1004,8 +1015,24 @@ async fn unknown_things_are_403_to_callers_who_may_not_know_them() {
         assert_eq!(w.get(uri, Some(&alice)).await.0, StatusCode::FORBIDDEN, "{uri} for alice");
         assert_eq!(w.get(uri, Some(&admin)).await.0, StatusCode::NOT_FOUND, "{uri} for admin");
     }
-    // An existing account alice does not represent: the same 403.
+    // An existing account alice does not represent: the same 403; the public: 401 either way.
     assert_eq!(w.get(&format!("/api/v1/accounts/{B}"), Some(&alice)).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(w.get("/api/v1/accounts/CN-999999", None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(w.get(&format!("/api/v1/accounts/{B}"), None).await.0, StatusCode::UNAUTHORIZED);
+    // A transfer to an account that may not exist tells alice nothing unless she may propose from B.
+    let (status, _) = w
+        .call(
+            Method::POST,
+            "/api/v1/transfers",
+            Some(&alice),
+            Some(json!({"from": B, "to": "CN-999999", "unit": "CEA:2025", "quantity_t": 1})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // An exchange member's account is not closed under the exchange's deliveries.
+    let close = json!({"id": "o-close", "command": {"SetAccountStatus": {"account": A, "status": "Closed"}}});
+    let (status, body) = w.call(Method::POST, "/api/v1/registry/commands", Some(&admin), Some(close)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
     let surrender = |account: &str| json!({"id": format!("o-{account}"), "command": {"Surrender": {"account": account, "unit": {"code": "CEA", "project": null, "vintage": 2025}, "quantity": 1, "compliance_year": 2025}}});
     let (status, _) = w.call(Method::POST, "/api/v1/registry/commands", Some(&alice), Some(surrender("CN-999999"))).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
