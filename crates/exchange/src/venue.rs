@@ -1816,35 +1816,52 @@ impl Venue {
                 out.events.push(Event::AuctionCancelled { auction: auction.to_string(), reason: c.to_string() })
             }
             Ok(r) => {
-                record.outcome = AuctionOutcome::Cleared { price: r.clearing_price, sold: r.sold, allocations: r.allocations.clone() };
-                let proceeds: i64 = r.allocations.values().map(|q| r.clearing_price * *q as i64).sum();
-                for (bidder, q) in &r.allocations {
-                    let cost = r.clearing_price * *q as i64;
-                    let to = self.account_for(bidder, instrument)?;
-                    let m = self.members.get_mut(bidder).expect("bidder");
-                    m.cash.balance -= cost;
-                    out.events.push(Event::Cash { member: bidder.clone(), delta_fen: -cost, balance_fen: m.cash.balance });
-                    let id = self.next_instruction_id();
-                    out.instructions.push(Instruction {
-                        id,
-                        actor: authority_actor.to_string(),
-                        // Auction delivery from the authority's account, recorded as allocation.
-                        command: RegistryCommand::Allocate {
-                            from: from_account.clone(),
-                            to,
-                            unit: unit.clone(),
-                            quantity: ets_core::Tonnes(*q),
-                        },
-                    });
+                // Winners' accounts before the first change: a refusal changes nothing.
+                let mut accounts = BTreeMap::new();
+                for bidder in r.allocations.keys() {
+                    accounts.insert(bidder.clone(), self.account_for(bidder, instrument)?);
                 }
-                let s = self.members.get_mut(seller).expect("seller");
-                s.cash.balance += proceeds;
-                out.events.push(Event::Cash { member: seller.to_string(), delta_fen: proceeds, balance_fen: s.cash.balance });
-                out.events.push(Event::AuctionCleared { auction: auction.to_string(), price: r.clearing_price, sold: r.sold });
+                self.pay_for_awards(auction, seller, &r, out, |bidder, q| {
+                    // Auction delivery from the authority's account, recorded as allocation.
+                    let to = accounts[bidder].clone();
+                    (
+                        authority_actor.to_string(),
+                        RegistryCommand::Allocate { from: from_account.clone(), to, unit: unit.clone(), quantity: ets_core::Tonnes(q) },
+                    )
+                });
+                record.outcome = AuctionOutcome::Cleared { price: r.clearing_price, sold: r.sold, allocations: r.allocations };
             }
         }
         self.auctions.insert(auction.to_string(), record);
         Ok(())
+    }
+
+    /// A cleared auction's money and units: each winner pays the clearing price, the seller
+    /// receives the proceeds, and `delivery` names the registry instruction (actor, command)
+    /// that delivers a winner's units.
+    fn pay_for_awards(
+        &mut self,
+        auction: &str,
+        seller: &str,
+        r: &auction::AuctionResult,
+        out: &mut Outcome,
+        delivery: impl Fn(&str, u64) -> (String, RegistryCommand),
+    ) {
+        let mut proceeds = 0;
+        for (bidder, q) in &r.allocations {
+            let cost = r.clearing_price * *q as i64;
+            proceeds += cost;
+            let m = self.members.get_mut(bidder).expect("bidder is a member");
+            m.cash.balance -= cost;
+            out.events.push(Event::Cash { member: bidder.clone(), delta_fen: -cost, balance_fen: m.cash.balance });
+            let (actor, command) = delivery(bidder, *q);
+            let id = self.next_instruction_id();
+            out.instructions.push(Instruction { id, actor, command });
+        }
+        let s = self.members.get_mut(seller).expect("seller is a member");
+        s.cash.balance += proceeds;
+        out.events.push(Event::Cash { member: seller.to_string(), delta_fen: proceeds, balance_fen: s.cash.balance });
+        out.events.push(Event::AuctionCleared { auction: auction.to_string(), price: r.clearing_price, sold: r.sold });
     }
 
     /// Clears an auction whose window has closed. The bid guarantees are released; winners pay
@@ -1886,25 +1903,11 @@ impl Venue {
                 out.events.push(Event::AuctionCancelled { auction: auction.to_string(), reason: c.to_string() });
             }
             Ok(r) => {
-                let mut proceeds = 0;
-                for (bidder, q) in &r.allocations {
-                    let cost = r.clearing_price * *q as i64;
-                    proceeds += cost;
+                let (operator, pending) = (self.operator.clone(), a.pending.clone());
+                self.pay_for_awards(auction, &a.seller, &r, out, |bidder, q| {
                     let to = accounts[bidder].clone();
-                    let m = self.members.get_mut(bidder).expect("bidder");
-                    m.cash.balance -= cost;
-                    out.events.push(Event::Cash { member: bidder.clone(), delta_fen: -cost, balance_fen: m.cash.balance });
-                    let id = self.next_instruction_id();
-                    out.instructions.push(Instruction {
-                        id,
-                        actor: self.operator.clone(),
-                        command: RegistryCommand::DeliverPending { pending: a.pending.clone(), quantity: ets_core::Tonnes(*q), to },
-                    });
-                }
-                let s = self.members.get_mut(&a.seller).expect("seller is a member");
-                s.cash.balance += proceeds;
-                out.events.push(Event::Cash { member: a.seller.clone(), delta_fen: proceeds, balance_fen: s.cash.balance });
-                out.events.push(Event::AuctionCleared { auction: auction.to_string(), price: r.clearing_price, sold: r.sold });
+                    (operator.clone(), RegistryCommand::DeliverPending { pending: pending.clone(), quantity: ets_core::Tonnes(q), to })
+                });
                 sold = r.sold;
                 record.outcome = AuctionOutcome::Cleared { price: r.clearing_price, sold: r.sold, allocations: r.allocations };
             }

@@ -166,7 +166,7 @@ pub(crate) async fn open_auction(
         instrument: body.instrument.clone(),
         seller,
         volume: body.volume_t,
-        rules,
+        rules: rules.clone(),
         pending: escrow.clone(),
         secondary_reference: None,
         seed: body.seed.unwrap_or(0),
@@ -193,23 +193,8 @@ pub(crate) async fn open_auction(
         .await?;
         return Err(refused);
     }
-    let auction = AuctionView {
-        auction: body.auction.clone(),
-        instrument: body.instrument.clone(),
-        market,
-        date: platform.market.read().expect("market view").day.clone(),
-        volume_t: body.volume_t,
-        reserve_price_fen: body.reserve_price_fen,
-        lot_t: body.lot_t.unwrap_or(1),
-        bids: 0,
-        bidders: 0,
-        bid_t: 0,
-        outcome: "open".into(),
-        clearing_price_fen: None,
-        sold_t: None,
-        successful_bidders: None,
-        reason: None,
-    };
+    let date = platform.market.read().expect("market view").day.clone();
+    let auction = crate::view::offer_view(&body.auction, &body.instrument, &market, date, body.volume_t, &rules);
     Ok((StatusCode::CREATED, axum::Json(OpenedAuction { auction, from_account, escrow })))
 }
 

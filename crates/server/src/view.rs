@@ -4,6 +4,7 @@
 
 use crate::VenueDirectory;
 use ets_core::Date;
+use ets_exchange::auction::AuctionRules;
 use ets_exchange::venue::{AuctionOutcome, AuctionRecord, DayBar, InstrumentSpec, OpenAuction, Trade, TradeKind, Venue};
 use ets_exchange::Side;
 use serde::Serialize;
@@ -92,16 +93,21 @@ pub struct AuctionView {
     pub reason: Option<String>,
 }
 
-/// An auction taking bids: what is offered, on what terms.
+/// An auction taking bids: what is offered, on what terms (bids are sealed until it clears).
 pub fn open_auction_view(venue: &Venue, auction: &str, a: &OpenAuction) -> AuctionView {
+    let market = venue.spec(&a.instrument).map(|s| s.market.clone()).unwrap_or_default();
+    offer_view(auction, &a.instrument, &market, a.opened.map(|d| d.to_string()), a.volume, &a.rules)
+}
+
+pub fn offer_view(auction: &str, instrument: &str, market: &str, date: Option<String>, volume_t: u64, rules: &AuctionRules) -> AuctionView {
     AuctionView {
         auction: auction.to_string(),
-        instrument: a.instrument.clone(),
-        market: venue.spec(&a.instrument).map(|s| s.market.clone()).unwrap_or_default(),
-        date: a.opened.map(|d| d.to_string()),
-        volume_t: a.volume,
-        reserve_price_fen: a.rules.reserve_price,
-        lot_t: a.rules.lot_t,
+        instrument: instrument.to_string(),
+        market: market.to_string(),
+        date,
+        volume_t,
+        reserve_price_fen: rules.reserve_price,
+        lot_t: rules.lot_t,
         bids: 0,
         bidders: 0,
         bid_t: 0,
