@@ -11,6 +11,7 @@
 use crate::output::table;
 use crate::{now, CliError, ExitCode, Output};
 use clap::{Args, Subcommand};
+use ets_compliance::allocation::{self, AllocationError, AllocationRun};
 use ets_compliance::{self as cycle_data, ProjectCatalog};
 use ets_core::{Fen, Timestamp, Tonnes};
 use ets_mrv::state::MrvParams;
@@ -239,7 +240,6 @@ pub fn run_rulebook(out: &Output, cmd: &RulebookCmd) -> Result<(), CliError> {
 /// Entities left out of an allocation, with why.
 pub type Skipped = Vec<(String, String)>;
 
-/// The power allocation of a rulebook's market for a year, from the MRV register.
 pub fn power_allocation(
     rb: &Rulebook,
     state: &ets_mrv::state::MrvState,
@@ -248,7 +248,7 @@ pub fn power_allocation(
     let Allocation::Power(rules) = &rb.allocation else {
         return Err(CliError::new(
             ExitCode::Refused,
-            format!("rulebook {} uses the {} engine; allocation from the MRV register is for the power engine (give the data of other engines in a file: not yet supported)", rb.rulebook.id, engine_name(&rb.allocation)),
+            format!("rulebook {} uses the {} engine; allocation from the MRV register is for the power engine (give the data of other engines in a file: not yet supported)", rb.rulebook.id, allocation::engine_name(&rb.allocation)),
         ));
     };
     if year < rb.rulebook.first_year || year > rb.rulebook.last_year {
@@ -262,14 +262,6 @@ pub fn power_allocation(
     Ok((result, skipped))
 }
 
-fn engine_name(a: &Allocation) -> &'static str {
-    match a {
-        Allocation::Power(_) => "power",
-        Allocation::Industry(_) => "industry",
-        Allocation::Pilot(_) => "pilot",
-    }
-}
-
 fn submit_registry(ledger: &mut Ledger, at: Timestamp, id: String, actor: &str, command: Command) -> Result<bool, CliError> {
     let envelope = Envelope { id, actor: actor.to_string(), command };
     match ledger.submit(at, &envelope) {
@@ -279,92 +271,11 @@ fn submit_registry(ledger: &mut Ledger, at: Timestamp, id: String, actor: &str, 
     }
 }
 
-/// One entity's allocation, whatever the engine.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct Allocated {
-    pub entity: String,
-    pub final_t: u64,
-    pub pre_allocated_t: u64,
-    pub true_up_t: i64,
-    /// What the engine adds: gap-cap top-up, balance-value adjustment, method.
-    pub note: String,
-}
-
-/// Computes a year's allocation under any engine: power from the MRV register (or `data`),
-/// industry and pilot engines from `data`, a JSON array of their unit or entity records.
-pub fn allocate_any(
-    rb: &Rulebook,
-    state: &ets_mrv::state::MrvState,
-    year: i32,
-    data: Option<&str>,
-) -> Result<(Vec<Allocated>, Skipped), CliError> {
-    let read = |what: &str| -> Result<String, CliError> {
-        let path = data.ok_or_else(|| {
-            CliError::new(
-                ExitCode::Invalid,
-                format!("the {what} engine takes its inputs from --data FILE.json (a JSON array of {what} records)"),
-            )
-        })?;
-        std::fs::read_to_string(path).map_err(|e| CliError::new(ExitCode::NotFound, format!("cannot read {path}: {e}")))
-    };
-    let bad = |e: serde_json::Error| CliError::new(ExitCode::Invalid, format!("{}: {e}", data.unwrap_or("")));
-    let rule = |e: ets_rules::RuleError| CliError::new(ExitCode::Invalid, e.to_string());
-    match &rb.allocation {
-        Allocation::Power(rules) => {
-            let (result, skipped) = match data {
-                None => power_allocation(rb, state, year)?,
-                Some(_) => {
-                    let units: Vec<power::PowerUnit> = serde_json::from_str(&read("power")?).map_err(bad)?;
-                    (power::allocate(rules, year, &units).map_err(rule)?, Vec::new())
-                }
-            };
-            let out = result
-                .into_iter()
-                .map(|e| Allocated {
-                    note: format!("{} units; gap top-up {} t; gap rate {}", e.units.len(), Tonnes(e.gap_top_up_t), e.gap_rate),
-                    entity: e.entity,
-                    final_t: e.final_t,
-                    pre_allocated_t: e.pre_allocated_t,
-                    true_up_t: e.true_up_t,
-                })
-                .collect();
-            Ok((out, skipped))
-        }
-        Allocation::Industry(rules) => {
-            let units: Vec<ets_rules::allocation::industry::IndustryUnit> = serde_json::from_str(&read("industry")?).map_err(bad)?;
-            let result = ets_rules::allocation::industry::allocate(rules, &units).map_err(rule)?;
-            let mut by_entity: std::collections::BTreeMap<String, Allocated> = std::collections::BTreeMap::new();
-            for u in &result.units {
-                let e = by_entity.entry(u.entity.clone()).or_insert_with(|| Allocated {
-                    entity: u.entity.clone(),
-                    final_t: 0,
-                    pre_allocated_t: 0,
-                    true_up_t: 0,
-                    note: String::new(),
-                });
-                e.final_t += u.final_t;
-                e.pre_allocated_t += u.pre_allocated_t;
-                e.true_up_t += u.true_up_t;
-                let bp = result.balance_values.get(&u.sector).map(|b| format!(" BP {b}")).unwrap_or_default();
-                let alpha = u.adjustment.map(|a| format!(" α {}", a.round_dp(4))).unwrap_or_else(|| " A = E".into());
-                e.note.push_str(&format!("{}{bp}{alpha}; ", u.unit));
-            }
-            Ok((by_entity.into_values().collect(), Vec::new()))
-        }
-        Allocation::Pilot(rules) => {
-            let entities: Vec<ets_rules::allocation::pilot::PilotEntity> = serde_json::from_str(&read("pilot")?).map_err(bad)?;
-            let result = ets_rules::allocation::pilot::allocate(rules, &entities).map_err(rule)?;
-            let out = result
-                .into_iter()
-                .map(|a| Allocated {
-                    note: a.method.to_string(),
-                    entity: a.entity,
-                    final_t: a.final_t,
-                    pre_allocated_t: a.first_batch_t,
-                    true_up_t: a.true_up_t,
-                })
-                .collect();
-            Ok((out, Vec::new()))
+impl From<AllocationError> for CliError {
+    fn from(e: AllocationError) -> CliError {
+        match e {
+            AllocationError::Invalid(m) => CliError::new(ExitCode::Invalid, m),
+            AllocationError::Refused(m) => CliError::new(ExitCode::Refused, m),
         }
     }
 }
@@ -372,36 +283,37 @@ pub fn allocate_any(
 pub fn run_allocate(location: &Location, out: &Output, args: &AllocateArgs) -> Result<(), CliError> {
     let (_, rb) = load_rulebook(args.rulebook.as_deref().expect("dispatched on --rulebook"))?;
     let year = args.year.expect("clap requires --year with --rulebook");
-    if year < rb.rulebook.first_year || year > rb.rulebook.last_year {
-        return Err(CliError::new(
-            ExitCode::Invalid,
-            format!("rulebook {} covers {}–{}, not {year}", rb.rulebook.id, rb.rulebook.first_year, rb.rulebook.last_year),
-        ));
-    }
-    let mrv = open_mrv(location)?;
-    let (result, skipped) = allocate_any(&rb, mrv.state(), year, args.data.as_deref())?;
-    let accounts: std::collections::BTreeMap<String, Option<String>> =
-        mrv.state().covered(&rb.rulebook.market, year).into_iter().map(|(e, c)| (e.id.clone(), c.account.clone())).collect();
-    let total: u64 = result.iter().map(|e| e.final_t).sum();
-    let volumes = match rb.cap.cap_t {
-        Some(cap) => Some(rb.cap.split.volumes(cap).map_err(|e| CliError::new(ExitCode::Invalid, e.to_string()))?),
+    let data = match args.data.as_deref() {
+        Some(path) => {
+            Some(std::fs::read_to_string(path).map_err(|e| CliError::new(ExitCode::NotFound, format!("cannot read {path}: {e}")))?)
+        }
         None => None,
     };
+    let mrv = open_mrv(location)?;
+    let run = allocation::allocate(&rb, mrv.state(), year, data.as_deref()).map_err(|e| match (e, args.data.as_deref()) {
+        (AllocationError::Invalid(m), Some(path)) if m.starts_with("data: ") => {
+            CliError::new(ExitCode::Invalid, format!("{path}: {}", m.trim_start_matches("data: ")))
+        }
+        (AllocationError::Invalid(m), None) if m.contains("takes its inputs as data") => {
+            CliError::new(ExitCode::Invalid, format!("{m}: give them with --data FILE.json"))
+        }
+        (e, _) => e.into(),
+    })?;
     let mut issued = 0usize;
     if args.issue {
         let actor = args.actor.as_deref().ok_or_else(|| CliError::new(ExitCode::Invalid, "--issue needs --as: the market authority"))?;
         let mut ledger = Ledger::open(location, LedgerOptions::default())?;
-        let lines: Vec<(String, u64)> = result.iter().map(|a| (a.entity.clone(), a.final_t)).collect();
-        issued = issue_allocation(&mut ledger, &rb, &lines, &accounts, year, actor, now()?)?;
+        issued = issue_allocation(&mut ledger, mrv.state(), &run, actor, now()?)?;
     }
     if out.is_json() {
         out.print_json(json!({
-            "rulebook": rb.rulebook.id, "year": year, "total_t": total, "allocations_issued": issued, "cap": volumes,
-            "entities": result, "skipped": skipped.iter().map(|(e, why)| json!({"entity": e, "why": why})).collect::<Vec<_>>(),
+            "rulebook": run.rulebook, "year": year, "total_t": run.total_t, "allocations_issued": issued, "cap": run.cap,
+            "entities": run.entities, "skipped": run.skipped.iter().map(|(e, why)| json!({"entity": e, "why": why})).collect::<Vec<_>>(),
         }));
         return Ok(());
     }
-    let rows: Vec<Vec<String>> = result
+    let rows: Vec<Vec<String>> = run
+        .entities
         .iter()
         .map(|e| {
             vec![
@@ -414,8 +326,8 @@ pub fn run_allocate(location: &Location, out: &Output, args: &AllocateArgs) -> R
         })
         .collect();
     print!("{}", table(&["entity", "final_t", "pre_allocated_t", "true_up_t", "detail"], &rows));
-    println!("{} entities, {} t under {} for {}", result.len(), Tonnes(total), rb.rulebook.id, year);
-    if let Some(v) = volumes {
+    println!("{} entities, {} t under {} for {}", run.entities.len(), Tonnes(run.total_t), rb.rulebook.id, year);
+    if let Some(v) = run.cap {
         println!(
             "cap {} t: free {} t, auction {} t, new-entrant reserve {} t, price-stability reserve {} t, government reserve {} t",
             Tonnes(v.cap_t),
@@ -425,15 +337,15 @@ pub fn run_allocate(location: &Location, out: &Output, args: &AllocateArgs) -> R
             Tonnes(v.price_stability_reserve_t),
             Tonnes(v.government_reserve_t)
         );
-        if total > v.free_t {
+        if run.total_t > v.free_t {
             println!(
                 "  note: the free allocation computed ({} t) exceeds the free share of the cap ({} t)",
-                Tonnes(total),
+                Tonnes(run.total_t),
                 Tonnes(v.free_t)
             );
         }
     }
-    for (e, why) in &skipped {
+    for (e, why) in &run.skipped {
         println!("  not allocated: {e}: {why}");
     }
     if args.issue {
@@ -444,51 +356,21 @@ pub fn run_allocate(location: &Location, out: &Output, args: &AllocateArgs) -> R
     Ok(())
 }
 
-/// Issues a computed allocation into the registry: the total into the market's issuance account,
-/// then each entity's allowances to its coverage account. Ids are derived from the rulebook,
-/// year and entity, so re-running finishes an interrupted issue. Returns the new allocations.
-#[allow(clippy::too_many_arguments)]
+/// Issues a computed allocation into the registry (`ets_compliance::allocation::issue_commands`:
+/// the total into the market's issuance account, then each entity's allowances to its coverage
+/// account) as `actor`, the market's authority. Returns the new allocations.
 pub fn issue_allocation(
     ledger: &mut Ledger,
-    rb: &Rulebook,
-    result: &[(String, u64)],
-    accounts: &std::collections::BTreeMap<String, Option<String>>,
-    year: i32,
+    state: &ets_mrv::state::MrvState,
+    run: &AllocationRun,
     actor: &str,
     at: Timestamp,
 ) -> Result<usize, CliError> {
-    let market = ledger
-        .registry()
-        .find_market(&rb.rulebook.market)
-        .ok_or_else(|| CliError::new(ExitCode::NotFound, format!("the registry has no market {}", rb.rulebook.market)))?;
-    let code = ledger.registry().market(market).spec.allowance_code.clone();
-    let vintage = u16::try_from(year).map_err(|_| CliError::new(ExitCode::Invalid, "year out of range"))?;
-    let unit = UnitRef::allowance(&code, vintage);
-    let base = format!("alloc-{}-{}", rb.rulebook.id, year);
-    for (entity, _) in result {
-        if accounts.get(entity).and_then(|a| a.as_ref()).is_none() {
-            return Err(CliError::new(
-                ExitCode::Refused,
-                format!("{entity} has no registry account in its {} coverage: set one with `ets mrv coverage`", rb.rulebook.market),
-            ));
-        }
-    }
-    let total: u64 = result.iter().map(|e| e.1).sum();
-    if total > 0 {
-        submit_registry(
-            ledger,
-            at,
-            format!("{base}-issue"),
-            actor,
-            Command::Issue { unit: unit.clone(), quantity: Tonnes(total), to: None },
-        )?;
-    }
+    let commands = allocation::issue_commands(ledger.registry(), state, run)?;
     let mut issued = 0;
-    for (entity, q) in result.iter().filter(|e| e.1 > 0) {
-        let account = accounts[entity].clone().expect("checked above");
-        let from = format!("{}-ISSUANCE", rb.rulebook.market);
-        let command = Command::Allocate { from, to: account, unit: unit.clone(), quantity: Tonnes(*q) };
-        if submit_registry(ledger, at, format!("{base}-{entity}"), actor, command)? {
+    for (id, command) in commands {
+        let allocates = matches!(command, Command::Allocate { .. });
+        if submit_registry(ledger, at, id, actor, command)? && allocates {
             issued += 1;
         }
     }

@@ -9,6 +9,7 @@
 
 use crate::cycle::{self, Migration};
 use crate::{CliError, ExitCode, Output};
+use ets_compliance::allocation::{self, Allocated};
 use ets_compliance::{self as cycle_data, ProjectCatalog};
 use ets_core::{Date, Fen, Timestamp, Tonnes};
 use ets_mrv::entity::{Coverage, Sector};
@@ -247,8 +248,8 @@ fn market_cycle(
     // Inputs: the national power engine reads the MRV register; the pilots' engines take each
     // entity's verified emissions and output of the year as its (single) base year, since the
     // demo has one MRV year.
-    let allocation: Vec<cycle::Allocated> = match &rb.allocation {
-        Allocation::Power(_) => cycle::allocate_any(&rb, mrv.state(), year, None)?.0,
+    let allocation: Vec<Allocated> = match &rb.allocation {
+        Allocation::Power(_) => allocation::allocate(&rb, mrv.state(), year, None)?.entities,
         Allocation::Pilot(rules) => {
             let entities: Vec<PilotEntity> = covered
                 .iter()
@@ -269,7 +270,7 @@ fn market_cycle(
             match pilot::allocate(rules, &entities) {
                 Ok(a) => a
                     .into_iter()
-                    .map(|a| cycle::Allocated {
+                    .map(|a| Allocated {
                         note: a.method.into(),
                         entity: a.entity,
                         final_t: a.final_t,
@@ -290,17 +291,15 @@ fn market_cycle(
         // rather than assessed against nothing.
         return Ok(MarketCycle { not_assessed: covered.len(), ..MarketCycle::empty(code, rulebook_id, covered.len(), note) });
     }
-    let accounts: std::collections::BTreeMap<String, Option<String>> =
-        covered.iter().map(|c| (c.entity.clone(), c.account.clone())).collect();
-    let lines: Vec<(String, u64)> = allocation.iter().map(|a| (a.entity.clone(), a.final_t)).collect();
-    cycle::issue_allocation(ledger, &rb, &lines, &accounts, year, &authority, at(year + 1, 9, 30))?;
-    let allocated_t: u64 = lines.iter().map(|l| l.1).sum();
+    let run = allocation::run_of(&rb, year, allocation, Vec::new(), None);
+    cycle::issue_allocation(ledger, mrv.state(), &run, &authority, at(year + 1, 9, 30))?;
+    let allocated_t = run.total_t;
 
     // A compliance auction from the market's reserve for the short, except the defaulters.
     let market = ledger.registry().find_market(code).expect("demo market");
     let unit = ets_registry::UnitRef::allowance(&ledger.registry().market(market).spec.allowance_code, year as u16);
     let mut buyers = Vec::new();
-    for (i, a) in allocation.iter().enumerate() {
+    for (i, a) in run.entities.iter().enumerate() {
         let Some(verified) = covered.iter().find(|c| c.entity == a.entity).and_then(|c| c.verified_t) else { continue };
         let obligation = rb.compliance.obligation(verified).map_err(|e| CliError::new(ExitCode::Internal, e.to_string()))?;
         let short = obligation.saturating_sub(a.final_t);
@@ -314,18 +313,18 @@ fn market_cycle(
         let issue = Command::Issue { unit: unit.clone(), quantity: Tonnes(auctioned_t), to: Some(reserve.clone()) };
         submit(ledger, at(year + 1, 11, 2), format!("auction-{code}-{year}-issue"), &authority, issue)?;
         for (entity, q) in &buyers {
-            let to = accounts[entity].clone().expect("covered with an account");
+            let to = covered.iter().find(|c| &c.entity == entity).and_then(|c| c.account.clone()).expect("covered with an account");
             let allocate = Command::Allocate { from: reserve.clone(), to, unit: unit.clone(), quantity: Tonnes(*q) };
             submit(ledger, at(year + 1, 11, 2), format!("auction-{code}-{year}-{entity}"), &authority, allocate)?;
         }
     }
-    for a in &allocation {
+    for a in &run.entities {
         let rep = mrv.state().entity(&a.entity).and_then(|e| e.representatives.iter().next().cloned()).expect("representative");
         cycle::surrender(&rb, mrv.state(), ledger, &a.entity, year, catalog, &rep, at(year + 1, 12, 15), quiet)?;
     }
     let results = cycle::assess_all(&rb, mrv.state(), ledger, year, price, catalog);
     let mut m = MarketCycle {
-        allocated_entities: allocation.len(),
+        allocated_entities: run.entities.len(),
         allocated_t,
         auctioned_t,
         ..MarketCycle::empty(code, rulebook_id, covered.len(), note)

@@ -4,6 +4,8 @@
 //! two states; the CLI's cycle commands and the server's compliance views decide what to do
 //! with them.
 
+pub mod allocation;
+
 use ets_core::Date;
 use ets_core::Fen;
 use ets_mrv::entity::{Cooling, PowerCategory, UnitKind};

@@ -792,6 +792,25 @@ impl Venue {
         self.members.keys().cloned().collect()
     }
 
+    pub fn member_count(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Each member in name order with its registry accounts per market, its cash (balance,
+    /// reserved, owed) in fen and its positions (instrument, (lodged, reserved, owed,
+    /// receivable)) in instrument order, empty ones included: the exchange's books in one pass,
+    /// without copies, for views that rebuild only what changed.
+    #[allow(clippy::type_complexity)]
+    pub fn member_books(
+        &self,
+    ) -> impl Iterator<Item = (&str, &BTreeMap<String, String>, (i64, i64, i64), impl Iterator<Item = (&str, (u64, u64, u64, u64))> + Clone)>
+    {
+        self.members.iter().map(|(name, m)| {
+            let positions = m.positions.iter().map(|(code, p)| (code.as_str(), (p.lodged, p.reserved, p.owed, p.receivable)));
+            (name.as_str(), &m.accounts, (m.cash.balance, m.cash.reserved, m.cash.owed), positions)
+        })
+    }
+
     /// The member's remaining quantity on an open order.
     pub fn open_order(&self, order: OrderId) -> Option<(String, String, Side, i64, u64)> {
         self.orders.get(&order).map(|o| (o.member.to_string(), o.instrument.to_string(), o.side, o.price, o.remaining))

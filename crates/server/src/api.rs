@@ -38,7 +38,7 @@ type S = State<Arc<Platform>>;
         (name = "exchange", description = "Orders, lodgements, block trades and one-way bidding; the trading day's rules; members' books"),
         (name = "exchange operator", description = "The exchange operator's: the trading day (opening, closing and settlement), members, their cash, listings"),
         (name = "administration", description = "Users and the audit journal"),
-        (name = "compliance", description = "Each covered entity's obligation, surrenders counted, shortfall, fine and deduction, per market and year"),
+        (name = "compliance", description = "Each covered entity's obligation, surrenders counted, shortfall, fine and deduction, per market and year; the rulebooks; allocation runs"),
         (name = "mrv", description = "Monitoring, reporting and verification: the verifier's and regulators' queues, the anomaly list"),
     )
 )]
@@ -103,6 +103,9 @@ pub fn api_router() -> (axum::Router<Arc<Platform>>, utoipa::openapi::OpenApi) {
         .routes(routes!(crate::api_registry::registry_command))
         .routes(routes!(crate::compliance::compliance_all))
         .routes(routes!(crate::compliance::compliance_market))
+        .routes(routes!(crate::api_allocation::rulebooks))
+        .routes(routes!(crate::api_allocation::rulebook))
+        .routes(routes!(crate::api_allocation::allocate))
         .routes(routes!(crate::auctions::auctions, crate::auctions::open_auction))
         .routes(routes!(crate::auctions::auction_bid))
         .routes(routes!(crate::auctions::withdraw_auction_bid))

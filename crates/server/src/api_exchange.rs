@@ -343,7 +343,7 @@ pub(crate) async fn exchange_day(State(platform): S, caller: Caller) -> ApiResul
 pub(crate) async fn members(State(platform): S, caller: Caller) -> ApiResult<Json<Vec<MemberView>>> {
     let readable = Readable::of(&caller)?;
     let view = view_of(&platform);
-    Ok(Json(view.desk.members.iter().filter(|m| readable.sees(&m.member)).cloned().collect()))
+    Ok(Json(view.desk.members.iter().filter(|m| readable.sees(&m.member)).map(|m| MemberView::clone(m)).collect()))
 }
 
 /// Block deals proposed and waiting for confirmation: every one for the operator and
@@ -529,7 +529,7 @@ pub(crate) async fn admit_member(
     }
     let at_ms = platform.exchange_now();
     as_operator(&platform, "admit", at_ms, X::AddMember { member: body.member.clone(), accounts: body.accounts.clone() }).await?;
-    let member = view_of(&platform).desk.members.iter().find(|m| m.member == body.member).cloned();
+    let member = view_of(&platform).desk.members.iter().find(|m| m.member == body.member).map(|m| MemberView::clone(m));
     let member = member.ok_or_else(|| ApiError::internal(format!("member {} missing from the published view", body.member)))?;
     Ok((StatusCode::CREATED, Json(member)))
 }

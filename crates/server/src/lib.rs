@@ -9,6 +9,7 @@
 //! published after a stored batch.
 
 pub mod api;
+mod api_allocation;
 mod api_cbam;
 mod api_exchange;
 mod api_finance;

@@ -367,7 +367,7 @@ pub struct Desk {
     pub specs: Arc<BTreeMap<String, InstrumentSpec>>,
     /// Shared between publications while no instrument is listed and no member admitted.
     pub directory: Arc<VenueDirectory>,
-    pub members: Vec<MemberView>,
+    pub members: Vec<Arc<MemberView>>,
     pub blocks: Vec<BlockView>,
     pub biddings: Vec<BiddingView>,
 }
@@ -375,41 +375,55 @@ pub struct Desk {
 impl Desk {
     pub fn of(venue: &Venue, previous: Option<&Desk>) -> Desk {
         let codes = venue.instrument_codes();
-        let names = venue.members();
         let specs = match previous.filter(|p| p.specs.len() == codes.len()) {
             Some(p) => p.specs.clone(),
             None => Arc::new(codes.iter().map(|c| (c.clone(), venue.spec(c).expect("listed").clone())).collect()),
         };
-        let directory = match previous.filter(|p| p.specs.len() == codes.len() && p.members.len() == names.len()) {
-            Some(p) => p.directory.clone(),
-            None => Arc::new(VenueDirectory::of(venue)),
-        };
-        let members = names
-            .iter()
-            .map(|m| {
-                let (balance, reserved, owed) = venue.cash(m).unwrap_or_default();
-                let positions = codes
-                    .iter()
-                    .filter_map(|code| {
-                        let (lodged, reserved, owed, receivable) = venue.position(m, code);
-                        (lodged + reserved + owed + receivable > 0).then(|| PositionView {
-                            instrument: code.clone(),
+        // A member whose accounts, cash and positions are as last published keeps its view:
+        // a batch of orders touches a few members, and rebuilding every member's view after
+        // each one cost the exchange's writer time in proportion to the membership.
+        let before: BTreeMap<&str, &Arc<MemberView>> =
+            previous.map(|p| p.members.iter().map(|m| (m.member.as_str(), m)).collect()).unwrap_or_default();
+        let mut accounts_changed = previous.is_none_or(|p| p.members.len() != venue.member_count());
+        let members: Vec<Arc<MemberView>> = venue
+            .member_books()
+            .map(|(name, accounts, cash, positions)| {
+                let live = positions.filter(|(_, (l, r, o, rc))| l + r + o + rc > 0);
+                if let Some(old) = before.get(name) {
+                    let same_cash = (old.cash.balance_fen, old.cash.reserved_fen, old.cash.owed_fen) == cash;
+                    let same_positions = old.positions.len() == live.clone().count()
+                        && old
+                            .positions
+                            .iter()
+                            .zip(live.clone())
+                            .all(|(p, (code, q))| p.instrument == code && (p.lodged_t, p.reserved_t, p.owed_t, p.receivable_t) == q);
+                    if same_cash && same_positions && old.accounts == *accounts {
+                        return Arc::clone(old);
+                    }
+                    accounts_changed |= old.accounts != *accounts;
+                }
+                let (balance, reserved, owed) = cash;
+                Arc::new(MemberView {
+                    member: name.to_string(),
+                    accounts: accounts.clone(),
+                    cash: CashView { balance_fen: balance, reserved_fen: reserved, owed_fen: owed, free_fen: balance - reserved - owed },
+                    positions: live
+                        .map(|(code, (lodged, reserved, owed, receivable))| PositionView {
+                            instrument: code.to_string(),
                             lodged_t: lodged,
                             reserved_t: reserved,
                             owed_t: owed,
                             receivable_t: receivable,
                             free_t: lodged - reserved - owed,
                         })
-                    })
-                    .collect();
-                MemberView {
-                    member: m.clone(),
-                    accounts: venue.member_accounts(m).cloned().unwrap_or_default(),
-                    cash: CashView { balance_fen: balance, reserved_fen: reserved, owed_fen: owed, free_fen: balance - reserved - owed },
-                    positions,
-                }
+                        .collect(),
+                })
             })
             .collect();
+        let directory = match previous.filter(|p| p.specs.len() == codes.len() && !accounts_changed) {
+            Some(p) => p.directory.clone(),
+            None => Arc::new(VenueDirectory::of(venue)),
+        };
         let blocks = venue
             .block_deals()
             .map(|(id, d)| BlockView {

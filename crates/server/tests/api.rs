@@ -82,6 +82,14 @@ async fn authorization_matrix() {
         (Method::GET, "/api/v1/compliance/CN?year=2025".into(), None, vec!["admin", "auditor", "regulator-cn", "alice", "approver", "bob"]),
         (Method::GET, "/api/v1/compliance/BJ?year=2025".into(), None, vec!["admin", "auditor", "regulator-bj", "carol"]),
         (Method::GET, "/api/v1/auctions".into(), None, everyone.clone()),
+        // Rulebooks are public; an allocation is computed for the market's authority and
+        // registry-wide readers (a year outside the rulebook: 400 once allowed) and issued by
+        // the market's authority alone.
+        (Method::GET, "/api/v1/rulebooks".into(), None, everyone.clone()),
+        (Method::GET, "/api/v1/rulebooks/cn-power-2025-2026-draft".into(), None, everyone.clone()),
+        (Method::POST, "/api/v1/allocations".into(), Some(json!({"market": "CN", "year": 1990})), vec!["admin", "auditor", "regulator-cn"]),
+        (Method::POST, "/api/v1/allocations".into(), Some(json!({"market": "BJ", "year": 1990})), vec!["admin", "auditor", "regulator-bj"]),
+        (Method::POST, "/api/v1/allocations".into(), Some(json!({"market": "CN", "year": 1990, "issue": true})), vec!["regulator-cn"]),
         // Surrendering more than A holds: alice's kind of command (refused by the registry once
         // allowed), nobody else's.
         (
@@ -729,6 +737,150 @@ async fn compliance_status_per_market_and_entity() {
     assert_eq!(all[0]["price_fen"], Value::Null, "no set price and no BJ instrument: fines are not computed");
     let (status, _) = w.get("/api/v1/compliance/CN", Some(&bj)).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+/// The shipped rulebooks are public; a year's allocation under a market's rulebook is computed
+/// for its authority and auditors from the MRV register (an entity without an accepted report is
+/// left out, with why) and issued by the authority alone: the total into the issuance account,
+/// each entity's allowances into its coverage account. Issuing again changes nothing; an issue
+/// the registry would refuse part-way writes nothing at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allocation_runs_under_a_rulebook_and_issues_once() {
+    let w = World::new();
+    let (status, list) = w.get("/api/v1/rulebooks", None).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let draft = list.as_array().unwrap().iter().find(|r| r["id"] == "cn-power-2025-2026-draft").unwrap_or_else(|| panic!("{list}"));
+    assert_eq!((draft["market"].as_str(), draft["engine"].as_str()), (Some("CN"), Some("power")));
+    assert!(list.as_array().unwrap().iter().any(|r| r["market"] == "BJ" && r["engine"] == "pilot"), "{list}");
+    let (status, rb) = w.get("/api/v1/rulebooks/cn-power-2025-2026-draft", None).await;
+    assert_eq!(status, StatusCode::OK, "{rb}");
+    assert_eq!((rb["rulebook"]["id"].as_str(), rb["rulebook"]["first_year"].as_i64()), (Some("cn-power-2025-2026-draft"), Some(2025)));
+    let (status, _) = w.get("/api/v1/rulebooks/no-such-rulebook", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let regulator = w.login("regulator-cn").await;
+    let holdings = |who: String, account: &'static str| {
+        let w = &w;
+        async move {
+            let (_, v) = w.get(&format!("/api/v1/accounts/{account}"), Some(&who)).await;
+            v["holdings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|h| h["unit"] == "CEA:2025")
+                .map(|h| h["total_t"].as_u64().unwrap())
+                .sum::<u64>()
+        }
+    };
+    let body = json!({"market": "CN", "year": 2025});
+    let (status, computed) = w.post("/api/v1/allocations", Some(&regulator), body.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{computed}");
+    assert_eq!(computed["rulebook"], "cn-power-2025-2026-draft", "the rulebook compliance is assessed under");
+    assert_eq!(computed["issued"], Value::Null);
+    let entities = computed["entities"].as_array().unwrap();
+    assert_eq!(entities.len(), 1, "{computed}");
+    assert_eq!(entities[0]["entity"], "CN-E0001");
+    let final_t = entities[0]["final_t"].as_u64().unwrap();
+    assert!(final_t > 100_000, "a power plant's year: {computed}");
+    assert_eq!(computed["total_t"], final_t);
+    let skipped = computed["skipped"].as_array().unwrap();
+    assert!(skipped.iter().any(|s| s["entity"] == "CN-E0002"), "no accepted report, left out: {computed}");
+    // Computing changed nothing in the registry.
+    let a_before = holdings(regulator.clone(), A).await;
+    assert_eq!(a_before, 100_000);
+
+    // Who may compute, who may issue.
+    let auditor = w.login("auditor").await;
+    let (status, by_auditor) = w.post("/api/v1/allocations", Some(&auditor), body.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(by_auditor["entities"], computed["entities"]);
+    let issue = json!({"market": "CN", "year": 2025, "issue": true});
+    for who in ["auditor", "regulator-bj", "alice", "admin", "operator"] {
+        let secret = w.login(who).await;
+        let (status, body) = w.post("/api/v1/allocations", Some(&secret), issue.clone()).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{who} issuing: {body}");
+    }
+    for who in ["regulator-bj", "alice", "verifier"] {
+        let secret = w.login(who).await;
+        let (status, body) = w.post("/api/v1/allocations", Some(&secret), body.clone()).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{who} computing: {body}");
+    }
+    let (status, _) = w.post("/api/v1/allocations", None, body.clone()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Bad requests: named, nothing computed.
+    for (request, status, says) in [
+        (json!({"market": "CN", "year": 2030}), StatusCode::BAD_REQUEST, "covers 2025–2026, not 2030"),
+        (json!({"market": "CN", "year": 2025, "rulebook": "bj-2024"}), StatusCode::BAD_REQUEST, "market BJ's, not CN's"),
+        (json!({"market": "CN", "year": 2025, "data": {"units": []}}), StatusCode::BAD_REQUEST, "JSON array"),
+        (json!({"market": "CN", "year": 2025, "data": [{"unit": 1}]}), StatusCode::BAD_REQUEST, "data:"),
+        (json!({"market": "CN", "year": 2025, "rulebook": "nope"}), StatusCode::NOT_FOUND, "no shipped rulebook nope"),
+        (json!({"market": "XX", "year": 2025}), StatusCode::NOT_FOUND, "no market XX"),
+    ] {
+        let (got, answer) = w.post("/api/v1/allocations", Some(&auditor), request.clone()).await;
+        assert_eq!(got, status, "{request}: {answer}");
+        assert!(answer["message"].as_str().unwrap().contains(says), "{request}: {answer}");
+    }
+
+    // Issued: the total into CN-ISSUANCE and out to CN-E0001's coverage account (alice's).
+    let issuance_before = holdings(regulator.clone(), "CN-ISSUANCE").await;
+    let (status, issued) = w.post("/api/v1/allocations", Some(&regulator), issue.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{issued}");
+    assert_eq!((issued["issued"]["commands"].as_u64(), issued["issued"]["new"].as_u64()), (Some(2), Some(2)), "{issued}");
+    assert_eq!(issued["issued"]["actor"], "cn-auth");
+    assert_eq!(holdings(regulator.clone(), A).await, a_before + final_t);
+    assert_eq!(holdings(regulator.clone(), "CN-ISSUANCE").await, issuance_before);
+    // Again: nothing new.
+    let (status, again) = w.post("/api/v1/allocations", Some(&regulator), issue.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{again}");
+    assert_eq!((again["issued"]["new"].as_u64(), again["issued"]["repeated"].as_u64()), (Some(0), Some(2)), "{again}");
+    assert_eq!(holdings(regulator.clone(), A).await, a_before + final_t);
+    assert_eq!(again["issued"]["seq"], issued["issued"]["seq"]);
+
+    // 2026: CN-E0001 is covered from a new account that is closed. The total would issue but
+    // the allocation into a closed account is refused: nothing is written, not even the issue.
+    let at = w.now();
+    let number = {
+        let mut ledger = w.platform.registry.lock().unwrap();
+        let open = ets_registry::Command::OpenAccount {
+            market: "CN".into(),
+            kind: ets_registry::AccountKind::Operator,
+            holder: "dora".into(),
+            holder_type: ets_registry::HolderType::Entity,
+            representatives: vec!["dora".into()],
+        };
+        let opened = ledger.submit(at, &ets_registry::Envelope { id: "open-d".into(), actor: "cn-auth".into(), command: open }).unwrap();
+        let number = ledger.registry().account(opened.receipt.account.unwrap()).number.clone();
+        let close = ets_registry::Command::SetAccountStatus { account: number.clone(), status: ets_registry::AccountStatus::Closed };
+        ledger.submit(at, &ets_registry::Envelope { id: "close-d".into(), actor: "admin".into(), command: close }).unwrap();
+        number
+    };
+    {
+        use ets_mrv::entity::{Coverage, Sector};
+        let coverage = Coverage {
+            market: "CN".into(),
+            sector: Sector::Power,
+            gases: ["CO2".to_string()].into(),
+            from_year: 2026,
+            to_year: None,
+            account: Some(number.clone()),
+        };
+        let end = ets_mrv::state::Command::EndCoverage { entity: "CN-E0001".into(), market: "CN".into(), last_year: 2025, sector: None };
+        let cover = ets_mrv::state::Command::Cover { entity: "CN-E0001".into(), coverage };
+        let submissions: Vec<ets_store::MrvSubmission> = [("end", end), ("recover", cover)]
+            .into_iter()
+            .map(|(id, command)| ets_store::MrvSubmission { command_id: id.into(), actor: ets_mrv::sample::AUTHORITY.into(), at, command })
+            .collect();
+        w.platform.mrv.lock().unwrap().submit_batch(&submissions, &[]).map_err(|(i, e)| format!("{i:?}: {e:?}")).unwrap();
+    }
+    let seq = w.platform.registry.lock().unwrap().registry().seq();
+    let power_2026 = json!({"market": "CN", "year": 2026, "issue": true, "data": [{
+        "unit": "U1", "entity": "CN-E0001", "category": "I", "generated_mwh": "1000000", "supplied_mwh": "950000", "heat_gj": "0",
+        "load_factor": "0.8", "air_cooled": false, "heat_ratio": "0", "verified_t": "800000", "previous_verified_t": "800000"}]});
+    let (status, refused) = w.post("/api/v1/allocations", Some(&regulator), power_2026).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains("nothing was issued"), "{refused}");
+    assert_eq!(w.platform.registry.lock().unwrap().registry().seq(), seq, "nothing written");
 }
 
 /// A primary auction as a bidding window. The national authority opens it, and the volume is set
