@@ -325,6 +325,11 @@ impl Registry {
         self.pendings.get(id)
     }
 
+    /// Every open pending transfer with its id, in no particular order.
+    pub fn pendings(&self) -> impl Iterator<Item = (&str, &Pending)> {
+        self.pendings.iter().map(|(id, p)| (&**id, p))
+    }
+
     pub fn freeze(&self, id: &str) -> Option<&Freeze> {
         self.freezes.get(id)
     }

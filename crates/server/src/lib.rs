@@ -162,6 +162,7 @@ impl Platform {
         };
         let platform = platform.with_exchange(log);
         platform.reconcile_releases().map_err(|e| StoreError::Io(e.message))?;
+        platform.reconcile_auction_escrows().map_err(|e| StoreError::Io(e.message))?;
         Ok(platform)
     }
 
@@ -399,6 +400,50 @@ impl Platform {
             }
         }
         Ok(done)
+    }
+}
+
+impl Platform {
+    /// Voids every auction escrow the exchange does not know: units set aside in the registry
+    /// (`auction-{id}`, purpose escrow) for an auction whose opening never reached the exchange's
+    /// journal (a crash, or a storage failure, between the two writes). An escrow of an auction
+    /// that is open, or that has run and whose delivery is still to be carried out, is the
+    /// exchange's and stays. Run at start-up, before the first request; returns how many it voided.
+    pub fn reconcile_auction_escrows(&self) -> Result<usize, ApiError> {
+        let known: std::collections::BTreeSet<String> = {
+            let view = self.market.read().expect("market view");
+            view.open_auctions.iter().chain(view.auctions.iter()).map(|a| format!("auction-{}", a.auction)).collect()
+        };
+        let mut ledger = self.registry.lock().expect("registry lock");
+        let orphans: Vec<(String, String)> = {
+            let r = ledger.registry();
+            let mut found: Vec<(String, String)> = r
+                .pendings()
+                .filter(|(id, p)| p.purpose == ets_registry::PendingPurpose::Escrow && id.starts_with("auction-") && !known.contains(*id))
+                .filter_map(|(id, p)| {
+                    let market = r.account(p.from).market;
+                    r.market(market).spec.authorities.first().map(|a| (id.to_string(), a.clone()))
+                })
+                .collect();
+            found.sort();
+            found
+        };
+        let now = self.now();
+        let mut voided = 0;
+        for (pending, authority) in orphans {
+            let envelope = ets_registry::Envelope {
+                id: format!("reconcile-void-{pending}"),
+                actor: authority,
+                command: ets_registry::Command::VoidPending { pending },
+            };
+            match ledger.submit(now, &envelope) {
+                Ok(s) if !s.duplicate => voided += 1,
+                Ok(_) => {}
+                Err(ets_store::SubmitError::Rejected(r)) => return Err(r.into()),
+                Err(ets_store::SubmitError::Store(e)) => return Err(e.into()),
+            }
+        }
+        Ok(voided)
     }
 }
 

@@ -600,6 +600,53 @@ async fn on_postgresql_a_four_eyes_transfer_and_a_restart() {
     std::thread::spawn(move || drop((again, w))).join().unwrap();
 }
 
+/// Units set aside for an auction whose opening never reached the exchange's journal (a crash
+/// between the registry's write and the exchange's) are given back at the next start; the
+/// escrow of an auction the exchange holds open stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_voids_the_escrow_of_an_auction_the_exchange_never_opened() {
+    let w = World::new();
+    let regulator = w.login("regulator-cn").await;
+    let open = json!({"auction": "kept", "instrument": "CEA-2025", "volume_t": 10_000, "reserve_price_fen": 7_000, "lot_t": 100});
+    let (status, opened) = w.post("/api/v1/auctions", Some(&regulator), open).await;
+    assert_eq!(status, StatusCode::CREATED, "{opened}");
+    let lost = ets_registry::Command::CreatePending {
+        pending: "auction-lost".into(),
+        from: common::CN_RESERVE.into(),
+        to: common::CLEARING.into(),
+        unit: ets_registry::UnitRef::allowance("CEA", 2025),
+        quantity: ets_core::Tonnes(5_000),
+        purpose: ets_registry::PendingPurpose::Escrow,
+    };
+    w.platform
+        .registry
+        .lock()
+        .unwrap()
+        .submit(w.now(), &ets_registry::Envelope { id: "crashed".into(), actor: "cn-auth".into(), command: lost })
+        .unwrap();
+    let free = |p: &ets_server::Platform| {
+        let ledger = p.registry.lock().unwrap();
+        let r = ledger.registry();
+        let unit = r.unit_named(&ets_registry::UnitRef::allowance("CEA", 2025)).unwrap();
+        r.holding(r.find_account(common::CN_RESERVE).unwrap(), unit).unwrap().free_total()
+    };
+    assert_eq!(free(&w.platform), common::RESERVE_T - 15_000);
+
+    let (location, clock) = (w.location.clone(), w.clock.clone());
+    let again = std::thread::spawn(move || {
+        ets_server::Platform::open(&location, common::rules(), ets_server::Clock::Manual(clock), ets_server::ExchangeTime::Live).unwrap()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(free(&again), common::RESERVE_T - 10_000, "the lost auction's 5,000 t are back in the reserve");
+    let ledger = again.registry.lock().unwrap();
+    assert!(ledger.registry().pending("auction-lost").is_none());
+    assert!(ledger.registry().pending("auction-kept").is_some(), "the open auction keeps its escrow");
+    drop(ledger);
+    // A second start finds nothing more to do.
+    assert_eq!(again.reconcile_auction_escrows().unwrap(), 0);
+}
+
 /// Malformed requests are refused as the API's JSON errors, whatever part of the request is
 /// wrong, and change nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
