@@ -622,6 +622,17 @@ pub fn run(location: &Location, out: &Output, command: &ExchangeCmd) -> Result<(
                     *so_far = so_far.saturating_add(cost);
                 }
             }
+            if bids.len() > ets_exchange::venue::MAX_BIDS_PER_AUCTION {
+                problems.push(format!("{} bids: an auction takes at most {}", bids.len(), ets_exchange::venue::MAX_BIDS_PER_AUCTION));
+            }
+            let mut per_member: BTreeMap<&str, usize> = BTreeMap::new();
+            for b in &bids {
+                *per_member.entry(b.bidder.as_str()).or_default() += 1;
+            }
+            let cap = ets_exchange::venue::MAX_BIDS_PER_MEMBER_PER_AUCTION as usize;
+            for (member, n) in per_member.into_iter().filter(|(_, n)| *n > cap) {
+                problems.push(format!("{member} has {n} bids: a member places at most {cap} in an auction"));
+            }
             if !problems.is_empty() {
                 return Err(CliError::new(ExitCode::Refused, problems.join("; ")));
             }

@@ -575,6 +575,10 @@ type SettlementSums = (u64, u64, i64, i64);
 pub const MAX_OPEN_ORDERS: usize = 10_000_000;
 pub const MAX_BIDS_PER_BIDDING: usize = 100_000;
 pub const MAX_BIDS_PER_AUCTION: usize = 100_000;
+/// Bids one member may place in one auction, withdrawn ones included: the auction's limit
+/// counts every bid placed (a withdrawn bid keeps its number), so without this one member
+/// could fill it by bidding and withdrawing and shut the others out.
+pub const MAX_BIDS_PER_MEMBER_PER_AUCTION: u32 = 1_000;
 
 pub struct Venue {
     operator: String,
@@ -640,6 +644,8 @@ pub struct OpenAuction {
     pub opened: Option<Date>,
     /// Bids in arrival order; a withdrawn bid stays as `None`, so bid numbers never shift.
     bids: Vec<Option<auction::Bid>>,
+    /// Bids placed per member, withdrawn ones included.
+    placed: BTreeMap<String, u32>,
 }
 
 impl OpenAuction {
@@ -1151,6 +1157,7 @@ impl Venue {
                     seed: *seed,
                     opened: self.day,
                     bids: Vec::new(),
+                    placed: BTreeMap::new(),
                 };
                 self.open_auctions.insert(auction.clone(), open);
                 out.events.push(Event::AuctionOpened { auction: auction.clone() });
@@ -1175,6 +1182,14 @@ impl Venue {
                 if a.bids.len() >= MAX_BIDS_PER_AUCTION {
                     return no(RejectKind::Rule, format!("auction {auction} has the most bids allowed ({MAX_BIDS_PER_AUCTION})"));
                 }
+                if a.placed.get(member).is_some_and(|n| *n >= MAX_BIDS_PER_MEMBER_PER_AUCTION) {
+                    return no(
+                        RejectKind::Rule,
+                        format!(
+                            "member {member} has placed the most bids allowed in auction {auction} ({MAX_BIDS_PER_MEMBER_PER_AUCTION}, withdrawn ones included)"
+                        ),
+                    );
+                }
                 let cost = value(*price, *qty)?;
                 let m = self.member_mut(member)?;
                 let free = m.cash.balance - m.cash.reserved - m.cash.owed;
@@ -1187,6 +1202,7 @@ impl Venue {
                 m.cash.reserved += cost;
                 let a = self.open_auctions.get_mut(auction).expect("open");
                 a.bids.push(Some(auction::Bid { bidder: member.clone(), price: *price, qty: *qty }));
+                *a.placed.entry(member.clone()).or_default() += 1;
                 out.events.push(Event::AuctionBidAccepted { auction: auction.clone(), member: member.clone(), bid: a.bids.len() - 1 });
             }
             Command::WithdrawAuctionBid { auction, member, bid } => {

@@ -666,6 +666,36 @@ fn members_bid_themselves_in_an_auction_window_and_units_come_out_of_the_escrow(
     assert_eq!(h.registry.holding(reserve_idx, u).map(|x| (x.free_total(), x.encumbered_total)), Some((2_000, 0)));
     let a2 = h.venue.auction("a2").unwrap();
     assert_eq!((a2.bids, a2.bidders, a2.bid_qty), (1, 1, 100));
+
+    // One member cannot fill an auction's bid limit by bidding and withdrawing: after its
+    // allowance of bids (withdrawn ones included) it is refused, and the others still bid.
+    let escrow = ets_registry::Envelope {
+        id: "escrow-a3".into(),
+        actor: "cn-auth".into(),
+        command: R::CreatePending {
+            pending: "escrow-a3".into(),
+            from: reserve.clone(),
+            to: h.clearing.clone(),
+            unit: h.unit(),
+            quantity: Tonnes(2_000),
+            purpose: PendingPurpose::Escrow,
+        },
+    };
+    h.registry.execute(&escrow).unwrap();
+    let Command::OpenAuction { auction, instrument, seller, rules, pending, secondary_reference, seed, .. } = open("a3", "escrow-a3")
+    else {
+        unreachable!()
+    };
+    h.ok(OP, Command::OpenAuction { auction, instrument, seller, volume: 2_000, rules, pending, secondary_reference, seed });
+    let limit = ets_exchange::venue::MAX_BIDS_PER_MEMBER_PER_AUCTION as usize;
+    for n in 0..limit {
+        h.ok("bravo", Command::AuctionBid { auction: "a3".into(), member: "bravo".into(), price: 7_000, qty: 100 });
+        h.ok("bravo", Command::WithdrawAuctionBid { auction: "a3".into(), member: "bravo".into(), bid: n });
+    }
+    let (kind, msg) = h.no("bravo", Command::AuctionBid { auction: "a3".into(), member: "bravo".into(), price: 7_000, qty: 100 });
+    assert_eq!(kind, RejectKind::Rule);
+    assert!(msg.contains("withdrawn ones included"), "{msg}");
+    h.ok("alpha", Command::AuctionBid { auction: "a3".into(), member: "alpha".into(), price: 7_000, qty: 100 });
 }
 
 /// Random order flow (places, takes, cancels, amends, blocks, days) through the venue into a
