@@ -172,6 +172,18 @@ fn the_demo_server_serves_each_role_what_it_may_see() {
     assert!(fines > 0 && cn["fines_fen"] == fines, "{cn}");
     let (_, gd) = s.request("GET", "/api/v1/compliance/GD?year=2025", Some(&national), None);
     assert_eq!(gd["error"], "forbidden", "the national authority does not read a pilot's compliance");
+    // The allocation `ets demo` issued, computed again through the API under the same rulebook.
+    let (status, rulebooks) = s.request("GET", "/api/v1/rulebooks", None, None);
+    assert_eq!(status, 200, "{rulebooks}");
+    let (status, alloc) = s.request("POST", "/api/v1/allocations", Some(&national), Some(json!({"market": "CN", "year": 2025})));
+    assert_eq!(status, 200, "{alloc}");
+    assert!(alloc["total_t"].as_u64() > Some(0) && !alloc["entities"].as_array().unwrap().is_empty(), "{alloc}");
+    // The report accepted above changed the figures since `ets demo` issued the year under the
+    // same ids: issuing again is refused whole, and says how an issued allocation is changed.
+    let (status, issued) =
+        s.request("POST", "/api/v1/allocations", Some(&national), Some(json!({"market": "CN", "year": 2025, "issue": true})));
+    assert_eq!(status, 409, "{issued}");
+    assert!(issued["message"].as_str().unwrap().contains("issued before with different figures"), "{issued}");
     let auditor = s.login("auditor");
     let (_, all) = s.request("GET", "/api/v1/compliance?year=2025", Some(&auditor), None);
     let gd = all.as_array().unwrap().iter().find(|m| m["market"] == "GD").expect("GD assessed");

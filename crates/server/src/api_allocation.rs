@@ -218,7 +218,17 @@ pub(crate) async fn allocate(
             for (envelope, outcome) in envelopes.iter().zip(trial.execute_batch(&envelopes)) {
                 if let Err(rejection) = outcome {
                     let mut e = ApiError::from(rejection);
-                    e.message = format!("{}: {}; nothing was issued", envelope.id, e.message);
+                    // A refused command whose id the registry knows: the id was used for another command.
+                    e.message = if r.command_receipt(&envelope.id).is_some() {
+                        // The ids are the allocation's own: the year was issued with other
+                        // figures (a report accepted since, other records).
+                        format!(
+                            "{}: {} {} was issued before with different figures; nothing was issued (change an issued allocation with registry commands: allocate the difference, or withdraw)",
+                            envelope.id, run.rulebook, run.year
+                        )
+                    } else {
+                        format!("{}: {}; nothing was issued", envelope.id, e.message)
+                    };
                     return Err(e);
                 }
             }
