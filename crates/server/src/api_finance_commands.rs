@@ -38,7 +38,7 @@ use ets_access::{allows, AccountRef, Action, Role};
 use ets_core::Date;
 use ets_finance::desk::{self, Command as D, Desk};
 use ets_finance::inclusion::{self, ActivityRecord, Catalog, Command as I};
-use ets_registry::{Registry, UnitRef};
+use ets_registry::{AccountKind, AccountStatus, Registry, UnitRef};
 use ets_store::{FinanceLog, FinanceReceipt, Ledger, StoreError};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -104,6 +104,27 @@ fn account_of(registry: &Registry, number: &str) -> ApiResult<AccountRef> {
 /// own check on the units the desk or the register moves under that name).
 fn represents(registry: &Registry, actor: &str, number: &str) -> bool {
     registry.find_account(number).is_some_and(|idx| registry.account(idx).representatives.iter().any(|r| r == actor))
+}
+
+/// The registry's own conditions on an account the desk or the register moves units out of
+/// (`send`) or into, checked before a command is journaled, so that no journaled command leaves
+/// a registry instruction the registry refuses: a holding (operator or trading) account, open
+/// to send, not closed to receive.
+fn can_move(registry: &Registry, number: &str, send: bool) -> ApiResult<()> {
+    let idx = registry.find_account(number).ok_or_else(|| ApiError::not_found(format!("no account {number}")))?;
+    let a = registry.account(idx);
+    if !matches!(a.kind, AccountKind::Operator | AccountKind::Trading) {
+        return Err(ApiError::refused(format!("account {number} is a {} account, not a holding account", a.kind.name())));
+    }
+    match a.status {
+        AccountStatus::Open => Ok(()),
+        AccountStatus::Blocked if !send => Ok(()),
+        status => Err(ApiError::refused(format!(
+            "account {number} is {}: it may not {} units",
+            status.name(),
+            if send { "send" } else { "receive" }
+        ))),
+    }
 }
 
 fn has_representative_role(caller: &Caller) -> bool {
@@ -217,6 +238,9 @@ fn parties_represent(desk: &Desk, registry: &Registry) -> ApiResult<()> {
                 p.name, p.account
             )));
         }
+        can_move(registry, &p.account, true).map_err(|e| {
+            ApiError::conflict(format!("party {}: {}; the desk cannot move its units until it may again", p.name, e.message))
+        })?;
     }
     Ok(())
 }
@@ -226,6 +250,7 @@ fn parties_represent(desk: &Desk, registry: &Registry) -> ApiResult<()> {
 /// market (it releases and enforces the party's pledges).
 fn admissible(desk: &Desk, registry: &Registry, party: &str, account: &str) -> ApiResult<()> {
     let idx = registry.find_account(account).ok_or_else(|| ApiError::not_found(format!("no account {account}")))?;
+    can_move(registry, account, true)?;
     if !represents(registry, party, account) {
         return Err(ApiError::refused(format!(
             "party {party} must be a representative of account {account} in the registry (the desk moves its units under that name)"
@@ -491,10 +516,13 @@ pub(crate) async fn inclusion_command(
             InclusionRequest::AddAggregator { aggregator, pilot, account } => {
                 caller.may(&Action::OperateFinance)?;
                 let register = register.ok_or_else(register_not_set_up)?;
-                if registry.find_account(&account).is_some() && !represents(registry, &aggregator, &account) {
-                    return Err(ApiError::refused(format!(
-                        "aggregator {aggregator} must be a representative of account {account} in the registry (it sells its credits under that name)"
-                    )));
+                if registry.find_account(&account).is_some() {
+                    can_move(registry, &account, true)?;
+                    if !represents(registry, &aggregator, &account) {
+                        return Err(ApiError::refused(format!(
+                            "aggregator {aggregator} must be a representative of account {account} in the registry (it sells its credits under that name)"
+                        )));
+                    }
                 }
                 (register.config().operator.clone(), I::AddAggregator { aggregator, pilot, account })
             }
@@ -533,16 +561,24 @@ pub(crate) async fn inclusion_command(
                     .ok_or_else(|| crate::api::unless_may_know(&caller, ApiError::not_found(format!("no submission '{submission}'")), false))?;
                 caller.may(&Action::IssueUnits { market: pilot.clone() })?;
                 let authority = register.config().pilots.get(&pilot).map(|p| p.authority.clone()).ok_or_else(register_not_set_up)?;
+                // The credits are allocated into the aggregator's account.
+                let aggregator = &register.submissions()[&submission].aggregator;
+                if let Some(a) = register.aggregators().get(aggregator) {
+                    can_move(registry, &a.account, false)?;
+                }
                 (authority, I::Issue { submission })
             }
             InclusionRequest::Transfer { from, to, unit, quantity } => {
                 representative_of(registry, &caller, &user, &from)?;
                 register.ok_or_else(register_not_set_up)?;
+                can_move(registry, &from, true)?;
+                can_move(registry, &to, false)?;
                 (user.clone(), I::Transfer { from, to, unit, quantity })
             }
             InclusionRequest::Surrender { account, unit, quantity, year } => {
                 representative_of(registry, &caller, &user, &account)?;
                 let register = register.ok_or_else(register_not_set_up)?;
+                surrenders(registry, &account, &unit)?;
                 let mrv = mrv.as_ref().expect("locked for a surrender");
                 let (verified_t, allocation_t, already) = surrender_context(&platform, registry, mrv.state(), register.catalog(), &account, year)?;
                 (user.clone(), I::Surrender { account, unit, quantity, year, verified_t, allocation_t, already })
@@ -565,6 +601,31 @@ pub(crate) async fn inclusion_command(
         ))
     })
     .await
+}
+
+/// The registry's conditions on a surrender of `unit` from `number` (checked before the
+/// command is journaled): an open operator account of a market that accepts the unit's issuer.
+fn surrenders(registry: &Registry, number: &str, unit: &UnitRef) -> ApiResult<()> {
+    can_move(registry, number, true)?;
+    let idx = registry.find_account(number).expect("checked");
+    let a = registry.account(idx);
+    if a.kind != AccountKind::Operator {
+        return Err(ApiError::refused(format!(
+            "account {number} is a {} account; only operator holding accounts surrender",
+            a.kind.name()
+        )));
+    }
+    if let Ok(u) = registry.unit_named(unit) {
+        let issuer = registry.unit(u).spec.issuer;
+        if !registry.market(a.market).accepts_units_of(a.market, issuer) {
+            return Err(ApiError::refused(format!(
+                "{unit} was issued by market {}; market {} does not accept it for surrender",
+                registry.market(issuer).spec.code,
+                registry.market(a.market).spec.code
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// What a surrender is judged against, as `ets inclusion surrender` reads it: the entity's

@@ -209,6 +209,21 @@ async fn a_pledge_a_repo_and_futures_through_the_api_move_units_in_the_registry(
     assert_eq!(contracts[0]["open_interest"], 3);
     assert_eq!(contracts[0]["positions"].as_array().unwrap().len(), 2);
 
+    // While Bob's account may not send units (blocked by the administrator), the end of day,
+    // which may deliver from it, is refused before anything is journaled; then it runs.
+    let status_of = |status: &str| json!({"id": format!("b-{status}"), "command": {"SetAccountStatus": {"account": B, "status": status}}});
+    let (status, body) = w.post("/api/v1/registry/commands", Some(&s["admin"]), status_of("Blocked")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let before = Unchanged::now(&w);
+    let (status, body) = desk(&w, op, "eod", json!("EndOfDay")).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body["message"].as_str().unwrap().contains(B), "{body}");
+    before.check(&w, "an end of day refused for a blocked party");
+    let (status, _) = w.post("/api/v1/registry/commands", Some(&s["admin"]), status_of("Open")).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = desk(&w, op, "eod", json!("EndOfDay")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
     // Alice repays in full: the registrar releases her units.
     let (status, body) = desk(&w, &s["alice"], "repay", json!({"Repay": {"pledge": "p1", "amount_fen": 40_000_000}})).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
