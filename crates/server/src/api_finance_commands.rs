@@ -23,9 +23,12 @@
 //! representative transfers and surrenders from it, under its own name. A surrender's verified
 //! emissions, allocation and earlier surrenders are read here, from MRV and the registry.
 //!
-//! Retries: the command id is the client's, in the user's namespace; a retry with the same
-//! command is answered `repeated`, another command under a used id is 409. Refusals write
-//! nothing. Locks: the finance journal, then MRV (surrenders), then the registry, the order
+//! Retries: the command id is the client's, in the user's namespace (one namespace for both
+//! endpoints: they share the finance journal); a retry with the same command is answered
+//! `repeated`, another command under a used id is 409. A desk command's business date is part
+//! of it: by default the later of today and the desk's date; the operator may name any, a party
+//! none later than the default (to retry on a later day), so no party moves the desk's date
+//! forward for everyone. Refusals write nothing. Locks: the finance journal, then MRV (surrenders), then the registry, the order
 //! every handler takes them in.
 
 use crate::auth::Caller;
@@ -50,8 +53,9 @@ type S = State<Arc<Platform>>;
 pub struct FinanceCommandRequest {
     /// The client's id for this command: a retry with the same id is answered, not repeated.
     pub id: String,
-    /// The business date (YYYY-MM-DD). The finance operator's to set; by default the later of
-    /// today and the desk's date.
+    /// The business date (YYYY-MM-DD): by default the later of today and the desk's date. The
+    /// finance operator sets any; a party none later than the default (a retry on a later day
+    /// names the date the result gave, or it is another command: 409).
     pub date: Option<String>,
     /// A desk command as the finance journal stores it, e.g. `{"Deposit": {"party": "cn-op1",
     /// "amount_fen": 100000}}`, `{"Repay": {"pledge": "P1", "amount_fen": 5000}}`, `"EndOfDay"`;
@@ -315,9 +319,14 @@ pub(crate) async fn finance_command(
         // The business date: the operator's to set; by default today, or the desk's date where
         // the desk is ahead (a demo's desk runs in the future).
         let today = platform.now().date().max(desk.today().unwrap_or(Date(i32::MIN)));
+        // A party may name an earlier date (to retry a command on the date it first ran) but
+        // not move the desk's date forward for everyone.
         let date = match (date, &run_as) {
             (Some(d), RunAs::Operator) => d,
-            (Some(_), RunAs::Caller) => return Err(ApiError::forbidden("only the finance operator sets the desk's business date")),
+            (Some(d), RunAs::Caller) if d <= today => d,
+            (Some(_), RunAs::Caller) => {
+                return Err(ApiError::forbidden(format!("only the finance operator moves the desk's business date past {today}")))
+            }
             (None, _) => today,
         };
         let envelope = desk::Envelope { id, actor: actor.clone(), date, command };

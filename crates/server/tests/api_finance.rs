@@ -163,7 +163,7 @@ async fn a_pledge_a_repo_and_futures_through_the_api_move_units_in_the_registry(
     }
     let (status, _) = w.post("/api/v1/finance/commands", None, json!({"id": "x", "command": "EndOfDay"})).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    // Only the operator sets the business date.
+    // Only the operator moves the business date forward.
     let (status, _) = w
         .post(
             "/api/v1/finance/commands",
@@ -176,7 +176,7 @@ async fn a_pledge_a_repo_and_futures_through_the_api_move_units_in_the_registry(
 
     // Alice acts for herself: a top-up locks 2,000 t more, under her own name.
     let (status, body) = desk(&w, &s["alice"], "topup", json!({"TopUp": {"pledge": "p1", "quantity": 2_000}})).await;
-    assert_eq!((status, body["actor"].as_str()), (StatusCode::CREATED, Some("alice")), "{body}");
+    assert_eq!((status, body["actor"].as_str(), body["date"].as_str()), (StatusCode::CREATED, Some("alice"), Some("2025-06-04")), "{body}");
     assert_eq!(holding(&w, A, &unit), (68_000, 100_000));
 
     // A repo: 2,000 t move from Alice to Bob now.
@@ -231,6 +231,23 @@ async fn a_pledge_a_repo_and_futures_through_the_api_move_units_in_the_registry(
     assert_eq!(holding(&w, A, &unit), (78_000, 98_000));
     let (_, pledges) = w.get("/api/v1/finance/pledges", Some(&s["alice"])).await;
     assert_eq!(pledges[0]["status"], "released");
+
+    // The next day a retry of her top-up names the date the answer gave: repeated, not a new
+    // top-up (without the date it would be another command under a used id).
+    w.set_time(common::cet("2025-06-05", 10, 0));
+    let alice = w.login("alice").await;
+    let retry = |date: Option<&str>| {
+        let mut body = json!({"id": "topup", "command": {"TopUp": {"pledge": "p1", "quantity": 2_000}}});
+        if let Some(d) = date {
+            body["date"] = json!(d);
+        }
+        body
+    };
+    let (status, body) = w.post("/api/v1/finance/commands", Some(&alice), retry(Some("2025-06-04"))).await;
+    assert_eq!((status, body["repeated"].as_bool()), (StatusCode::CREATED, Some(true)), "{body}");
+    let (status, _) = w.post("/api/v1/finance/commands", Some(&alice), retry(None)).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(holding(&w, A, &unit), (78_000, 98_000));
 
     // Everything acknowledged is in the journal: a fresh open replays it.
     let head = journal_head(&w);
