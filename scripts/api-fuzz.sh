@@ -21,13 +21,15 @@
 # What it does: a Python venv under $CARGO_TARGET_DIR/fuzz-venv (made once, re-made when the
 # pins below change) with pinned schemathesis and openapi-spec-validator; `ets serve --demo` in a
 # temporary directory on a free port of 127.0.0.1; an API token for `admin`, one for the
-# first exchange member the demo prints and one for the exchange operator; then four passes
+# first exchange member the demo prints, one for the exchange operator and one for the finance
+# operator; then five passes
 # over every operation:
 #   1. admin, every parameter generated (unknown accounts, instruments, ids: the 4xx paths);
 #   2. admin, with path parameters pinned to real demo resources (an account, an instrument,
 #      a second account) so the bodies reach the handlers' logic;
 #   3. the exchange member, pinned the same way (orders, transfers, trusted lists as the owner);
-#   4. the exchange operator, pinned the same way (the member's cash; days opened and closed).
+#   4. the exchange operator, pinned the same way (the member's cash; days opened and closed);
+#   5. the finance operator, pinned the same way (desk and inclusion commands).
 # Each pass runs schemathesis's examples, coverage, fuzzing and stateful phases. The server is
 # stopped at the end, whatever happened; its log and schemathesis's reports are kept under
 # $CARGO_TARGET_DIR/api-fuzz/ when a pass fails.
@@ -149,8 +151,12 @@ instrument = next(i["code"] for i in call("GET", "/instruments") if i["market"] 
 operator = next((u for u, p in users if "exchange's operator" in p), None)
 if operator is None:
     sys.exit("no exchange operator among the demo users")
+finance = next((u for u, p in users if "finance desk's" in p), None)
+if finance is None:
+    sys.exit("no finance operator among the demo users")
 out = dict(
     ADMIN_TOKEN=token("admin"), MEMBER=member, MEMBER_TOKEN=token(member), OPERATOR_TOKEN=token(operator),
+    FINANCE_TOKEN=token(finance),
     ACCOUNT=member_account, OTHER_ACCOUNT=other_account, INSTRUMENT=instrument,
 )
 for k, v in out.items():
@@ -194,6 +200,7 @@ run_pass admin "$work/free.toml" "$ADMIN_TOKEN"
 run_pass admin-pinned "$work/pinned.toml" "$ADMIN_TOKEN"
 run_pass member-pinned "$work/pinned.toml" "$MEMBER_TOKEN"
 run_pass operator-pinned "$work/pinned.toml" "$OPERATOR_TOKEN"
+run_pass finance-pinned "$work/pinned.toml" "$FINANCE_TOKEN"
 
 kill -0 "$server_pid" 2>/dev/null || failed+=("server died")
 if grep -nE 'panicked|internal error' "$work/serve.err" >&2; then
@@ -204,4 +211,4 @@ if ((${#failed[@]})); then
     die "${failed[*]} (seed $seed; rerun with ETS_FUZZ_SEED=$seed)"
 fi
 status=0
-say "OK: document valid, no 5xx and no schema mismatch in 4 passes over every operation (seed $seed; checks $checks)"
+say "OK: document valid, no 5xx and no schema mismatch in 5 passes over every operation (seed $seed; checks $checks)"

@@ -51,6 +51,12 @@ pub enum Role {
     /// exchange data. Acts at the venue as the venue's operator. Appended last: roles are
     /// stored in the access journal by variant index.
     ExchangeOperator,
+    /// The finance desk's and the carbon-inclusion register's operator: sets them up, admits
+    /// parties, records their cash, registers pledges and repos, marks prices, lists and
+    /// settles contracts, runs the end of day, registers aggregators and verifiers; reads
+    /// every party's finance data. Acts as the desk's (the register's) operator, and as
+    /// nobody's account representative. Appended last.
+    FinanceOperator,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -64,10 +70,11 @@ pub enum RoleKind {
     Auditor,
     Public,
     ExchangeOperator,
+    FinanceOperator,
 }
 
 impl RoleKind {
-    pub const ALL: [RoleKind; 9] = [
+    pub const ALL: [RoleKind; 10] = [
         RoleKind::MarketAuthority,
         RoleKind::RegistryAdmin,
         RoleKind::AccountRepresentative,
@@ -77,6 +84,7 @@ impl RoleKind {
         RoleKind::Auditor,
         RoleKind::Public,
         RoleKind::ExchangeOperator,
+        RoleKind::FinanceOperator,
     ];
 }
 
@@ -92,6 +100,7 @@ impl Role {
             Role::Auditor => RoleKind::Auditor,
             Role::Public => RoleKind::Public,
             Role::ExchangeOperator => RoleKind::ExchangeOperator,
+            Role::FinanceOperator => RoleKind::FinanceOperator,
         }
     }
 
@@ -168,6 +177,9 @@ pub enum Action {
     /// Run the exchange: open and close the trading day, admit members, credit deposits and
     /// pay out withdrawals, list instruments. The exchange operator's alone. Appended last.
     OperateExchange,
+    /// Run the finance desk and the carbon-inclusion register as their operator (see
+    /// `Role::FinanceOperator`). The finance operator's alone. Appended last.
+    OperateFinance,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -194,10 +206,11 @@ pub enum ActionKind {
     ManageUsers,
     ReadAudit,
     OperateExchange,
+    OperateFinance,
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 22] = [
+    pub const ALL: [ActionKind; 23] = [
         ActionKind::ReadMarketData,
         ActionKind::ReadHoldings,
         ActionKind::ReadAccounts,
@@ -220,6 +233,7 @@ impl ActionKind {
         ActionKind::ManageUsers,
         ActionKind::ReadAudit,
         ActionKind::OperateExchange,
+        ActionKind::OperateFinance,
     ];
 }
 
@@ -248,6 +262,7 @@ impl Action {
             Action::ManageUsers => ActionKind::ManageUsers,
             Action::ReadAudit => ActionKind::ReadAudit,
             Action::OperateExchange => ActionKind::OperateExchange,
+            Action::OperateFinance => ActionKind::OperateFinance,
         }
     }
 
@@ -361,6 +376,10 @@ fn role_allows(role: &Role, action: &Action) -> bool {
         // Runs the venue and reads every member's exchange data; never trades for a member,
         // and nothing in the registry.
         Role::ExchangeOperator => matches!(action, A::ReadMarketData | A::ReadOrders { .. } | A::OperateExchange),
+        // Runs the desk and the inclusion register; moves no units itself (the desk's registry
+        // instructions run as the parties, the registrar or the pilots' authorities), and
+        // reads nothing in the registry.
+        Role::FinanceOperator => matches!(action, A::ReadMarketData | A::OperateFinance),
     }
 }
 
@@ -445,6 +464,10 @@ pub fn intended(role: RoleKind, action: ActionKind) -> Grant {
         },
         RoleKind::ExchangeOperator => match action {
             A::ReadOrders | A::OperateExchange => Always,
+            _ => Never,
+        },
+        RoleKind::FinanceOperator => match action {
+            A::OperateFinance => Always,
             _ => Never,
         },
     }

@@ -15,6 +15,7 @@ fn role(kind: RoleKind) -> Role {
         RoleKind::Auditor => Role::Auditor,
         RoleKind::Public => Role::Public,
         RoleKind::ExchangeOperator => Role::ExchangeOperator,
+        RoleKind::FinanceOperator => Role::FinanceOperator,
     }
 }
 
@@ -54,6 +55,7 @@ fn action(kind: ActionKind, s: Scope) -> Action {
         ActionKind::ManageUsers => Action::ManageUsers,
         ActionKind::ReadAudit => Action::ReadAudit,
         ActionKind::OperateExchange => Action::OperateExchange,
+        ActionKind::OperateFinance => Action::OperateFinance,
     }
 }
 
@@ -94,9 +96,9 @@ fn every_role_and_action_is_allowed_exactly_where_intended() {
             }
         }
     }
-    assert_eq!(checked, 9 * 22 * 6);
+    assert_eq!(checked, 10 * 23 * 6);
     let listed = matrix();
-    assert_eq!(listed.len(), 9 * 22);
+    assert_eq!(listed.len(), 10 * 23);
     assert!(listed.iter().all(|&(r, a, g)| intended(r, a) == g));
 }
 
@@ -120,6 +122,15 @@ fn intended_table_spot_checks() {
     assert_eq!(intended(RoleKind::ExchangeOperator, ActionKind::PlaceOrder), Grant::Never);
     assert_eq!(intended(RoleKind::ExchangeOperator, ActionKind::ReadHoldings), Grant::Never);
     assert_eq!(intended(RoleKind::ExchangeOperator, ActionKind::ManageUsers), Grant::Never);
+    // Only the finance operator runs the desk and the inclusion register; it moves nobody's
+    // units, reads no registry data and runs nothing else.
+    for role in RoleKind::ALL {
+        let expected = if role == RoleKind::FinanceOperator { Grant::Always } else { Grant::Never };
+        assert_eq!(intended(role, ActionKind::OperateFinance), expected, "{role:?}");
+    }
+    for action in [ActionKind::ProposeTransfer, ActionKind::ReadHoldings, ActionKind::OperateExchange, ActionKind::IssueUnits] {
+        assert_eq!(intended(RoleKind::FinanceOperator, action), Grant::Never, "{action:?}");
+    }
     for action in ActionKind::ALL {
         let writes = !matches!(
             action,

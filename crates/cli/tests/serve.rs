@@ -285,6 +285,30 @@ fn the_demo_server_serves_each_role_what_it_may_see() {
         Some(json!({"instrument": "CEA-2024", "side": "buy", "price_fen": close, "qty_t": 10})),
     );
     assert_eq!(status, 201, "{order}");
+    // The finance operator: a deposit for one of the demo desk's parties, journaled and
+    // answered (a retry answered as repeated); a member may not; and a verifier registered
+    // with Guangdong's carbon-inclusion register.
+    let finance = s.login(&s.user("the finance desk's"));
+    let (status, parties) = s.request("GET", "/api/v1/finance/parties", Some(&finance), None);
+    assert_eq!(status, 200, "{parties}");
+    let party = parties[0]["party"].as_str().unwrap().to_string();
+    let balance = parties[0]["balance_fen"].as_i64().unwrap();
+    let deposit = json!({"id": "dep-1", "command": {"Deposit": {"party": party, "amount_fen": 100_000}}});
+    let (status, body) = s.request("POST", "/api/v1/finance/commands", Some(&finance), Some(deposit.clone()));
+    assert_eq!(status, 201, "{body}");
+    assert_eq!((body["actor"].as_str(), body["date"].as_str()), (Some("desk"), Some("2027-01-29")), "the demo desk's date: {body}");
+    let (status, body) = s.request("POST", "/api/v1/finance/commands", Some(&finance), Some(deposit.clone()));
+    assert_eq!((status, body["repeated"].as_bool()), (201, Some(true)), "{body}");
+    let (status, _) = s.request("POST", "/api/v1/finance/commands", Some(&m), Some(deposit));
+    assert_eq!(status, 403);
+    let (_, parties) = s.request("GET", "/api/v1/finance/parties", Some(&finance), None);
+    let after = parties.as_array().unwrap().iter().find(|p| p["party"] == party.as_str()).unwrap();
+    assert_eq!(after["balance_fen"].as_i64(), Some(balance + 100_000));
+    let verifier_added = json!({"id": "ver-1", "command": {"AddVerifier": {"verifier": "verifier"}}});
+    let (status, body) = s.request("POST", "/api/v1/inclusion/commands", Some(&finance), Some(verifier_added));
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["events"], json!([{"VerifierAdded": {"verifier": "verifier"}}]), "{body}");
+
     // And the access journal has every step, for the auditor.
     let auditor = s.login("auditor");
     let (_, audit) = s.request("GET", "/api/v1/audit?limit=1000", Some(&auditor), None);

@@ -539,6 +539,16 @@ impl Desk {
         &self.operator
     }
 
+    /// The registry actor under which pledges are released and enforced.
+    pub fn registrar(&self) -> &str {
+        &self.registrar
+    }
+
+    /// The business date of the last accepted command (later commands may not be earlier).
+    pub fn today(&self) -> Option<Date> {
+        self.today
+    }
+
     pub fn party(&self, name: &str) -> Option<&Party> {
         self.party_ix.get(name).map(|i| &self.parties[*i])
     }

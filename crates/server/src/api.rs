@@ -114,6 +114,7 @@ pub fn api_router() -> (axum::Router<Arc<Platform>>, utoipa::openapi::OpenApi) {
         .routes(routes!(crate::api_cbam::cbam_goods))
         .routes(routes!(crate::api_cbam::cbam_see))
         .routes(routes!(crate::api_cbam::cbam_communication))
+        .routes(routes!(crate::api_cbam::cbam_communication_import))
         .routes(routes!(crate::api_cbam::cbam_liability))
         .routes(routes!(crate::api_cbam::cbam_scenario))
         .routes(routes!(crate::api_cbam::cbam_qreport))
@@ -128,6 +129,8 @@ pub fn api_router() -> (axum::Router<Arc<Platform>>, utoipa::openapi::OpenApi) {
         .routes(routes!(crate::api_finance::inclusion_methodologies))
         .routes(routes!(crate::api_finance::inclusion_submissions))
         .routes(routes!(crate::api_finance::inclusion_pilots))
+        .routes(routes!(crate::api_finance_commands::finance_command))
+        .routes(routes!(crate::api_finance_commands::inclusion_command))
         .split_for_parts();
     (router, with_refusals(crate::api_cbam::with_tags(doc)))
 }
@@ -237,7 +240,7 @@ pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T>
 
 /// Roles as text: `registry-admin`, `auditor`, `verifier`, `public`, `market-authority:CN`,
 /// `account-representative:CN-100001`, `approving-representative:CN-100001`,
-/// `exchange-member:cn-op1`, `exchange-operator`.
+/// `exchange-member:cn-op1`, `exchange-operator`, `finance-operator`.
 pub fn role_text(role: &Role) -> String {
     match role {
         Role::MarketAuthority { market } => format!("market-authority:{market}"),
@@ -249,6 +252,7 @@ pub fn role_text(role: &Role) -> String {
         Role::Auditor => "auditor".into(),
         Role::Public => "public".into(),
         Role::ExchangeOperator => "exchange-operator".into(),
+        Role::FinanceOperator => "finance-operator".into(),
     }
 }
 
@@ -263,6 +267,7 @@ pub fn parse_role(text: &str) -> ApiResult<Role> {
         "verifier" => Role::Verifier,
         "public" => Role::Public,
         "exchange-operator" => Role::ExchangeOperator,
+        "finance-operator" => Role::FinanceOperator,
         "market-authority" => Role::MarketAuthority { market: need(scope)? },
         "account-representative" => Role::AccountRepresentative { account: need(scope)? },
         "approving-representative" => Role::ApprovingRepresentative { account: need(scope)? },

@@ -229,6 +229,50 @@ pub(crate) async fn cbam_communication(
     .await
 }
 
+/// Reads an operator's communication (what `POST /api/v1/cbam/communication` and
+/// `ets cbam communication` write) and answers it as JSON, products included: the JSON
+/// (`Content-Type: application/json`) or the Excel workbook (the xlsx content type), as
+/// `ets cbam import` reads a .json or .xlsx file. Any signed-in caller; nothing is stored. A
+/// file that is not a communication is 422 naming what was wrong (the sheet, row and column of
+/// a workbook); another content type is 415.
+#[utoipa::path(post, path = "/api/v1/cbam/communication/import", tag = "cbam",
+    request_body(description = "The communication: its JSON, or the Excel workbook",
+        content((Object = "application/json"), (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
+    security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "The communication read, with its products", content((Object = "application/json"))),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub(crate) async fn cbam_communication_import(
+    SignedIn(_caller): SignedIn,
+    headers: axum::http::HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> ApiResult<Json<Value>> {
+    let kind = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let essence = kind.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let xlsx = match essence.as_str() {
+        "application/json" => false,
+        XLSX => true,
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                format!("Content-Type '{kind}': send the communication as application/json or as {XLSX}"),
+            ))
+        }
+    };
+    let bytes = body.map_err(|r| ApiError::new(r.status(), "invalid", format!("the request body: {}", r.body_text())))?;
+    crate::api::blocking(move || {
+        let c = if xlsx {
+            Communication::from_xlsx(&bytes).map_err(|e| invalid(format!("the workbook: {e}")))?
+        } else {
+            let text = std::str::from_utf8(&bytes).map_err(|e| invalid(format!("the JSON is not UTF-8: {e}")))?;
+            Communication::from_json(text).map_err(|e| invalid(format!("the communication: {e}")))?
+        };
+        Ok(Json(to_value(&c)?))
+    })
+    .await
+}
+
 /// A file-name part: letters, digits, `-`, `_` and `.` only.
 fn sanitize(text: &str) -> String {
     let s: String = text.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')).take(64).collect();

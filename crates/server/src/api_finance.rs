@@ -1,12 +1,14 @@
-//! Carbon finance and carbon inclusion through the API, read-only: the desk's parties, pledges,
+//! Carbon finance and carbon inclusion through the API, the reads: the desk's parties, pledges,
 //! repos and futures contracts, and the inclusion register's methodologies, submissions and
-//! per-pilot credit totals, as the finance journal holds them (`Platform::finance`).
+//! per-pilot credit totals, as the finance journal holds them (`Platform::finance`). The writes
+//! are `api_finance_commands`.
 //!
 //! Scope, from `ets_access::allows` alone: an item involving registry accounts is shown to a
 //! caller who may read the holdings of one of them (`ReadHoldings`: registry administrators and
 //! auditors, the authority of the account's market, the account's representatives); a pilot's
-//! totals to callers who may read the pilot's accounts (`ReadAccounts`). Anonymous callers are
-//! 401, signed-in callers with no such role (a verifier, an exchange member only) 403. The
+//! totals to callers who may read the pilot's accounts (`ReadAccounts`). The finance operator
+//! (`OperateFinance`), who runs the desk and the register, sees all of them. Anonymous callers
+//! are 401, signed-in callers with no such role (a verifier, an exchange member only) 403. The
 //! methodology catalog is public reference data. Cash in fen, quantities in tonnes, rates in
 //! basis points, exact decimals as strings.
 
@@ -33,7 +35,7 @@ struct Scope {
 
 fn finance_scope(caller: &Caller) -> ApiResult<Scope> {
     caller.signed_in()?;
-    if allows(caller.roles(), &Action::ReadRegistry) {
+    if allows(caller.roles(), &Action::ReadRegistry) || allows(caller.roles(), &Action::OperateFinance) {
         return Ok(Scope { all: true });
     }
     let scoped = caller
@@ -470,7 +472,7 @@ pub struct PilotCredits {
 #[utoipa::path(get, path = "/api/v1/inclusion/pilots", tag = "finance", security(("session" = []), ("bearer" = [])),
     responses((status = 200, body = Vec<PilotCredits>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(crate) async fn inclusion_pilots(State(platform): S, caller: Caller) -> ApiResult<Json<Vec<PilotCredits>>> {
-    finance_scope(&caller)?;
+    let scope = finance_scope(&caller)?;
     let log = platform.finance.lock().expect("finance lock");
     let Some(register) = log.inclusion() else { return Ok(Json(Vec::new())) };
     let totals: BTreeMap<&String, _> = register.totals().iter().collect();
@@ -479,7 +481,7 @@ pub(crate) async fn inclusion_pilots(State(platform): S, caller: Caller) -> ApiR
             .config()
             .pilots
             .keys()
-            .filter(|p| allows(caller.roles(), &Action::ReadAccounts { market: (*p).clone() }))
+            .filter(|p| scope.all || allows(caller.roles(), &Action::ReadAccounts { market: (*p).clone() }))
             .map(|p| {
                 let t = totals.get(p).map(|t| (*t).clone()).unwrap_or_default();
                 PilotCredits {

@@ -114,6 +114,11 @@ pub fn prepare(location: &Location, rules: &ControlRules, clock: &Clock) -> Resu
             roles: vec![Role::ExchangeOperator],
             purpose: "the exchange's operator: opens and closes (settles) the trading day, admits members, their cash, listings".into(),
         },
+        DemoUser {
+            user: "finance-operator".into(),
+            roles: vec![Role::FinanceOperator],
+            purpose: "the finance desk's and the inclusion register's operator: parties, cash, pledges, repos, marks, contracts, end of day; aggregators and verifiers".into(),
+        },
     ];
 
     let mut access = AccessLog::open(location.open()?, rules.clone())?;

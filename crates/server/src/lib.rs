@@ -13,6 +13,7 @@ mod api_allocation;
 mod api_cbam;
 mod api_exchange;
 mod api_finance;
+mod api_finance_commands;
 mod api_mrv;
 mod api_registry;
 mod api_sim;
@@ -115,7 +116,7 @@ pub struct Platform {
     /// The MRV register (entities, monthly data, reports and their verification).
     pub mrv: Mutex<ets_store::MrvLog>,
     /// The finance journal: the desk (pledges, repos, futures) and the carbon-inclusion
-    /// register, as journaled when the server opened it (read by the finance API).
+    /// register (read and written by the finance API; locked before MRV and the registry).
     pub finance: Mutex<ets_store::FinanceLog>,
     pub exchange: Option<ExchangeService>,
     pub market: Arc<RwLock<Arc<MarketView>>>,
@@ -137,13 +138,16 @@ impl Platform {
         let access = AccessLog::open(location.open()?, rules)?;
         let factors = ets_mrv::FactorSet::builtin().map_err(|e| StoreError::Corrupt(format!("built-in MRV factors: {e}")))?;
         let mrv = ets_store::MrvLog::open(location.open()?, factors, ets_mrv::state::MrvParams::default())?;
-        let finance = ets_store::FinanceLog::open(location.open()?)?;
+        let mut finance = ets_store::FinanceLog::open(location.open()?)?;
         let mut log = ExchangeLog::open(location.open()?)?;
         // Anything the exchange journal implies that the registry lacks (a crash between the
         // two writes) is carried out before the first request.
         if log.venue().is_some() {
             log.reconcile(&mut ledger, clock.now())?;
         }
+        // The same for the finance journal: registry instructions of journaled desk and
+        // inclusion commands that an interruption left undone.
+        finance.reconcile(&mut ledger, clock.now())?;
         let market = Arc::new(RwLock::new(Arc::new(log.venue().map(|v| MarketView::of(v, None)).unwrap_or_default())));
         let operator = log.venue().map(|v| v.operator().to_string());
         let platform = Platform {

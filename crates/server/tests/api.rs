@@ -7,8 +7,20 @@ use axum::http::{Method, StatusCode};
 use common::{cet, World, A, B, C};
 use serde_json::{json, Value};
 
-const ROLES: [&str; 11] =
-    ["public", "admin", "auditor", "regulator-cn", "regulator-bj", "verifier", "alice", "approver", "bob", "carol", "operator"];
+const ROLES: [&str; 12] = [
+    "public",
+    "admin",
+    "auditor",
+    "regulator-cn",
+    "regulator-bj",
+    "verifier",
+    "alice",
+    "approver",
+    "bob",
+    "carol",
+    "operator",
+    "finance-op",
+];
 
 /// Every role against every endpoint: allowed exactly where intended. Each request is built so
 /// that, once allowed, it fails on its content (or harmlessly succeeds), and denied it is 401
@@ -23,6 +35,7 @@ async fn authorization_matrix() {
     let everyone: Vec<&str> = ROLES.to_vec();
     let signed_in: Vec<&str> = ROLES[1..].to_vec();
     let finance: Vec<&str> = ROLES[1..].iter().copied().filter(|r| *r != "verifier" && *r != "operator").collect();
+    let finance_writes_before = w.platform.finance.lock().unwrap().head().0;
     let cases: Vec<(Method, String, Option<Value>, Vec<&str>)> = vec![
         (Method::GET, "/api/v1/health".into(), None, everyone.clone()),
         (Method::GET, "/api/v1/me".into(), None, everyone.clone()),
@@ -143,8 +156,9 @@ async fn authorization_matrix() {
             Some(json!({"scenario": "[scenario]\nname = \"big\"\nmarkets = [\"BJ\"]\nfirms_per_market = 900000\n"})),
             signed_in.clone(),
         ),
-        // Finance and inclusion: market authorities, representatives, auditors and
-        // administrators (each sees what involves its markets and accounts); the catalog is public.
+        // Finance and inclusion: market authorities, representatives, auditors, administrators
+        // and the finance operator (each sees what involves its markets and accounts; the
+        // operator everything); the catalog is public.
         (Method::GET, "/api/v1/finance/parties".into(), None, finance.clone()),
         (Method::GET, "/api/v1/finance/pledges".into(), None, finance.clone()),
         (Method::GET, "/api/v1/finance/repos".into(), None, finance.clone()),
@@ -152,6 +166,83 @@ async fn authorization_matrix() {
         (Method::GET, "/api/v1/inclusion/submissions".into(), None, finance.clone()),
         (Method::GET, "/api/v1/inclusion/pilots".into(), None, finance.clone()),
         (Method::GET, "/api/v1/inclusion/methodologies".into(), None, everyone.clone()),
+        // Finance writes (the World has no desk and no inclusion register: once allowed, a
+        // command is 409 or refused on its content). The finance operator's kinds: the
+        // operator alone.
+        (
+            Method::POST,
+            "/api/v1/finance/commands".into(),
+            Some(json!({"id": "m1", "command": {"Deposit": {"party": "alice", "amount_fen": 0}}})),
+            vec!["finance-op"],
+        ),
+        (
+            Method::POST,
+            "/api/v1/finance/commands".into(),
+            Some(json!({"id": "m2", "command": {"Init": {"registrar_market": "XX"}}})),
+            vec!["finance-op"],
+        ),
+        (Method::POST, "/api/v1/finance/commands".into(), Some(json!({"id": "m3", "command": "EndOfDay"})), vec!["finance-op"]),
+        // A party's kinds: the party itself (alice) and the operator.
+        (
+            Method::POST,
+            "/api/v1/finance/commands".into(),
+            Some(json!({"id": "m4", "command": {"Withdraw": {"party": "alice", "amount_fen": 0}}})),
+            vec!["alice", "finance-op"],
+        ),
+        // A pledge nobody has: the operator learns it is not there; representatives and everyone
+        // else are refused without learning it.
+        (
+            Method::POST,
+            "/api/v1/finance/commands".into(),
+            Some(json!({"id": "m5", "command": {"Repay": {"pledge": "none", "amount_fen": 1}}})),
+            vec!["finance-op"],
+        ),
+        // Inclusion: the operator registers; an aggregator submits as itself; verifiers verify;
+        // a pilot's authority issues; a representative transfers and surrenders from its account.
+        (
+            Method::POST,
+            "/api/v1/inclusion/commands".into(),
+            Some(json!({"id": "m1", "command": {"AddVerifier": {"verifier": "v1"}}})),
+            vec!["finance-op"],
+        ),
+        (
+            Method::POST,
+            "/api/v1/inclusion/commands".into(),
+            Some(
+                json!({"id": "m2", "command": {"Submit": {"submission": "s", "aggregator": "carol", "methodology": "SOLAR-ROOF", "year": 2025, "records": []}}}),
+            ),
+            vec!["carol"],
+        ),
+        (
+            Method::POST,
+            "/api/v1/inclusion/commands".into(),
+            Some(json!({"id": "m3", "command": {"Verify": {"submission": "none", "accept": true}}})),
+            vec!["verifier"],
+        ),
+        (
+            Method::POST,
+            "/api/v1/inclusion/commands".into(),
+            Some(json!({"id": "m4", "command": {"Issue": {"submission": "none"}}})),
+            vec!["regulator-cn", "regulator-bj"],
+        ),
+        (
+            Method::POST,
+            "/api/v1/inclusion/commands".into(),
+            Some(
+                json!({"id": "m5", "command": {"Transfer": {"from": A, "to": B, "unit": {"code": "CEA", "project": null, "vintage": 2025}, "quantity": 1}}}),
+            ),
+            vec!["alice"],
+        ),
+        (
+            Method::POST,
+            "/api/v1/inclusion/commands".into(),
+            Some(
+                json!({"id": "m6", "command": {"Surrender": {"account": C, "unit": {"code": "BEA", "project": null, "vintage": 2025}, "quantity": 1, "year": 2025}}}),
+            ),
+            vec!["carol"],
+        ),
+        // Reading a communication: any signed-in caller (an empty JSON object: 422 once allowed).
+        (Method::POST, "/api/v1/cbam/communication/import".into(), Some(json!({})), signed_in.clone()),
         // The exchange's operations: the day's rules are market data; the members' books,
         // deals and biddings the operator's and auditors' (a member its own); the operator
         // alone runs the day, members and cash; members trade. Each write once allowed fails
@@ -216,6 +307,7 @@ async fn authorization_matrix() {
     assert_eq!(transfers, json!([]));
     let (_, users) = w.get("/api/v1/users", Some(&secrets["admin"])).await;
     assert!(!users.as_array().unwrap().iter().any(|u| u["user"] == "zed"));
+    assert_eq!(w.platform.finance.lock().unwrap().head().0, finance_writes_before, "no finance command was journaled");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

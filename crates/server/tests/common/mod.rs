@@ -1,7 +1,7 @@
 #![allow(dead_code)]
 //! A small platform for the API tests: two markets (CN national, BJ pilot), four accounts, an
-//! exchange with two members and an open day, users for every role (the exchange operator
-//! included), and a clock the test moves.
+//! exchange with two members and an open day, users for every role (the exchange and
+//! finance operators included), and a clock the test moves.
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
@@ -139,6 +139,8 @@ pub fn users() -> Vec<(&'static str, Vec<Role>)> {
         ("cn-op2", vec![Role::AccountRepresentative { account: B.into() }]),
         // The exchange's operator: runs the venue as its operator `exchange`.
         ("operator", vec![Role::ExchangeOperator]),
+        // The finance desk's and the inclusion register's operator.
+        ("finance-op", vec![Role::FinanceOperator]),
     ]
 }
 
@@ -186,7 +188,8 @@ impl World {
                 name: code.into(),
                 level,
                 allowance_code: allowance.into(),
-                offset_standards: vec![],
+                // Beijing issues its carbon-inclusion credits (BCER).
+                offset_standards: if code == "BJ" { vec!["BCER".into()] } else { vec![] },
                 individuals_may_trade: false,
                 authorities: vec![format!("{}-auth", code.to_lowercase())],
             };
