@@ -275,6 +275,17 @@ impl FinanceLog {
             Err(r) => return Ok(Err(r)),
             Ok(o) => o,
         };
+        if let Err((kind, message)) = trial(ledger.registry(), &outcome.instructions) {
+            self.desk = Some(before);
+            let kind = match kind {
+                ets_registry::RejectKind::Invalid => desk::RejectKind::Invalid,
+                ets_registry::RejectKind::NotFound => desk::RejectKind::NotFound,
+                ets_registry::RejectKind::Forbidden => desk::RejectKind::Forbidden,
+                ets_registry::RejectKind::Refused => desk::RejectKind::Rule,
+                ets_registry::RejectKind::Conflict => desk::RejectKind::Conflict,
+            };
+            return Ok(Err(desk::Reject { kind, message }));
+        }
         let record = FinanceRecord::Desk { envelope: envelope.clone(), reads: recorder.reads.into_inner() };
         if let Err(e) = self.append(&envelope.id, record, at) {
             self.desk = Some(before);
@@ -314,6 +325,17 @@ impl FinanceLog {
             Err(r) => return Ok(Err(r)),
             Ok(o) => o,
         };
+        if let Err((kind, message)) = trial(ledger.registry(), &outcome.instructions) {
+            self.inclusion = Some(before);
+            let kind = match kind {
+                ets_registry::RejectKind::Invalid => inclusion::RejectKind::Invalid,
+                ets_registry::RejectKind::NotFound => inclusion::RejectKind::NotFound,
+                ets_registry::RejectKind::Forbidden => inclusion::RejectKind::Forbidden,
+                ets_registry::RejectKind::Refused => inclusion::RejectKind::Rule,
+                ets_registry::RejectKind::Conflict => inclusion::RejectKind::Conflict,
+            };
+            return Ok(Err(inclusion::Reject { kind, message }));
+        }
         let record = FinanceRecord::Inclusion { envelope: envelope.clone(), reads: recorder.reads.into_inner() };
         if let Err(e) = self.append(&envelope.id, record, at) {
             self.inclusion = Some(before);
@@ -336,6 +358,28 @@ impl FinanceLog {
         }
         Ok(head)
     }
+}
+
+/// The instructions run on a copy of the registry: the first the registry would refuse, as
+/// (kind, message naming it). A command is journaled only if every instruction it implies will
+/// be carried out: the desk and the register check what they read, but the registry has rules of
+/// its own (account status, representatives, authorities) that a journaled command must not
+/// meet for the first time when it is carried out, with nothing to undo it.
+fn trial(registry: &Registry, instructions: &[Instruction]) -> Result<(), (ets_registry::RejectKind, String)> {
+    if instructions.is_empty() {
+        return Ok(());
+    }
+    let envelopes: Vec<ets_registry::Envelope> = instructions
+        .iter()
+        .map(|i| ets_registry::Envelope { id: i.id.clone(), actor: i.actor.clone(), command: i.command.clone() })
+        .collect();
+    let mut copy = registry.clone();
+    for (envelope, result) in envelopes.iter().zip(copy.execute_batch(&envelopes)) {
+        if let Err(r) = result {
+            return Err((r.kind, format!("the registry would refuse {} ({}): nothing was recorded", envelope.id, r.message)));
+        }
+    }
+    Ok(())
 }
 
 fn carry_out(ledger: &mut Ledger, at: Timestamp, instructions: &[Instruction]) -> Result<(), StoreError> {

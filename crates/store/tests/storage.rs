@@ -96,6 +96,7 @@ on_both_backends!(
     access_failed_append_reloads_from_storage,
     finance_journal_replays_and_redoes_undone_instructions_once,
     finance_journal_detects_an_altered_record,
+    finance_command_the_registry_would_refuse_is_not_journaled,
 );
 
 fn at(day: &str) -> Timestamp {
@@ -1230,6 +1231,46 @@ fn finance_journal_replays_and_redoes_undone_instructions_once(db: &Db) {
     };
     assert!(log.submit_desk(&bad, &mut ledger, Timestamp(7_001)).unwrap().is_err());
     assert_eq!(log.head(), before);
+}
+
+/// The desk checks the units it reads, not the registry's own rules: a pledge from an account
+/// the registry has blocked (it may receive, not send) would be journaled and then refused when
+/// carried out, with nothing to undo it. It is refused before the journal instead.
+fn finance_command_the_registry_would_refuse_is_not_journaled(db: &Db) {
+    use ets_finance::desk::{Command as D, Envelope as DEnvelope};
+    let mut f = finance_setup::Finance::open(db);
+    let block = Command::SetAccountStatus { account: f.accounts[1].clone(), status: ets_registry::AccountStatus::Blocked };
+    f.ledger.submit(Timestamp(900), &env("block-bravo", "admin", block)).unwrap();
+    let (head, seq) = (f.log.head(), f.ledger.registry().seq());
+    let desk = f.log.desk().cloned();
+    let pledge = D::Pledge {
+        pledge: "P1".into(),
+        lender: "alpha".into(),
+        borrower: "bravo".into(),
+        unit: UnitRef::allowance("CEA", 2025),
+        quantity: 4_000,
+        loan_fen: 10_000_000,
+        haircut_bp: 3_000,
+        maintenance_bp: 12_000,
+        topup_days: 3,
+        maturity: finance_setup::day().plus_days(30),
+    };
+    let e = DEnvelope { id: "p-blocked".into(), actor: "desk".into(), date: finance_setup::day(), command: pledge };
+    let refused = f.log.submit_desk(&e, &mut f.ledger, Timestamp(1_000)).unwrap().unwrap_err();
+    assert_eq!(refused.kind, ets_finance::desk::RejectKind::Rule, "{refused:?}");
+    assert!(
+        refused.message.contains("the registry would refuse") && refused.message.contains("nothing was recorded"),
+        "{}",
+        refused.message
+    );
+    assert_eq!((f.log.head(), f.ledger.registry().seq()), (head, seq), "nothing journaled, nothing in the registry");
+    assert_eq!(f.log.desk().cloned(), desk, "the desk as it was");
+    assert_eq!(f.log.undone(f.ledger.registry()), 0);
+    // Unblocked, the same command goes through under the same id.
+    let open = Command::SetAccountStatus { account: f.accounts[1].clone(), status: ets_registry::AccountStatus::Open };
+    f.ledger.submit(Timestamp(1_001), &env("open-bravo", "admin", open)).unwrap();
+    assert!(matches!(f.log.submit_desk(&e, &mut f.ledger, Timestamp(1_002)).unwrap(), Ok(ets_store::FinanceReceipt::Accepted(_))));
+    assert_eq!(f.log.undone(f.ledger.registry()), 0);
 }
 
 fn finance_journal_detects_an_altered_record(db: &Db) {
