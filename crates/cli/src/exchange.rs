@@ -7,7 +7,7 @@ use crate::{now, CliError, ExitCode};
 use clap::{Args, Subcommand};
 use ets_core::{Date, Fen, Tonnes};
 use ets_exchange::auction::{AuctionRules, Bid, Undersubscribed};
-use ets_exchange::venue::{Command, Envelope, Event, InstrumentSpec, RejectKind, Style, Window};
+use ets_exchange::venue::{Command, Envelope, Event, RejectKind, Style, Window};
 use ets_exchange::{Side, Tif};
 use ets_registry::{PendingPurpose, UnitRef};
 use ets_store::{ExchangeLog, ExchangeReceipt, Ledger, LedgerOptions, Location, VenueConfig};
@@ -121,6 +121,10 @@ pub struct ListArgs {
     /// Most a member may hold through the venue (tonnes)
     #[arg(long)]
     position_limit: Option<String>,
+    /// The rulebook whose [trading] rules apply (a shipped id or a TOML file; default the
+    /// market's shipped rulebook for the vintage's year, else the national rules)
+    #[arg(long)]
+    rulebook: Option<String>,
 }
 
 #[derive(Args)]
@@ -398,10 +402,17 @@ pub fn run(location: &Location, out: &Output, command: &ExchangeCmd) -> Result<(
         }
         ExchangeCmd::List(a) => {
             let unit = UnitRef::parse(&a.unit).map_err(invalid)?;
-            let mut spec = InstrumentSpec::national(unit.vintage, price(&a.reference)?);
-            spec.code = a.code.clone().unwrap_or_else(|| a.unit.replace(':', "-"));
-            spec.unit = unit;
-            spec.market = a.market.clone();
+            // The market's trading rules from its rulebook for the vintage's year.
+            let rulebook = match &a.rulebook {
+                Some(r) => Some(crate::cycle::load_rulebook(r)?.1),
+                None => ets_compliance::default_rulebook(&a.market, i32::from(unit.vintage)),
+            };
+            if let Some(rb) = rulebook.as_ref().filter(|rb| rb.rulebook.market != a.market) {
+                return Err(invalid(format!("rulebook {} is market {}'s, not {}'s", rb.rulebook.id, rb.rulebook.market, a.market)));
+            }
+            let code = a.code.clone().unwrap_or_else(|| a.unit.replace(':', "-"));
+            let mut spec = ets_server::listing::instrument_spec(rulebook.as_ref(), &a.market, unit, code, price(&a.reference)?)
+                .map_err(|e| CliError::new(ExitCode::Refused, e))?;
             spec.settlement_days = u8::from(a.t1);
             spec.position_limit_t = a.position_limit.as_deref().map(tonnes).transpose()?;
             if a.continuous {

@@ -607,13 +607,15 @@ pub struct ListingRequest {
     pub reference_price_fen: i64,
 }
 
-/// Lists an allowance vintage for trading (the exchange operator), under the national
-/// market's trading rules (bands, block minimum, sessions, T+0). The market needs a clearing
-/// account at the exchange.
+/// Lists an allowance vintage for trading (the exchange operator), under its market's trading
+/// rules from the rulebook governing the vintage's year (price bands, block trading and its
+/// minimum, largest order, closing price; the national rules where the rulebook is silent or
+/// the market has none), in the national sessions, T+0. The market needs a clearing account at
+/// the exchange; a rulebook the exchange cannot apply (another currency, tick or lot) is 422.
 #[utoipa::path(post, path = "/api/v1/exchange/instruments", tag = "exchange operator", request_body = ListingRequest,
     security(("session" = []), ("bearer" = [])),
     responses((status = 201, body = InstrumentRules), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn list_instrument(
     State(platform): S,
     caller: Caller,
@@ -634,10 +636,12 @@ pub(crate) async fn list_instrument(
             .map(|m| m.spec.code.clone())
             .ok_or_else(|| ApiError::not_found(format!("no market issues allowances coded {}", unit.code)))?
     };
-    let mut spec = InstrumentSpec::national(unit.vintage, body.reference_price_fen);
-    spec.code = format!("{}-{}", unit.code, unit.vintage);
-    spec.market = market;
-    spec.unit = unit;
+    // The market's trading rules come from the rulebook its compliance is assessed under for
+    // the vintage's year (the shipped one covering it, or the one the server was started with).
+    let rulebook = platform.compliance.rulebook(&market, i32::from(unit.vintage));
+    let code = format!("{}-{}", unit.code, unit.vintage);
+    let spec =
+        crate::listing::instrument_spec(rulebook.as_ref(), &market, unit, code, body.reference_price_fen).map_err(ApiError::refused)?;
     let at_ms = platform.exchange_now();
     as_operator(&platform, "list", at_ms, X::ListInstrument(spec.clone())).await?;
     Ok((StatusCode::CREATED, Json(rules_of(&spec, spec.reference_price))))

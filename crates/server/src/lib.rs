@@ -25,6 +25,7 @@ pub mod demo;
 mod docs;
 mod error;
 mod extract;
+pub mod listing;
 pub mod view;
 
 use ets_access::{ControlRules, Event};
