@@ -55,7 +55,8 @@ pub enum Role {
     /// parties, records their cash, registers pledges and repos, marks prices, lists and
     /// settles contracts, runs the end of day, registers aggregators and verifiers; reads
     /// every party's finance data. Acts as the desk's (the register's) operator, and as
-    /// nobody's account representative. Appended last.
+    /// nobody's account representative; the pledges and repos it registers and the end of day
+    /// move the parties' units, so it is trusted with them as the desk is. Appended last.
     FinanceOperator,
 }
 

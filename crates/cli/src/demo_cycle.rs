@@ -291,7 +291,7 @@ fn market_cycle(
         // rather than assessed against nothing.
         return Ok(MarketCycle { not_assessed: covered.len(), ..MarketCycle::empty(code, rulebook_id, covered.len(), note) });
     }
-    let run = allocation::run_of(&rb, year, allocation, Vec::new(), None);
+    let run = allocation::run_of(&rb, year, allocation, Vec::new(), None)?;
     cycle::issue_allocation(ledger, mrv.state(), &run, &authority, at(year + 1, 9, 30))?;
     let allocated_t = run.total_t;
 

@@ -122,9 +122,10 @@ pub fn allocate(rb: &Rulebook, state: &MrvState, year: i32, data: Option<&str>) 
                     true_up_t: 0,
                     note: String::new(),
                 });
-                e.final_t += u.final_t;
-                e.pre_allocated_t += u.pre_allocated_t;
-                e.true_up_t += u.true_up_t;
+                let overflow = || AllocationError::Invalid(format!("{}: the allocation's sums overflow", u.entity));
+                e.final_t = e.final_t.checked_add(u.final_t).ok_or_else(overflow)?;
+                e.pre_allocated_t = e.pre_allocated_t.checked_add(u.pre_allocated_t).ok_or_else(overflow)?;
+                e.true_up_t = e.true_up_t.checked_add(u.true_up_t).ok_or_else(overflow)?;
                 let bp = result.balance_values.get(&u.sector).map(|b| format!(" BP {b}")).unwrap_or_default();
                 let alpha = u.adjustment.map(|a| format!(" α {}", a.round_dp(4))).unwrap_or_else(|| " A = E".into());
                 e.note.push_str(&format!("{}{bp}{alpha}; ", u.unit));
@@ -150,19 +151,23 @@ pub fn allocate(rb: &Rulebook, state: &MrvState, year: i32, data: Option<&str>) 
         Some(cap) => Some(rb.cap.split.volumes(cap).map_err(rule)?),
         None => None,
     };
-    Ok(run_of(rb, year, entities, skipped, cap))
+    run_of(rb, year, entities, skipped, cap)
 }
 
-/// A run of `entities` computed elsewhere (the demo's own engine inputs), with its total.
+/// A run of `entities` computed elsewhere (the demo's own engine inputs), with its total;
+/// refused if the total overflows.
 pub fn run_of(
     rb: &Rulebook,
     year: i32,
     entities: Vec<Allocated>,
     skipped: Vec<(String, String)>,
     cap: Option<CapVolumes>,
-) -> AllocationRun {
-    let total_t = entities.iter().map(|e| e.final_t).sum();
-    AllocationRun { rulebook: rb.rulebook.id.clone(), market: rb.rulebook.market.clone(), year, entities, skipped, total_t, cap }
+) -> Result<AllocationRun, AllocationError> {
+    let total_t = entities
+        .iter()
+        .try_fold(0u64, |sum, e| sum.checked_add(e.final_t))
+        .ok_or_else(|| AllocationError::Invalid("the allocation's total overflows".into()))?;
+    Ok(AllocationRun { rulebook: rb.rulebook.id.clone(), market: rb.rulebook.market.clone(), year, entities, skipped, total_t, cap })
 }
 
 /// The registry commands that issue `run`, each with its id, in order: the total into the

@@ -206,10 +206,12 @@ pub fn assess_all(rb: &Rulebook, state: &MrvState, registry: &Registry, year: i3
     out
 }
 
-/// The shipped rulebooks, validated (a shipped rulebook that does not load is a build defect,
-/// caught by the rules crate's tests; here it is skipped rather than fatal).
-pub fn shipped() -> Vec<Rulebook> {
-    rulebook::builtin().iter().filter_map(|(file, text)| Rulebook::from_toml(file, text).ok()).collect()
+/// The shipped rulebooks, validated once per process (a shipped rulebook that does not load is
+/// a build defect, caught by the rules crate's tests; here it is skipped rather than fatal).
+/// Compliance views, listings and the rulebook endpoints read them on every request.
+pub fn shipped() -> &'static [Rulebook] {
+    static SHIPPED: std::sync::OnceLock<Vec<Rulebook>> = std::sync::OnceLock::new();
+    SHIPPED.get_or_init(|| rulebook::builtin().iter().filter_map(|(file, text)| Rulebook::from_toml(file, text).ok()).collect())
 }
 
 /// The shipped rulebook that governs `market` in `year` when the operator names none: one
@@ -217,12 +219,12 @@ pub fn shipped() -> Vec<Rulebook> {
 /// (the national market's core sector, and the one the MRV register's data feed), then the
 /// latest. `None` when the market has no shipped rulebook starting by `year`.
 pub fn default_rulebook(market: &str, year: i32) -> Option<Rulebook> {
-    let mut candidates: Vec<Rulebook> =
-        shipped().into_iter().filter(|rb| rb.rulebook.market == market && rb.rulebook.first_year <= year).collect();
+    let mut candidates: Vec<&Rulebook> =
+        shipped().iter().filter(|rb| rb.rulebook.market == market && rb.rulebook.first_year <= year).collect();
     let covers = |rb: &Rulebook| rb.rulebook.last_year >= year;
     let power = |rb: &Rulebook| matches!(rb.allocation, Allocation::Power(_));
     candidates.sort_by_key(|rb| (covers(rb), power(rb), rb.rulebook.first_year));
-    candidates.pop()
+    candidates.pop().cloned()
 }
 
 /// One entity's compliance standing.

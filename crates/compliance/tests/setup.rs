@@ -18,7 +18,7 @@ fn the_default_rulebook_covers_the_year_else_the_latest_before_it_and_prefers_po
 #[test]
 fn a_set_rulebook_governs_its_market_and_projects_add_per_market() {
     let mut setup = Setup::default();
-    let tj = ets_compliance::shipped().into_iter().find(|rb| rb.rulebook.id == "tj-2025").unwrap();
+    let tj = ets_compliance::shipped().iter().find(|rb| rb.rulebook.id == "tj-2025").unwrap().clone();
     setup.rulebooks.insert("TJ".into(), tj);
     assert_eq!(setup.rulebook("TJ", 2030).unwrap().rulebook.id, "tj-2025");
     assert_eq!(setup.rulebook("CN", 2025).unwrap().rulebook.id, "cn-power-2025-2026-draft");

@@ -11,7 +11,8 @@
 //!   authority only. The issue is all or nothing: the commands are tried on a copy of the
 //!   registry first and nothing is written if any is refused. Its command ids are those of
 //!   `ets allocate --issue` (`alloc-{rulebook}-{year}-issue`, `alloc-{rulebook}-{year}-{entity}`),
-//!   so issuing the same allocation again, from either, changes nothing, and issuing different
+//!   and this endpoint runs as the market's first registry authority (as `ets allocate --issue
+//!   --as` that authority does), so issuing the same allocation again changes nothing, and issuing different
 //!   figures under the same rulebook and year is a conflict.
 
 use crate::auth::Caller;
@@ -60,8 +61,9 @@ fn summary(rb: &Rulebook) -> RulebookSummary {
 
 fn shipped(id: &str) -> ApiResult<Rulebook> {
     ets_compliance::shipped()
-        .into_iter()
+        .iter()
         .find(|rb| rb.rulebook.id == id)
+        .cloned()
         .ok_or_else(|| ApiError::not_found(format!("no shipped rulebook {id}")))
 }
 
@@ -202,7 +204,16 @@ pub(crate) async fn allocate(
         }
         // The MRV lock is taken before the registry's, as everywhere both are held.
         let mrv = platform.mrv.lock().expect("mrv lock");
-        let run = allocation::allocate(&rb, mrv.state(), body.year, data.as_deref())?;
+        // The engines were written for the operator's files; on a caller's records a panic in
+        // their arithmetic is caught here, inside the lock's scope, so it answers 400 and does
+        // not poison the MRV lock for everyone.
+        let computed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            allocation::allocate(&rb, mrv.state(), body.year, data.as_deref())
+        }));
+        let run = match computed {
+            Ok(run) => run?,
+            Err(_) => return Err(ApiError::invalid("the engine could not compute this allocation: its figures overflow exact arithmetic")),
+        };
         let issued = if body.issue {
             let mut ledger = platform.registry.lock().expect("registry lock");
             let commands = allocation::issue_commands(ledger.registry(), mrv.state(), &run)?;
@@ -223,7 +234,7 @@ pub(crate) async fn allocate(
                         // The ids are the allocation's own: the year was issued with other
                         // figures (a report accepted since, other records).
                         format!(
-                            "{}: {} {} was issued before with different figures; nothing was issued (change an issued allocation with registry commands: allocate the difference, or withdraw)",
+                            "{}: {} {} was issued before with different figures (or by another of the market's authorities); nothing was issued (change an issued allocation with registry commands: allocate the difference, or withdraw)",
                             envelope.id, run.rulebook, run.year
                         )
                     } else {

@@ -230,25 +230,6 @@ fn desk_needs(desk: Option<&Desk>, registry: &Registry, caller: &Caller, user: &
     }
 }
 
-/// What the registry must still hold for the desk to act for its parties: each party a
-/// representative of its account (the desk moves a party's units under the party's name).
-/// Checked before any command that may move units, so that no journaled command leaves a
-/// registry instruction the registry refuses.
-fn parties_represent(desk: &Desk, registry: &Registry) -> ApiResult<()> {
-    for p in desk.parties() {
-        if !represents(registry, &p.name, &p.account) {
-            return Err(ApiError::conflict(format!(
-                "party {} is no longer a representative of account {} in the registry: the desk cannot move its units until it is again",
-                p.name, p.account
-            )));
-        }
-        can_move(registry, &p.account, true).map_err(|e| {
-            ApiError::conflict(format!("party {}: {}; the desk cannot move its units until it may again", p.name, e.message))
-        })?;
-    }
-    Ok(())
-}
-
 /// The registry's conditions for admitting a party: its account exists, the party's name is one
 /// of the account's representatives, and the desk's registrar is an authority of the account's
 /// market (it releases and enforces the party's pledges).
@@ -308,7 +289,6 @@ pub(crate) async fn finance_command(
         let registry = ledger.registry();
         match &command {
             D::AddParty { party, account } => admissible(desk, registry, party, account)?,
-            D::Pledge { .. } | D::TopUp { .. } | D::Repo { .. } | D::EndOfDay => parties_represent(desk, registry)?,
             D::PlaceOrder { order: 0, .. } => return Err(ApiError::refused("order: give a client order id of 1 or more")),
             _ => {}
         }

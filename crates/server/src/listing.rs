@@ -85,7 +85,7 @@ mod tests {
     use super::*;
 
     fn shipped(id: &str) -> Rulebook {
-        ets_compliance::shipped().into_iter().find(|rb| rb.rulebook.id == id).unwrap()
+        ets_compliance::shipped().iter().find(|rb| rb.rulebook.id == id).unwrap().clone()
     }
 
     #[test]

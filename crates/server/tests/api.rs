@@ -702,8 +702,10 @@ async fn a_restart_voids_the_escrow_of_an_auction_the_exchange_never_opened() {
     let open = json!({"auction": "kept", "instrument": "CEA-2025", "volume_t": 10_000, "reserve_price_fen": 7_000, "lot_t": 100});
     let (status, opened) = w.post("/api/v1/auctions", Some(&regulator), open).await;
     assert_eq!(status, StatusCode::CREATED, "{opened}");
+    // The longest escrow id there is: an auction id of 56 characters.
+    let lost_id = format!("auction-{}", "l".repeat(56));
     let lost = ets_registry::Command::CreatePending {
-        pending: "auction-lost".into(),
+        pending: lost_id.clone(),
         from: common::CN_RESERVE.into(),
         to: common::CLEARING.into(),
         unit: ets_registry::UnitRef::allowance("CEA", 2025),
@@ -732,7 +734,7 @@ async fn a_restart_voids_the_escrow_of_an_auction_the_exchange_never_opened() {
     .unwrap();
     assert_eq!(free(&again), common::RESERVE_T - 10_000, "the lost auction's 5,000 t are back in the reserve");
     let ledger = again.registry.lock().unwrap();
-    assert!(ledger.registry().pending("auction-lost").is_none());
+    assert!(ledger.registry().pending(&lost_id).is_none());
     assert!(ledger.registry().pending("auction-kept").is_some(), "the open auction keeps its escrow");
     drop(ledger);
     // A second start finds nothing more to do.
@@ -960,6 +962,18 @@ async fn allocation_runs_under_a_rulebook_and_issues_once() {
         assert_eq!(got, status, "{request}: {answer}");
         assert!(answer["message"].as_str().unwrap().contains(says), "{request}: {answer}");
     }
+
+    // Records whose figures overflow the engine's exact arithmetic: 400, and the MRV register
+    // still answers everyone afterwards.
+    let huge = |unit: &str| {
+        json!({"unit": unit, "entity": "CN-E0001", "category": "I", "generated_mwh": "0", "supplied_mwh": "0", "heat_gj": "0",
+            "load_factor": "0", "air_cooled": false, "heat_ratio": "0", "verified_t": "50000000000000000000000000000", "previous_verified_t": "0"})
+    };
+    let (status, answer) =
+        w.post("/api/v1/allocations", Some(&auditor), json!({"market": "CN", "year": 2025, "data": [huge("U1"), huge("U2")]})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    let (status, _) = w.get("/api/v1/mrv/reports?year=2025", Some(&regulator)).await;
+    assert_eq!(status, StatusCode::OK, "the MRV lock is not poisoned");
 
     // Issued: the total into CN-ISSUANCE and out to CN-E0001's coverage account (alice's).
     let issuance_before = holdings(regulator.clone(), "CN-ISSUANCE").await;

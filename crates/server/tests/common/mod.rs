@@ -63,7 +63,7 @@ pub const ENTITIES: [(&str, &str); 2] = [("CN-E0001", A), ("CN-E0002", B)];
 /// fines at ¥74.63; BJ under the shipped default.
 pub fn compliance() -> ets_compliance::Setup {
     let mut setup = ets_compliance::Setup::default();
-    let rb = ets_compliance::shipped().into_iter().find(|rb| rb.rulebook.id == "cn-power-2025-2026-draft").unwrap();
+    let rb = ets_compliance::shipped().iter().find(|rb| rb.rulebook.id == "cn-power-2025-2026-draft").unwrap().clone();
     setup.rulebooks.insert("CN".into(), rb);
     setup.prices.insert("CN".into(), ets_core::Fen(CN_FINE_PRICE_FEN));
     setup
