@@ -4,7 +4,8 @@
 //! accounts, 1-1,000 t) against a registry of 10,000 operator accounts, on one core. `execute`
 //! is the state machine alone (validation, serial-block selection, apply, idempotency index,
 //! release-build invariant asserts); `execute+seal` adds the journal record encoding and its
-//! SHA-256 chain link, i.e. everything but the disk.
+//! SHA-256 chain link, i.e. everything but the disk. `trial copy` clones a registry after
+//! 100,000 and 1,000,000 transfers: what a trial on a copy costs before it runs anything.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ets_core::Timestamp;
@@ -86,6 +87,23 @@ fn bench(c: &mut Criterion) {
             start.elapsed()
         })
     });
+    group.finish();
+
+    // The fixed cost of a trial on a copy (the finance journal before each command with
+    // registry instructions, an allocation issue): cloning the registry, which grows with its
+    // transaction history and idempotency index.
+    let mut group = c.benchmark_group("trial copy");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(8));
+    for history in [100_000u64, 1_000_000] {
+        let mut r = base.clone();
+        for batch in transfers(history, 7_000 + history).chunks(8192) {
+            for outcome in r.execute_batch(batch) {
+                assert!(matches!(outcome, Ok(Outcome::Accepted { .. })), "transfer not accepted");
+            }
+        }
+        group.bench_function(format!("clone, 10,000 accounts, {history} transactions"), |b| b.iter(|| std::hint::black_box(r.clone())));
+    }
     group.finish();
 }
 
