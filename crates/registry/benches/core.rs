@@ -5,7 +5,8 @@
 //! is the state machine alone (validation, serial-block selection, apply, idempotency index,
 //! release-build invariant asserts); `execute+seal` adds the journal record encoding and its
 //! SHA-256 chain link, i.e. everything but the disk. `trial copy` clones a registry after
-//! 100,000 and 1,000,000 transfers: what a trial on a copy costs before it runs anything.
+//! 100,000 and 1,000,000 transfers (what a trial of several commands costs before it runs
+//! anything) and checks one transfer in place (`Registry::trial` of one command: no copy).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ets_core::Timestamp;
@@ -103,6 +104,11 @@ fn bench(c: &mut Criterion) {
             }
         }
         group.bench_function(format!("clone, 10,000 accounts, {history} transactions"), |b| b.iter(|| std::hint::black_box(r.clone())));
+        // One command is checked in place: no copy.
+        let one = transfers(1, 9_000 + history);
+        group.bench_function(format!("trial of one transfer, {history} transactions"), |b| {
+            b.iter(|| std::hint::black_box(r.trial(&one)).expect("accepted"))
+        });
     }
     group.finish();
 }

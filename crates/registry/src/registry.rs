@@ -382,22 +382,52 @@ impl Registry {
         out
     }
 
-    fn execute_keyed(&mut self, envelope: &Envelope, key: u128) -> Result<Outcome> {
+    /// Whether `envelopes`, executed in order now, would all be accepted (or be repeats),
+    /// changing nothing: the index and the refusal of the first that would not. One command is
+    /// checked in place (the decision `execute` makes before it applies anything); a sequence,
+    /// whose later commands may depend on the earlier ones' effects, runs on a copy, whose cost
+    /// grows with the registry's history (see BENCHMARKS.md, "trial copy").
+    pub fn trial(&self, envelopes: &[Envelope]) -> std::result::Result<(), (usize, Rejection)> {
+        match envelopes {
+            [] => Ok(()),
+            [envelope] => match self.known(envelope, command_key(&envelope.id)) {
+                Err(r) => Err((0, r)),
+                Ok(Some(_)) => Ok(()),
+                Ok(None) => self.decide(&envelope.actor, &envelope.command).map(|_| ()).map_err(|r| (0, r)),
+            },
+            _ => {
+                let mut copy = self.clone();
+                match copy.execute_batch(envelopes).into_iter().enumerate().find_map(|(i, r)| r.err().map(|r| (i, r))) {
+                    Some(refused) => Err(refused),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+
+    /// The identifier checks, then the receipt of an earlier run of this very command (a
+    /// repeat), or the refusal of an id used for another command; `None` for a new command.
+    fn known(&self, envelope: &Envelope, key: u128) -> Result<Option<Receipt>> {
         check_identifier("command id", &envelope.id).map_err(invalid)?;
         check_identifier("actor", &envelope.actor).map_err(invalid)?;
-        let fingerprint = fingerprint(envelope);
-        if let Some(applied) = self.commands.get(key) {
-            if applied.fingerprint == fingerprint {
-                return Ok(Outcome::Duplicate(applied.receipt));
-            }
-            return reject(
-                RejectKind::Conflict,
-                format!(
-                    "command id '{}' was already used (journal record {}) for a different command; choose a new id",
-                    envelope.id, applied.receipt.seq
-                ),
-            );
+        let Some(applied) = self.commands.get(key) else { return Ok(None) };
+        if applied.fingerprint == fingerprint(envelope) {
+            return Ok(Some(applied.receipt));
         }
+        reject(
+            RejectKind::Conflict,
+            format!(
+                "command id '{}' was already used (journal record {}) for a different command; choose a new id",
+                envelope.id, applied.receipt.seq
+            ),
+        )
+    }
+
+    fn execute_keyed(&mut self, envelope: &Envelope, key: u128) -> Result<Outcome> {
+        if let Some(receipt) = self.known(envelope, key)? {
+            return Ok(Outcome::Duplicate(receipt));
+        }
+        let fingerprint = fingerprint(envelope);
         let events = self.decide(&envelope.actor, &envelope.command)?;
         let seq = self.seq + 1;
         for event in &events {

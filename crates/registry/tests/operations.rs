@@ -447,6 +447,36 @@ fn an_exact_retry_is_a_duplicate_with_the_same_receipt_and_no_change() {
     assert_eq!(g.r.command_receipt(&env.id), Some(receipt));
 }
 
+/// A trial answers what executing would, and changes nothing: one command checked in place,
+/// a sequence (whose later commands depend on the earlier ones) on a copy; a repeat passes, an
+/// id used for another command does not, and the first refusal is named by its index.
+#[test]
+fn a_trial_answers_as_execution_would_and_changes_nothing() {
+    let mut g = fixture();
+    let hash = g.r.state_hash();
+    let send = g.envelope("alice", transfer("CN-100001", "CN-100002", cea(2024), 10));
+    assert_eq!(g.r.trial(std::slice::from_ref(&send)), Ok(()));
+    let too_much = g.envelope("alice", transfer("CN-100001", "CN-100002", cea(2024), 101));
+    let (i, refused) = g.r.trial(std::slice::from_ref(&too_much)).unwrap_err();
+    assert_eq!(i, 0);
+    assert_eq!(refused, g.r.clone().execute(&too_much).unwrap_err(), "the refusal execution gives");
+    // 60 then 40 pass together (100 held); 60 then 41 do not, and the second is the one named.
+    let first = g.envelope("alice", transfer("CN-100001", "CN-100002", cea(2024), 60));
+    let rest = g.envelope("alice", transfer("CN-100001", "CN-100003", cea(2024), 40));
+    let one_more = g.envelope("alice", transfer("CN-100001", "CN-100003", cea(2024), 41));
+    assert_eq!(g.r.trial(&[first.clone(), rest]), Ok(()));
+    let (i, refused) = g.r.trial(&[first.clone(), one_more]).unwrap_err();
+    assert_eq!((i, refused.kind), (1, RejectKind::Refused), "{refused:?}");
+    assert_eq!(g.r.state_hash(), hash, "a trial changed the state");
+    // After the command ran: the same command is a repeat, other content under its id is not.
+    g.send(&send).unwrap();
+    assert_eq!(g.r.trial(std::slice::from_ref(&send)), Ok(()));
+    let other = Envelope { command: transfer("CN-100001", "CN-100002", cea(2024), 11), ..send };
+    assert_eq!(g.r.trial(&[other]).unwrap_err().1.kind, RejectKind::Conflict);
+    let bad_id = Envelope { id: String::new(), ..first };
+    assert_eq!(g.r.trial(&[bad_id]).unwrap_err().1.kind, RejectKind::Invalid);
+}
+
 #[test]
 fn a_reused_id_with_other_content_is_a_conflict() {
     let mut g = fixture();

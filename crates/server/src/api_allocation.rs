@@ -8,7 +8,7 @@
 //!   MRV register's verified data, the industry and pilot engines from the records in the body.
 //!   Computing it is for whoever may read the market's compliance (its authority, registry
 //!   administrators, auditors); issuing it into the registry (`"issue": true`) for the market's
-//!   authority only. The issue is all or nothing: the commands are tried on a copy of the
+//!   authority only. The issue is all or nothing: the commands are tried against the
 //!   registry first and nothing is written if any is refused. Its command ids are those of
 //!   `ets allocate --issue` (`alloc-{rulebook}-{year}-issue`, `alloc-{rulebook}-{year}-{entity}`),
 //!   and this endpoint runs as the market's first registry authority (as `ets allocate --issue
@@ -225,23 +225,21 @@ pub(crate) async fn allocate(
                 commands.into_iter().map(|(id, command)| Envelope { id, actor: actor.clone(), command }).collect();
             // All or nothing: a refusal part-way (a cap, a frozen account) leaves the registry
             // as it was rather than with the total issued and some entities allocated.
-            let mut trial = r.clone();
-            for (envelope, outcome) in envelopes.iter().zip(trial.execute_batch(&envelopes)) {
-                if let Err(rejection) = outcome {
-                    let mut e = ApiError::from(rejection);
-                    // A refused command whose id the registry knows: the id was used for another command.
-                    e.message = if r.command_receipt(&envelope.id).is_some() {
-                        // The ids are the allocation's own: the year was issued with other
-                        // figures (a report accepted since, other records).
-                        format!(
-                            "{}: {} {} was issued before with different figures (or by another of the market's authorities); nothing was issued (change an issued allocation with registry commands: allocate the difference, or withdraw)",
-                            envelope.id, run.rulebook, run.year
-                        )
-                    } else {
-                        format!("{}: {}; nothing was issued", envelope.id, e.message)
-                    };
-                    return Err(e);
-                }
+            if let Err((i, rejection)) = r.trial(&envelopes) {
+                // A refused command whose id the registry knows: the id was used for another command.
+                let reused = r.command_receipt(&envelopes[i].id).is_some();
+                let mut e = ApiError::from(rejection);
+                e.message = if reused {
+                    // The ids are the allocation's own: the year was issued with other
+                    // figures (a report accepted since, other records).
+                    format!(
+                        "{}: {} {} was issued before with different figures (or by another of the market's authorities); nothing was issued (change an issued allocation with registry commands: allocate the difference, or withdraw)",
+                        envelopes[i].id, run.rulebook, run.year
+                    )
+                } else {
+                    format!("{}: {}; nothing was issued", envelopes[i].id, e.message)
+                };
+                return Err(e);
             }
             let results = ledger.submit_batch(platform.now(), &envelopes)?;
             let mut new = 0;

@@ -360,26 +360,19 @@ impl FinanceLog {
     }
 }
 
-/// The instructions run on a copy of the registry: the first the registry would refuse, as
+/// The instructions tried against the registry (`Registry::trial`): the first it would refuse, as
 /// (kind, message naming it). A command is journaled only if every instruction it implies will
 /// be carried out: the desk and the register check what they read, but the registry has rules of
 /// its own (account status, representatives, authorities) that a journaled command must not
 /// meet for the first time when it is carried out, with nothing to undo it.
 fn trial(registry: &Registry, instructions: &[Instruction]) -> Result<(), (ets_registry::RejectKind, String)> {
-    if instructions.is_empty() {
-        return Ok(());
-    }
     let envelopes: Vec<ets_registry::Envelope> = instructions
         .iter()
         .map(|i| ets_registry::Envelope { id: i.id.clone(), actor: i.actor.clone(), command: i.command.clone() })
         .collect();
-    let mut copy = registry.clone();
-    for (envelope, result) in envelopes.iter().zip(copy.execute_batch(&envelopes)) {
-        if let Err(r) = result {
-            return Err((r.kind, format!("the registry would refuse {} ({}): nothing was recorded", envelope.id, r.message)));
-        }
-    }
-    Ok(())
+    registry
+        .trial(&envelopes)
+        .map_err(|(i, r)| (r.kind, format!("the registry would refuse {} ({}): nothing was recorded", envelopes[i].id, r.message)))
 }
 
 fn carry_out(ledger: &mut Ledger, at: Timestamp, instructions: &[Instruction]) -> Result<(), StoreError> {
