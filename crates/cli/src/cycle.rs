@@ -407,7 +407,7 @@ pub fn run_comply(location: &Location, out: &Output, args: &ComplyArgs) -> Resul
     let price = price_fen(&args.price)?;
     let mut projects = read_projects(args.projects.as_deref())?;
     // Carbon-inclusion credits of this market count as the offsets their scheme says they are.
-    projects.extend(crate::inclusion::projects(&crate::inclusion::catalog_of(location)?, &rb.rulebook.market));
+    projects.extend(crate::inclusion::catalog_of(location)?.projects_of(&rb.rulebook.market));
     let mrv = open_mrv(location)?;
     let mut ledger = Ledger::open(location, LedgerOptions::default())?;
     if let Some(entity) = &args.surrender {
@@ -856,7 +856,7 @@ pub fn run_sandbox(location: &Location, out: &Output, a: &SandboxArgs) -> Result
     let (actual, _) = power_allocation(&base, mrv.state(), a.year)?;
     let (experiment, _) = power_allocation(&changed, mrv.state(), a.year)?;
     let mut projects = ProjectCatalog::new();
-    projects.extend(crate::inclusion::projects(&crate::inclusion::catalog_of(location)?, &base.rulebook.market));
+    projects.extend(crate::inclusion::catalog_of(location)?.projects_of(&base.rulebook.market));
     let comply_actual = assess_all(&base, mrv.state(), &ledger, a.year, price, &projects);
     let comply_experiment = assess_all(&changed, mrv.state(), &ledger, a.year, price, &projects);
     let sum = |v: &[power::EntityAllocation]| v.iter().map(|e| e.final_t).sum::<u64>();

@@ -100,7 +100,7 @@ pub fn compliance_setup() -> Result<ets_compliance::Setup, CliError> {
         setup.rulebooks.insert(code.to_string(), rb.clone());
         setup.prices.insert(code.to_string(), if code == "CN" { Fen(PRICE_FEN) } else { Fen(PILOT_PRICE_FEN) });
     }
-    setup.market_projects.insert("GD".into(), crate::inclusion::projects(&ets_finance::inclusion::Catalog::builtin(), "GD"));
+    setup.market_projects.insert("GD".into(), ets_finance::inclusion::Catalog::builtin().projects_of("GD"));
     Ok(setup)
 }
 

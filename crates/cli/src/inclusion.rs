@@ -146,17 +146,6 @@ pub fn read_records(path: &std::path::Path) -> Result<Vec<ActivityRecord>, CliEr
     Ok(records)
 }
 
-/// The offset projects of the inclusion credits of `market`'s scheme, as compliance knows them.
-pub fn projects(catalog: &Catalog, market: &str) -> ProjectCatalog {
-    let Some(scheme) = catalog.scheme(market) else { return ProjectCatalog::new() };
-    catalog
-        .methodologies
-        .iter()
-        .filter(|m| m.pilots.iter().any(|p| p == market))
-        .map(|m| (m.id.clone(), Catalog::project(scheme, m)))
-        .collect()
-}
-
 /// The carbon-inclusion catalog in force: the one carbon inclusion was set up with, else the
 /// shipped one.
 pub fn catalog_of(location: &Location) -> Result<Catalog, CliError> {
@@ -193,7 +182,7 @@ pub fn context(
     let verified = c.verified_t.ok_or_else(|| {
         CliError::new(ExitCode::Refused, format!("{} has no accepted {year} emissions report: its obligation is not known yet", c.entity))
     })?;
-    other_projects.extend(projects(catalog, &market));
+    other_projects.extend(catalog.projects_of(&market));
     let (already, unknown) = cycle_data::surrendered(registry, idx, year, &other_projects);
     if let Some((t, why)) = unknown.first() {
         return Err(CliError::new(

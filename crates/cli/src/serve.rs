@@ -46,7 +46,7 @@ fn pair<'a>(flag: &str, text: &'a str) -> Result<(&'a str, &'a str), CliError> {
 fn compliance(location: &Location, args: &ServeArgs, mut setup: ets_compliance::Setup) -> Result<ets_compliance::Setup, CliError> {
     let catalog = crate::inclusion::catalog_of(location)?;
     for scheme in &catalog.pilots {
-        setup.market_projects.insert(scheme.market.clone(), crate::inclusion::projects(&catalog, &scheme.market));
+        setup.market_projects.insert(scheme.market.clone(), catalog.projects_of(&scheme.market));
     }
     setup.projects.extend(crate::cycle::read_projects(args.projects.as_deref())?);
     for text in &args.rulebooks {

@@ -1485,3 +1485,16 @@ impl Desk {
         Ok(())
     }
 }
+
+impl From<ets_registry::RejectKind> for RejectKind {
+    /// A registry refusal met by one of the desk's instructions (a trial before journaling).
+    fn from(kind: ets_registry::RejectKind) -> RejectKind {
+        match kind {
+            ets_registry::RejectKind::Invalid => RejectKind::Invalid,
+            ets_registry::RejectKind::NotFound => RejectKind::NotFound,
+            ets_registry::RejectKind::Forbidden => RejectKind::Forbidden,
+            ets_registry::RejectKind::Refused => RejectKind::Rule,
+            ets_registry::RejectKind::Conflict => RejectKind::Conflict,
+        }
+    }
+}

@@ -182,6 +182,17 @@ impl Catalog {
         m.pilots.contains(&scheme.market).then_some((scheme, m))
     }
 
+    /// The offset projects the credits of `market`'s scheme count as, by methodology id (none
+    /// where the market has no scheme): how compliance judges them when surrendered.
+    pub fn projects_of(&self, market: &str) -> BTreeMap<String, Project> {
+        let Some(scheme) = self.scheme(market) else { return BTreeMap::new() };
+        self.methodologies
+            .iter()
+            .filter(|m| m.pilots.iter().any(|p| p == market))
+            .map(|m| (m.id.clone(), Catalog::project(scheme, m)))
+            .collect()
+    }
+
     /// The offset project compliance rules judge a credit of `methodology` in `scheme` as: the
     /// pilot's standard, local to its province, the methodology's project type.
     pub fn project(scheme: &Scheme, m: &Methodology) -> Project {
@@ -877,5 +888,18 @@ impl Inclusion {
             problems.push(format!("and {} more", n - PROBLEMS_SHOWN_MAX));
         }
         no(RejectKind::Rule, format!("submission {submission} refused, {n} problem(s):\n  {}", problems.join("\n  ")))
+    }
+}
+
+impl From<ets_registry::RejectKind> for RejectKind {
+    /// A registry refusal met by one of the register's instructions (a trial before journaling).
+    fn from(kind: ets_registry::RejectKind) -> RejectKind {
+        match kind {
+            ets_registry::RejectKind::Invalid => RejectKind::Invalid,
+            ets_registry::RejectKind::NotFound => RejectKind::NotFound,
+            ets_registry::RejectKind::Forbidden => RejectKind::Forbidden,
+            ets_registry::RejectKind::Refused => RejectKind::Rule,
+            ets_registry::RejectKind::Conflict => RejectKind::Conflict,
+        }
     }
 }

@@ -135,6 +135,23 @@ fn has_representative_role(caller: &Caller) -> bool {
     caller.roles().iter().any(|r| matches!(r, Role::AccountRepresentative { .. }))
 }
 
+/// A set-up's storage refusal (set up already, by a concurrent request) as 409 with its reason.
+fn set_up_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Conflict(m) => ApiError::conflict(m),
+        e => e.into(),
+    }
+}
+
+/// The answer to a set-up (of the desk or the register) by `operator`.
+fn set_up(id: String, operator: String, repeated: bool, log: &FinanceLog) -> (StatusCode, axum::Json<FinanceResult>) {
+    let seq = log.head().0;
+    (
+        StatusCode::CREATED,
+        axum::Json(FinanceResult { id, actor: operator, repeated, seq, date: None, events: Vec::new(), registry_commands: Vec::new() }),
+    )
+}
+
 fn store_error(e: StoreError, conflict: fn() -> ApiError) -> ApiError {
     match e {
         StoreError::Conflict(_) => conflict(),
@@ -371,23 +388,9 @@ fn init_desk(
         None => false,
     };
     if !repeated {
-        log.init_desk(&operator, &registrar, platform.now()).map_err(|e| match e {
-            StoreError::Conflict(m) => ApiError::conflict(m),
-            e => e.into(),
-        })?;
+        log.init_desk(&operator, &registrar, platform.now()).map_err(set_up_error)?;
     }
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(FinanceResult {
-            id,
-            actor: operator,
-            repeated,
-            seq: log.head().0,
-            date: None,
-            events: Vec::new(),
-            registry_commands: Vec::new(),
-        }),
-    ))
+    Ok(set_up(id, operator, repeated, log))
 }
 
 // ------------------------------------------------------------------ carbon inclusion
@@ -639,23 +642,12 @@ fn surrender_context(
     })?;
     let mut projects = platform.compliance.projects.clone();
     projects.extend(platform.compliance.market_projects.get(&market).cloned().unwrap_or_default());
-    projects.extend(inclusion_projects(catalog, &market));
+    projects.extend(catalog.projects_of(&market));
     let (already, unknown) = ets_compliance::surrendered(registry, idx, year, &projects);
     if let Some((t, why)) = unknown.first() {
         return Err(ApiError::refused(format!("{account} already surrendered {t} t for {year} that cannot be judged ({why})")));
     }
     Ok((verified, ets_compliance::allocated_to(registry, idx, year), already))
-}
-
-/// The projects a market's inclusion credits count as (as `ets inclusion` names them).
-fn inclusion_projects(catalog: &Catalog, market: &str) -> ets_compliance::ProjectCatalog {
-    let Some(scheme) = catalog.scheme(market) else { return ets_compliance::ProjectCatalog::new() };
-    catalog
-        .methodologies
-        .iter()
-        .filter(|m| m.pilots.iter().any(|p| p == market))
-        .map(|m| (m.id.clone(), Catalog::project(scheme, m)))
-        .collect()
 }
 
 /// Sets the register up for every pilot of the shipped catalog the registry has, operated by
@@ -681,21 +673,7 @@ fn init_inclusion(
         if config.pilots.is_empty() {
             return Err(ApiError::refused("no pilot with a carbon-inclusion scheme is in the registry"));
         }
-        log.init_inclusion(config, platform.now()).map_err(|e| match e {
-            StoreError::Conflict(m) => ApiError::conflict(m),
-            e => e.into(),
-        })?;
+        log.init_inclusion(config, platform.now()).map_err(set_up_error)?;
     }
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(FinanceResult {
-            id,
-            actor: operator,
-            repeated,
-            seq: log.head().0,
-            date: None,
-            events: Vec::new(),
-            registry_commands: Vec::new(),
-        }),
-    ))
+    Ok(set_up(id, operator, repeated, log))
 }

@@ -277,14 +277,7 @@ impl FinanceLog {
         };
         if let Err((kind, message)) = trial(ledger.registry(), &outcome.instructions) {
             self.desk = Some(before);
-            let kind = match kind {
-                ets_registry::RejectKind::Invalid => desk::RejectKind::Invalid,
-                ets_registry::RejectKind::NotFound => desk::RejectKind::NotFound,
-                ets_registry::RejectKind::Forbidden => desk::RejectKind::Forbidden,
-                ets_registry::RejectKind::Refused => desk::RejectKind::Rule,
-                ets_registry::RejectKind::Conflict => desk::RejectKind::Conflict,
-            };
-            return Ok(Err(desk::Reject { kind, message }));
+            return Ok(Err(desk::Reject { kind: kind.into(), message }));
         }
         let record = FinanceRecord::Desk { envelope: envelope.clone(), reads: recorder.reads.into_inner() };
         if let Err(e) = self.append(&envelope.id, record, at) {
@@ -327,14 +320,7 @@ impl FinanceLog {
         };
         if let Err((kind, message)) = trial(ledger.registry(), &outcome.instructions) {
             self.inclusion = Some(before);
-            let kind = match kind {
-                ets_registry::RejectKind::Invalid => inclusion::RejectKind::Invalid,
-                ets_registry::RejectKind::NotFound => inclusion::RejectKind::NotFound,
-                ets_registry::RejectKind::Forbidden => inclusion::RejectKind::Forbidden,
-                ets_registry::RejectKind::Refused => inclusion::RejectKind::Rule,
-                ets_registry::RejectKind::Conflict => inclusion::RejectKind::Conflict,
-            };
-            return Ok(Err(inclusion::Reject { kind, message }));
+            return Ok(Err(inclusion::Reject { kind: kind.into(), message }));
         }
         let record = FinanceRecord::Inclusion { envelope: envelope.clone(), reads: recorder.reads.into_inner() };
         if let Err(e) = self.append(&envelope.id, record, at) {
